@@ -1,0 +1,53 @@
+# The two commands of the README: `make run` and `make test`. Each sets itself up first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+PORT ?= 8501
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: run test setup setup-dev data data-package build evaluate clean
+
+run: setup data build
+	$(PY) -m streamlit run streamlit_app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+
+test: setup-dev data-package
+	$(PY) -m pytest -q
+
+setup: $(VENV)/.installed
+setup-dev: $(VENV)/.installed-dev
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt | $(VENV)/bin/python
+	$(PIP) install --disable-pip-version-check -q -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt requirements.txt | $(VENV)/bin/python
+	$(PIP) install --disable-pip-version-check -q -r requirements-dev.txt
+	touch $(VENV)/.installed $@
+
+# Debian ships Fashion-MNIST; elsewhere the loader falls back to the Keras cache or download.
+data-package:
+	@if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null; \
+	else \
+		echo "note: install the Debian package dataset-fashion-mnist (as root), or set FASHION_MNIST_DIR;"; \
+		echo "      otherwise Fashion-MNIST is read from ~/.keras/datasets or downloaded by Keras."; \
+	fi
+
+data: data-package
+	@test -f data/manifest.json || $(PY) -m multimodal prepare
+
+build: setup data
+	$(PY) -m multimodal build
+
+evaluate: setup
+	$(PY) -m multimodal evaluate
+
+clean:
+	rm -rf artifacts/* data/*.npy data/*.csv data/manifest.json

@@ -1,0 +1,101 @@
+"""One configuration object for every stage; CLI flags map onto its fields."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidInputError
+
+CATEGORIES: tuple[str, ...] = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+GENDERS: tuple[str, ...] = ("Men", "Women", "Unisex")
+PROFILES: tuple[str, ...] = ("default", "full")
+
+
+@dataclass
+class Config:
+    """Every knob of the pipeline, with defaults that give a good default build.
+
+    The ``full`` profile ignores ``per_class``/``query_fraction``: its catalog is
+    all 60,000 Fashion-MNIST training images and its queries the 10,000 test images.
+    """
+
+    profile: str = "default"
+    seed: int = 42
+    per_class: int = 500
+    query_fraction: float = 0.2
+    data_dir: Path = Path("data")
+    artifacts_dir: Path = Path("artifacts")
+    fashion_mnist_dir: Path | None = None
+
+    # Image encoder (issue: image encoder).
+    image_input_size: int = 32
+    image_alpha: float = 1.0
+    image_weights: str | None = None
+    embedding_dim: int = 64
+    triplet_margin: float = 0.2
+    classifier_weight: float = 1.0
+    image_epochs: int = 30
+    batch_classes: int = 10
+    batch_per_class: int = 16
+    learning_rate: float = 2e-3
+    bn_momentum: float = 0.9
+    early_stopping_patience: int = 5
+    validation_fraction: float = 0.1
+
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir)
+        self.artifacts_dir = Path(self.artifacts_dir)
+        if self.fashion_mnist_dir is not None:
+            self.fashion_mnist_dir = Path(self.fashion_mnist_dir)
+        self.validate()
+
+    def validate(self) -> None:
+        """Refuse settings that would fail later, with the reason, before anything is written."""
+        if self.profile not in PROFILES:
+            raise InvalidInputError(f"unknown profile {self.profile!r}; choose one of {', '.join(PROFILES)}")
+        if self.per_class < 1:
+            raise InvalidInputError(f"per-class count must be a positive integer, got {self.per_class}")
+        if not 0.0 < self.query_fraction < 1.0:
+            raise InvalidInputError(f"query fraction must be between 0 and 1, got {self.query_fraction}")
+        if self.seed < 0:
+            raise InvalidInputError(f"seed must be a non-negative integer, got {self.seed}")
+
+    def replace(self, **changes: Any) -> Config:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        for key, value in out.items():
+            if isinstance(value, Path):
+                out[key] = str(value)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Config:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Config:
+        """Defaults, then ``FASHION_MNIST_DIR`` from the environment, then explicit overrides."""
+        env_dir = os.environ.get("FASHION_MNIST_DIR")
+        if env_dir and "fashion_mnist_dir" not in overrides:
+            overrides["fashion_mnist_dir"] = Path(env_dir)
+        return cls(**overrides)

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from multimodal.errors import InvalidInputError
+from multimodal.preprocess import preprocess, render_product_photo, to_uint8
+
+
+def _item() -> np.ndarray:
+    """A light 'boot' shape on black, centred and filling the frame like a Fashion-MNIST image."""
+    img = np.zeros((28, 28), np.uint8)
+    img[0:28, 3:11] = 200
+    img[20:28, 3:25] = 230
+    return img
+
+
+def _png(array: np.ndarray, mode: str | None = None) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode=mode).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_a_catalog_image_passes_through_unchanged() -> None:
+    out = preprocess(_item())
+    assert out.shape == (28, 28) and out.dtype == np.float32
+    np.testing.assert_allclose(out, _item() / 255.0, atol=1e-6)
+
+
+def test_a_dark_item_on_white_is_inverted_to_light_on_black() -> None:
+    photo = 255 - _item()
+    out = preprocess(_png(photo))
+    assert out[0, 0] < 0.05 and out[22, 8] > 0.7
+
+
+def test_an_off_centre_item_in_a_big_frame_is_cropped_padded_and_resized() -> None:
+    canvas = np.full((400, 600), 255, np.uint8)
+    item = np.asarray(Image.fromarray(255 - _item()).resize((120, 120), Image.Resampling.NEAREST))
+    canvas[250:370, 40:160] = item
+    out = preprocess(canvas)
+    reference = preprocess(_item())
+    assert np.corrcoef(out.ravel(), reference.ravel())[0, 1] > 0.9
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "P", "I;16", "LA", "1", "CMYK"])
+def test_every_common_image_mode_is_accepted(mode: str) -> None:
+    base = Image.fromarray(255 - _item()).resize((90, 70))
+    converted = base.convert(mode) if mode != "I;16" else Image.fromarray((np.asarray(base).astype(np.uint16) * 257))
+    buffer = io.BytesIO()
+    converted.save(buffer, format="PNG" if mode != "CMYK" else "JPEG")
+    out = preprocess(buffer.getvalue())
+    assert out.shape == (28, 28) and np.isfinite(out).all() and out.max() > 0.5
+
+
+def test_transparent_background_counts_as_white() -> None:
+    rgba = np.zeros((50, 50, 4), np.uint8)
+    rgba[10:40, 20:30] = (30, 30, 30, 255)  # an opaque dark item, the rest transparent
+    out = preprocess(_png(rgba, "RGBA"))
+    assert out.max() > 0.6 and out[0, 0] < 0.05
+
+
+def test_float_and_sixteen_bit_arrays_are_scaled_by_their_range() -> None:
+    as_float = preprocess(_item().astype(np.float32) / 255.0)
+    as_u16 = preprocess(_item().astype(np.uint16) * 257)
+    np.testing.assert_allclose(as_float, as_u16, atol=1e-3)
+
+
+def test_a_shoppers_photo_looks_like_the_catalog_item() -> None:
+    rng = np.random.default_rng(0)
+    photo = render_product_photo(_item(), rng)
+    assert Image.open(io.BytesIO(photo)).size[0] >= 300
+    out = preprocess(photo)
+    assert np.corrcoef(out.ravel(), preprocess(_item()).ravel())[0, 1] > 0.85
+
+
+def test_a_blank_image_does_not_crash() -> None:
+    out = preprocess(np.full((40, 40), 255, np.uint8))
+    assert out.shape == (28, 28) and np.isfinite(out).all()
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (b"", "empty"),
+        (b"%PDF-1.4 definitely not an image", "not an image"),
+        (_png(_item())[:60], "damaged or truncated"),
+        (np.full((5, 5), np.nan), "NaN"),
+        (np.zeros((0, 10)), "empty"),
+        (np.zeros((4, 4, 7)), "shape"),
+        (12345, "cannot use"),
+    ],
+)
+def test_bad_input_is_refused_with_a_clear_message(payload, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        preprocess(payload)
+
+
+def test_a_decompression_bomb_is_refused_before_decoding() -> None:
+    buffer = io.BytesIO()
+    Image.new("1", (20_000, 20_000)).save(buffer, format="PNG")  # tiny file, 400 million pixels
+    with pytest.raises(InvalidInputError, match="pixels|too large"):
+        preprocess(buffer.getvalue())
+
+
+def test_a_missing_path_is_refused(tmp_path) -> None:
+    with pytest.raises(InvalidInputError, match="no image file"):
+        preprocess(tmp_path / "nope.png")
+
+
+def test_to_uint8_round_trips() -> None:
+    assert to_uint8(preprocess(_item())).dtype == np.uint8
