@@ -58,14 +58,63 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     prepare = sub.add_parser("prepare", help="write the catalog and its split to the data folder")
     _common(prepare)
+    train = sub.add_parser("train-image", help="train the image encoder and classifier; save to artifacts/")
+    _common(train)
+    _image_flags(train)
+    text = sub.add_parser("train-text", help="train the text mapping network and embed product texts")
+    _common(text)
+    index = sub.add_parser("index", help="embed the catalog and write the FAISS index")
+    _common(index)
+    index.add_argument("--index-type", choices=("flat", "hnsw", "ivf"), default="flat", help="exact (flat) or approximate")
+    build = sub.add_parser("build", help="prepare, train-image, index, train-text and evaluate; skips what is up to date")
+    _common(build)
+    _image_flags(build)
+    build.add_argument("--index-type", choices=("flat", "hnsw", "ivf"), default="flat")
+    build.add_argument("--force", action="store_true", help="re-run every stage")
+    evaluate = sub.add_parser("evaluate", help="measure search on the held-out queries; writes artifacts/metrics.json")
+    _common(evaluate)
+    evaluate.add_argument("--json", action="store_true", help="print every figure as JSON")
+    search = sub.add_parser("search", help="search the catalog by text or image")
+    search.add_argument("--artifacts-dir", type=Path, default=Config.artifacts_dir)
+    search.add_argument("--data-dir", type=Path, default=None)
+    what = search.add_mutually_exclusive_group(required=True)
+    what.add_argument("--text", help="a shopper's query, e.g. 'black trainers for men'")
+    what.add_argument("--image", type=Path, help="path of an image file")
+    search.add_argument("--k", type=_positive_int, default=10)
+    search.add_argument("--gender", default="all", help="all, men, women or unisex")
     return parser
 
 
+def _image_flags(parser: argparse.ArgumentParser) -> None:
+    defaults = Config()
+    parser.add_argument("--epochs", type=_positive_int, default=defaults.image_epochs)
+    parser.add_argument("--input-size", type=_positive_int, default=defaults.image_input_size, help="MobileNetV2 input side (>= 32)")
+    parser.add_argument("--alpha", type=float, default=defaults.image_alpha, help="MobileNetV2 width multiplier")
+    parser.add_argument("--image-weights", default="none", help="'none' (train from scratch) or 'imagenet'")
+    parser.add_argument("--margin", type=float, default=defaults.triplet_margin, help="triplet loss margin")
+    parser.add_argument("--max-seconds", type=float, default=None, help="stop training after this many seconds")
+    parser.add_argument(
+        "--extra-training-data", action=argparse.BooleanOptionalAction, default=defaults.image_extra_training_data,
+        help="also train on Fashion-MNIST images outside the catalog subset (never the held-out queries)",
+    )
+
+
 def config_from_args(args: argparse.Namespace) -> Config:
+    extra: dict = {}
+    if getattr(args, "fashion_mnist_dir", None):
+        extra["fashion_mnist_dir"] = args.fashion_mnist_dir
+    if getattr(args, "index_type", None):
+        extra["index_type"] = args.index_type
+    if hasattr(args, "epochs"):
+        weights = None if str(args.image_weights).lower() in ("none", "") else args.image_weights
+        extra.update(
+            image_epochs=args.epochs, image_input_size=args.input_size, image_alpha=args.alpha,
+            image_weights=weights, triplet_margin=args.margin, image_max_seconds=args.max_seconds,
+            image_extra_training_data=args.extra_training_data,
+        )
     return Config.from_env(
         profile=args.profile, seed=args.seed, per_class=args.per_class, query_fraction=args.query_fraction,
-        data_dir=args.data_dir, artifacts_dir=args.artifacts_dir,
-        **({"fashion_mnist_dir": args.fashion_mnist_dir} if args.fashion_mnist_dir else {}),
+        data_dir=args.data_dir, artifacts_dir=args.artifacts_dir, **extra,
     )
 
 
@@ -83,7 +132,113 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"prepare": cmd_prepare}
+def cmd_train_image(args: argparse.Namespace) -> int:
+    from .pipeline import train_image
+
+    config = config_from_args(args)
+    print(f"train-image: MobileNetV2 alpha={config.image_alpha} input={config.image_input_size} "
+          f"weights={config.image_weights or 'none'} epochs<={config.image_epochs}", flush=True)
+    s = train_image(config)
+    learned, pixels = s["learned"], s["raw_pixels"]
+    print(f"trained on {s['train_images']:,} images for {s['epochs']} epochs in {s['train_seconds']:.0f} s")
+    print(f"held-out queries: {s['queries']:,} against a catalog of {s['catalog']:,}")
+    print(f"  {'':12} {'P@1':>6} {'P@10':>6} {'hit@5':>6} {'MRR':>6}")
+    for name, r in (("learned", learned), ("raw pixels", pixels)):
+        print(f"  {name:12} {r['p_at_1']:6.3f} {r['p_at_10']:6.3f} {r['hit_at_5']:6.3f} {r['mrr']:6.3f}")
+    print(f"classifier accuracy: {s['classifier_accuracy']:.3f}")
+    print(f"saved to {config.artifacts_dir}/")
+    return 0
+
+
+def cmd_train_text(args: argparse.Namespace) -> int:
+    from .pipeline import train_text
+
+    config = config_from_args(args)
+    print("train-text: encoding product texts with the sentence model, then fitting the mapping network", flush=True)
+    s = train_text(config)
+    print(f"trained on {s['texts']:,} texts of {s['products']:,} products for {s['epochs']} epochs; "
+          f"validation MSE {s['val_mse']:.4f}")
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from .pipeline import build_index
+
+    config = config_from_args(args)
+    manifest = build_index(config)
+    print(f"indexed {manifest['items']:,} items ({manifest['dim']}-d, {manifest['index_type']}) in {config.artifacts_dir}/")
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from .pipeline import build
+
+    config = config_from_args(args)
+    result = build(config, force=args.force)
+    _print_metrics(result["metrics"])
+    print("stage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in result["timings"].items()))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from .evaluate import run_evaluation
+
+    config = config_from_args(args)
+    metrics = run_evaluation(config)
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+    else:
+        _print_metrics(metrics)
+    return 0
+
+
+def _print_metrics(m: dict) -> None:
+    image, base = m["image"]["learned"], m["image"]["baselines"]
+    print(f"\nimage -> image: {m['held_out_queries']:,} held-out queries, {m['catalog_items']:,} catalog items")
+    print(f"  {'':18} {'Top-1':>6} {'Top-5':>6} {'P@10':>6} {'MRR':>6} {'mAP@10':>7} {'NDCG@10':>8}")
+    for name, r in (("learned", image), *base.items()):
+        print(f"  {name:18} {r['top_k_accuracy']['1']:6.3f} {r['top_k_accuracy']['5']:6.3f} {r['precision_at_k']['10']:6.3f} "
+              f"{r['mrr']:6.3f} {r['map_at_10']:7.3f} {r['ndcg_at_10']:8.3f}")
+    up = m["image"]["uploads"]
+    print(f"  uploads (P@1, {up['items']} items): 28x28 {up['original_28x28']['p_at_1']:.3f}, shopper photo "
+          f"{up['shopper_photo']['p_at_1']:.3f}, naive resize {up['shopper_photo_naive_resize']['p_at_1']:.3f}")
+    print(f"classifier accuracy: {m['classifier']['accuracy']:.3f}")
+    t = m["text"]
+    print(f"\ntext -> image: {t['queries']:,} shopper queries with unseen wording")
+    print(f"  {'':20} {'cat P@10':>9} {'strict P@10':>12} {'cat MRR':>8} {'strict MRR':>11}")
+    for name in ("fused", "mapped_vector_only", "sentence_only"):
+        r = t[name]
+        print(f"  {name:20} {r['category_p_at_k']:9.3f} {r['strict_p_at_k']:12.3f} {r['category_mrr']:8.3f} {r['strict_mrr']:11.3f}")
+    lat = m["latency"]
+    print(f"\nlatency (warm, ms): image median {lat['image_query_ms']['median']:.1f} p95 {lat['image_query_ms']['p95']:.1f}; "
+          f"text median {lat['text_query_ms']['median']:.1f} p95 {lat['text_query_ms']['p95']:.1f}")
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from .search import SearchEngine
+
+    engine = SearchEngine.load(args.artifacts_dir, args.data_dir, text=args.text is not None)
+    if args.text is not None:
+        result = engine.search_text(args.text, k=args.k, gender=args.gender)
+        print("understood: " + (", ".join(result.attrs["chips"]) or "nothing explicit"))
+        columns = ["rank", "product_id", "category", "gender", "colour", "price", "score", "image_score", "text_score", "title"]
+    else:
+        result = engine.search_image(args.image, k=args.k, gender=args.gender)
+        print(f"predicted category: {result.attrs['predicted_category']} ({result.attrs['confidence']:.0%})")
+        columns = ["rank", "product_id", "category", "gender", "colour", "price", "score", "title"]
+    if result.empty:
+        print("no products match these filters")
+    else:
+        print(result[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return 0
+
+
+COMMANDS = {
+    "prepare": cmd_prepare, "train-image": cmd_train_image, "train-text": cmd_train_text, "index": cmd_index,
+    "build": cmd_build, "evaluate": cmd_evaluate, "search": cmd_search,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

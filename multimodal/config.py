@@ -44,18 +44,39 @@ class Config:
 
     # Image encoder (issue: image encoder).
     image_input_size: int = 32
-    image_alpha: float = 1.0
+    image_alpha: float = 0.5
     image_weights: str | None = None
+    image_backbone_layer: str | None = "block_13_expand_relu"
     embedding_dim: int = 64
     triplet_margin: float = 0.2
     classifier_weight: float = 1.0
-    image_epochs: int = 30
+    image_epochs: int = 3
     batch_classes: int = 10
-    batch_per_class: int = 16
-    learning_rate: float = 2e-3
+    batch_per_class: int = 4
+    learning_rate: float = 3e-3
     bn_momentum: float = 0.9
     early_stopping_patience: int = 5
-    validation_fraction: float = 0.1
+    validation_fraction: float = 0.02
+    # Also train on the Fashion-MNIST training images left out of the catalog subset.
+    # Held-out queries are never used for training, so evaluation stays honest.
+    image_extra_training_data: bool = True
+    image_max_seconds: float | None = None
+
+    # Text side (sentence model + mapping network) and the fusion of text-search signals.
+    sentence_model: str | None = None  # None: the packaged all-MiniLM-L6-v2
+    text_epochs: int = 60
+    index_type: str = "flat"
+    text_candidates: int = 1000
+    # fused = w_image * cos(mapped query, item image) + w_text * cos(query, item text)
+    #       + w_category * [item is the category the query names] + w_colour * [item has a colour it names]
+    w_image: float = 0.5
+    w_text: float = 1.0
+    w_category: float = 0.5
+    w_colour: float = 0.3
+
+    # Evaluation sizes: re-shot upload photos and timed queries.
+    eval_upload_items: int = 300
+    eval_latency_repeats: int = 50
 
     extras: dict[str, Any] = field(default_factory=dict)
 

@@ -58,3 +58,27 @@ def tiny_config(tmp_path: Path, fashion_dir: Path) -> Config:
         per_class=20, seed=3, data_dir=tmp_path / "data", artifacts_dir=tmp_path / "artifacts",
         fashion_mnist_dir=fashion_dir,
     )
+
+
+@pytest.fixture(scope="session")
+def toy_build(tmp_path_factory):
+    """The whole build at toy size: prepare, train-image, index, train-text, evaluate (about a minute)."""
+    from multimodal.pipeline import build
+
+    root = tmp_path_factory.mktemp("toy")
+    folder = root / "fashion"
+    folder.mkdir()
+    x_train, y_train = synthetic_fashion(30, seed=1)
+    x_test, y_test = synthetic_fashion(5, seed=2)
+    write_idx(folder / "train-images-idx3-ubyte.gz", x_train)
+    write_idx(folder / "train-labels-idx1-ubyte.gz", y_train)
+    write_idx(folder / "t10k-images-idx3-ubyte.gz", x_test)
+    write_idx(folder / "t10k-labels-idx1-ubyte.gz", y_test)
+    config = Config(
+        per_class=20, seed=3, data_dir=root / "data", artifacts_dir=root / "artifacts", fashion_mnist_dir=folder,
+        image_alpha=0.35, image_epochs=1, validation_fraction=0.1, text_epochs=4,
+        eval_upload_items=10, eval_latency_repeats=2,
+    )
+    log: list[str] = []
+    result = build(config, report=log.append)
+    return config, result, log

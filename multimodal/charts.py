@@ -1,0 +1,118 @@
+"""Plotly figures for the evaluation page: plain functions of ``metrics.json`` (testable without Streamlit)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+_NAMES = {
+    "learned": "MobileNetV2 triplet (ours)", "raw_pixels": "raw pixels", "pca_64": "PCA-64 of pixels",
+    "untrained_network": "untrained network", "fused": "fused ranking (ours)",
+    "mapped_vector_only": "mapped vector only", "sentence_only": "sentence model only",
+}
+
+
+def top_k_figure(metrics: dict[str, Any]) -> go.Figure:
+    """Top-K accuracy curves: image search and its baselines, text search and its single signals."""
+    rows = []
+    image = {"learned": metrics["image"]["learned"], **metrics["image"]["baselines"]}
+    for name, m in image.items():
+        for k, v in m["top_k_accuracy"].items():
+            rows.append({"K": int(k), "Top-K accuracy": v, "method": _NAMES.get(name, name), "search": "image → image"})
+    for name in ("fused", "mapped_vector_only", "sentence_only"):
+        for k, v in metrics["text"][name].get("top_k_accuracy", {}).items():
+            rows.append({"K": int(k), "Top-K accuracy": v, "method": _NAMES[name], "search": "text → image"})
+    frame = pd.DataFrame(rows)
+    fig = px.line(frame, x="K", y="Top-K accuracy", color="method", facet_col="search", markers=True)
+    fig.update_yaxes(range=[0, 1.02])
+    fig.update_layout(title="Top-K accuracy on held-out queries (a hit = same category in the top K)", legend_title_text="")
+    return fig
+
+
+def ranking_bars(metrics: dict[str, Any]) -> go.Figure:
+    """MRR, mAP@10 and NDCG@10 of image search against the baselines."""
+    image = {"learned": metrics["image"]["learned"], **metrics["image"]["baselines"]}
+    rows = [
+        {"method": _NAMES.get(name, name), "metric": label, "value": m[key]}
+        for name, m in image.items()
+        for key, label in (("mrr", "MRR"), ("map_at_10", "mAP@10"), ("ndcg_at_10", "NDCG@10"))
+    ]
+    fig = px.bar(pd.DataFrame(rows), x="metric", y="value", color="method", barmode="group", text_auto=".3f")
+    fig.update_yaxes(range=[0, 1.05])
+    fig.update_layout(title="Image search: MRR, mAP@10, NDCG@10", legend_title_text="")
+    return fig
+
+
+def text_bars(metrics: dict[str, Any]) -> go.Figure:
+    """Text search: precision@10 by category and with every stated constraint, per ranking signal."""
+    rows = []
+    for name in ("fused", "mapped_vector_only", "sentence_only"):
+        m = metrics["text"][name]
+        rows += [
+            {"method": _NAMES[name], "metric": "category P@10", "value": m["category_p_at_k"]},
+            {"method": _NAMES[name], "metric": "all constraints P@10", "value": m["strict_p_at_k"]},
+            {"method": _NAMES[name], "metric": "MRR", "value": m["category_mrr"]},
+        ]
+    fig = px.bar(pd.DataFrame(rows), x="metric", y="value", color="method", barmode="group", text_auto=".3f")
+    fig.update_yaxes(range=[0, 1.05])
+    fig.update_layout(title="Text search: what each signal contributes", legend_title_text="")
+    return fig
+
+
+def per_category_figure(metrics: dict[str, Any]) -> go.Figure:
+    per = metrics["image"]["learned"]["per_category"]
+    frame = pd.DataFrame([{"category": c, "P@1": v["p_at_1"], "P@10": v["p_at_10"]} for c, v in per.items()])
+    frame = frame.melt(id_vars="category", var_name="metric", value_name="precision")
+    fig = px.bar(frame, x="category", y="precision", color="metric", barmode="group", text_auto=".2f")
+    fig.update_yaxes(range=[0, 1.05])
+    fig.update_layout(title="Image search precision per category", legend_title_text="")
+    return fig
+
+
+def confusion_figure(metrics: dict[str, Any]) -> go.Figure:
+    labels = metrics["classifier"]["labels"]
+    matrix = np.asarray(metrics["classifier"]["confusion"])
+    fig = px.imshow(matrix, x=labels, y=labels, text_auto=True, color_continuous_scale="Blues",
+                    labels={"x": "predicted", "y": "true", "color": "queries"})
+    fig.update_layout(title=f"Classifier confusion matrix (accuracy {metrics['classifier']['accuracy']:.3f})")
+    return fig
+
+
+def training_curves(metrics: dict[str, Any]) -> go.Figure:
+    """Loss and validation curves of the image encoder and the text mapper."""
+    training = metrics.get("training", {})
+    rows = []
+    for model, keys in (("image encoder", ("loss", "val_p_at_1", "val_accuracy")), ("text mapper", ("loss", "val_loss"))):
+        history = training.get("image" if model == "image encoder" else "text", {}).get("history", {})
+        for key in keys:
+            for epoch, value in enumerate(history.get(key, []), start=1):
+                rows.append({"epoch": epoch, "value": value, "series": key, "model": model})
+    if not rows:
+        return go.Figure().update_layout(title="No training history recorded")
+    fig = px.line(pd.DataFrame(rows), x="epoch", y="value", color="series", facet_col="model", markers=True)
+    fig.update_yaxes(matches=None)
+    fig.update_layout(title="Training curves", legend_title_text="")
+    return fig
+
+
+def embedding_map(vectors: np.ndarray, catalog: pd.DataFrame, max_points: int = 4000, seed: int = 0) -> go.Figure:
+    """A 2-D PCA map of catalog embeddings coloured by category; hover shows the product."""
+    if len(vectors) == 0:
+        return go.Figure().update_layout(title="The index is empty")
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(len(vectors), size=min(max_points, len(vectors)), replace=False))
+    x = vectors[pick] - vectors[pick].mean(axis=0)
+    _, _, vt = np.linalg.svd(x, full_matrices=False)
+    xy = x @ vt[:2].T
+    frame = catalog.iloc[pick][["product_id", "title", "category", "gender", "price"]].copy()
+    frame["PC 1"], frame["PC 2"] = xy[:, 0], xy[:, 1]
+    fig = px.scatter(frame, x="PC 1", y="PC 2", color="category", hover_name="title",
+                     hover_data={"product_id": True, "gender": True, "price": ":.2f", "PC 1": False, "PC 2": False},
+                     opacity=0.7)
+    fig.update_traces(marker={"size": 5})
+    fig.update_layout(title="Catalog embeddings (PCA to 2-D)", legend_title_text="")
+    return fig

@@ -1,0 +1,214 @@
+"""Honest evaluation on held-out queries only: image -> image and text -> image, with baselines."""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .catalog import load_prepared
+from .config import CATEGORIES, Config
+from .io import read_json, write_json_atomic
+from .metrics import (
+    average_precision_at_k, hit_rate_at_k, mean_reciprocal_rank, ndcg_at_k, precision_at_k, relevance_by_label,
+    top_k_by_inner_product, top_k_by_l2, unit_rows,
+)
+from .preprocess import preprocess, preprocess_batch, render_product_photo
+from .search import GENDER_FILTERS, SearchEngine
+from .text_data import EvalQuery, eval_queries
+
+METRICS_FILE = "metrics.json"
+
+
+def _strict_relevance(engine: SearchEngine, rows: np.ndarray, query: EvalQuery) -> np.ndarray:
+    """Every stated constraint holds: category, gender (Men = Men + Unisex ...) and colour."""
+    valid = rows >= 0
+    safe = np.where(valid, rows, 0)
+    ok = valid & (engine._categories[safe] == query.category)
+    if query.gender:
+        ok &= np.isin(engine._genders[safe], list(GENDER_FILTERS[query.gender.lower()]))
+    if query.colour:
+        ok &= engine._colours[safe] == query.colour
+    return ok
+
+
+def _pad(rows: np.ndarray, k: int) -> np.ndarray:
+    out = np.full(k, -1, dtype=np.int64)
+    out[: min(k, len(rows))] = rows[:k]
+    return out
+
+
+def evaluate_text(engine: SearchEngine, queries: list[EvalQuery], k: int = 10) -> dict[str, Any]:
+    """Category and strict precision@k and MRR of the fused ranking and of each signal alone.
+
+    ``mapped_vector_only`` is the pure cross-modal path (the query mapped into image space,
+    searched in the FAISS index, no parsing, no filters); ``sentence_only`` ranks by the
+    sentence model's query-product similarity alone.
+    """
+    ranked: dict[str, list[np.ndarray]] = {"fused": [], "mapped_vector_only": [], "sentence_only": []}
+    for query in queries:
+        ranking, _ = engine.rank_text(query.text, k=k)
+        ranked["fused"].append(_pad(ranking.rows, k))
+        sentence = engine.sentence_encoder.encode_query(query.text)
+        _, rows = engine.index.search(engine.mapper.map(sentence), k)
+        ranked["mapped_vector_only"].append(_pad(rows[0], k))
+        ranked["sentence_only"].append(_pad(np.argsort(-(engine.text_vectors @ sentence), kind="stable")[:k], k))
+    out: dict[str, Any] = {"queries": len(queries), "k": k}
+    for name, lists in ranked.items():
+        rows_arr = np.stack(lists) if lists else np.zeros((0, k), np.int64)
+        safe = np.where(rows_arr >= 0, rows_arr, 0)
+        category = np.array([q.category for q in queries])
+        cat_rel = (rows_arr >= 0) & (engine._categories[safe] == category[:, None])
+        strict_rel = np.stack([_strict_relevance(engine, r, q) for r, q in zip(rows_arr, queries)]) if queries else cat_rel
+        out[name] = {
+            "top_k_accuracy": {str(t): hit_rate_at_k(cat_rel, t) for t in TOP_KS},
+            "category_p_at_k": precision_at_k(cat_rel, k),
+            "strict_p_at_k": precision_at_k(strict_rel, k),
+            "category_mrr": mean_reciprocal_rank(cat_rel),
+            "strict_mrr": mean_reciprocal_rank(strict_rel),
+        }
+    return out
+
+
+TOP_KS = (1, 3, 5, 7, 9)
+
+
+def ranking_metrics(ranked: np.ndarray, gallery_labels: np.ndarray, query_labels: np.ndarray, k: int = 10) -> dict[str, Any]:
+    """Top-K accuracy (K = 1, 3, 5, 7, 9), precision@K, MRR, mAP@10 and NDCG@10 for same-category retrieval."""
+    rel = relevance_by_label(ranked, gallery_labels, query_labels)
+    n_relevant = np.array([(gallery_labels == q).sum() for q in query_labels])
+    return {
+        "top_k_accuracy": {str(t): hit_rate_at_k(rel, t) for t in TOP_KS},
+        "precision_at_k": {str(t): precision_at_k(rel, t) for t in (*TOP_KS, 10)},
+        "mrr": mean_reciprocal_rank(rel),
+        "map_at_10": float(average_precision_at_k(rel, k, n_relevant).mean()),
+        "ndcg_at_10": float(ndcg_at_k(rel, k, n_relevant).mean()),
+    }
+
+
+def per_category(ranked: np.ndarray, gallery_labels: np.ndarray, query_labels: np.ndarray) -> dict[str, dict[str, float]]:
+    rel = relevance_by_label(ranked, gallery_labels, query_labels)
+    out = {}
+    for label, name in enumerate(CATEGORIES):
+        rows = query_labels == label
+        if rows.any():
+            out[name] = {"p_at_1": precision_at_k(rel[rows], 1), "p_at_10": precision_at_k(rel[rows], 10),
+                         "mrr": mean_reciprocal_rank(rel[rows])}
+    return out
+
+
+def _baselines(cat_x: np.ndarray, q_x: np.ndarray, cat_y: np.ndarray, q_y: np.ndarray, config: Config, k: int) -> dict[str, Any]:
+    """Raw pixels (Euclidean), PCA-64 of pixels (cosine) and the untrained network, in the same run."""
+    from .image_encoder import build_embedding_model, embed
+
+    flat_cat, flat_q = cat_x.reshape(len(cat_x), -1), q_x.reshape(len(q_x), -1)
+    out = {"raw_pixels": ranking_metrics(top_k_by_l2(flat_q, flat_cat, k), cat_y, q_y, k)}
+    mean = flat_cat.mean(axis=0)
+    _, _, vt = np.linalg.svd(flat_cat - mean, full_matrices=False)
+    components = vt[: config.embedding_dim].T
+    pca_cat, pca_q = unit_rows((flat_cat - mean) @ components), unit_rows((flat_q - mean) @ components)
+    out["pca_64"] = ranking_metrics(top_k_by_inner_product(pca_q, pca_cat, k), cat_y, q_y, k)
+    import keras
+
+    keras.utils.set_random_seed(config.seed)
+    untrained = build_embedding_model(config)
+    out["untrained_network"] = ranking_metrics(
+        top_k_by_inner_product(embed(untrained, q_x), embed(untrained, cat_x), k), cat_y, q_y, k)
+    return out
+
+
+def _upload_robustness(engine: SearchEngine, q_images: np.ndarray, q_y: np.ndarray, cat_y: np.ndarray, n: int, seed: int) -> dict[str, Any]:
+    """P@1 of held-out items given as 28x28 originals vs re-shot as shoppers' photos (and naively resized)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed + 5)
+    pick = rng.choice(len(q_images), size=min(n, len(q_images)), replace=False)
+    photos = [render_product_photo(q_images[i], rng) for i in pick]
+    encoder = engine.image_encoder
+    originals = encoder.embed(preprocess_batch(q_images[pick]))
+    reshot = encoder.embed(np.stack([preprocess(p) for p in photos]))
+    naive = np.stack([
+        np.asarray(Image.open(io.BytesIO(p)).convert("L").resize((28, 28)), np.float32) / 255.0 for p in photos
+    ])
+    naive_emb = encoder.embed(naive)
+    gallery = engine.index.vectors()
+    result = {}
+    for name, vectors in (("original_28x28", originals), ("shopper_photo", reshot), ("shopper_photo_naive_resize", naive_emb)):
+        rel = relevance_by_label(top_k_by_inner_product(vectors, gallery, 10), cat_y, q_y[pick])
+        result[name] = {"p_at_1": precision_at_k(rel, 1), "p_at_10": precision_at_k(rel, 10)}
+    result["items"] = int(len(pick))
+    return result
+
+
+def _latency(engine: SearchEngine, q_images: np.ndarray, queries: list[EvalQuery], repeats: int = 50) -> dict[str, Any]:
+    """Warm wall-clock milliseconds of one query end to end (decode + preprocess + encode + search)."""
+    from PIL import Image
+
+    png = io.BytesIO()
+    Image.fromarray(q_images[0]).save(png, format="PNG")
+    payload = png.getvalue()
+    texts = [q.text for q in queries[:repeats]] or ["black boots"]
+    engine.search_image(payload, k=10)  # warm up
+    engine.search_text(texts[0], k=10)
+    image_ms, text_ms = [], []
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        engine.search_image(payload, k=10)
+        image_ms.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        engine.search_text(texts[i % len(texts)] + " ", k=10)  # a trailing space defeats nothing: queries are cleaned
+        text_ms.append((time.perf_counter() - t0) * 1000)
+    return {
+        "image_query_ms": {"median": float(np.median(image_ms)), "p95": float(np.percentile(image_ms, 95))},
+        "text_query_ms": {"median": float(np.median(text_ms)), "p95": float(np.percentile(text_ms, 95))},
+        "repeats": repeats,
+    }
+
+
+def run_evaluation(config: Config, k: int = 10) -> dict[str, Any]:
+    """Every figure of the evaluation, computed now on the held-out queries, written to ``metrics.json``."""
+    engine = SearchEngine.load(config.artifacts_dir, config.data_dir)
+    prepared = load_prepared(config.data_dir)
+    q_rows, q_images = prepared.part("query")
+    cat_y = engine.catalog["label"].to_numpy()
+    q_y = q_rows["label"].to_numpy()
+    cat_x, q_x = preprocess_batch(engine.images), preprocess_batch(q_images)
+
+    q_emb = engine.image_encoder.embed(q_x)
+    _, ranked = engine.index.search(q_emb, k)
+    probs = engine.image_encoder.predict_proba(q_emb)
+    predicted = np.argmax(probs, axis=1)
+    confusion = np.zeros((len(CATEGORIES), len(CATEGORIES)), dtype=np.int64)
+    np.add.at(confusion, (q_y, predicted), 1)
+
+    queries = eval_queries(q_rows, seed=config.seed)
+    metrics = {
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "profile": config.profile,
+        "catalog_items": int(len(cat_y)),
+        "held_out_queries": int(len(q_y)),
+        "image": {
+            "learned": {**ranking_metrics(ranked, cat_y, q_y, k), "per_category": per_category(ranked, cat_y, q_y)},
+            "baselines": _baselines(cat_x, q_x, cat_y, q_y, engine.image_encoder.config, k),
+            "uploads": _upload_robustness(engine, q_images, q_y, cat_y, config.eval_upload_items, config.seed),
+        },
+        "classifier": {"accuracy": float(np.mean(predicted == q_y)), "confusion": confusion.tolist(),
+                       "labels": list(CATEGORIES)},
+        "text": {**evaluate_text(engine, queries, k), "examples": [q.text for q in queries[:12]]},
+        "latency": _latency(engine, q_images, queries, config.eval_latency_repeats),
+        "training": _training_histories(config),
+    }
+    write_json_atomic(config.artifacts_dir / METRICS_FILE, metrics)
+    return metrics
+
+
+def _training_histories(config: Config) -> dict[str, Any]:
+    out = {}
+    for name, file in (("image", "image_history.json"), ("text", "text_history.json"), ("image_summary", "image_training.json")):
+        path = config.artifacts_dir / file
+        if path.is_file():
+            out[name] = read_json(path)
+    return out

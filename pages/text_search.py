@@ -1,0 +1,29 @@
+"""Text search: a query box with examples, understood constraints as chips, product cards."""
+
+import streamlit as st
+
+from multimodal import InvalidInputError, ui
+
+st.title("Search by words")
+ui.sidebar()
+engine = ui.engine_or_stop()
+
+st.session_state.setdefault("query", "")
+examples = st.pills("Try", ui.EXAMPLE_QUERIES, selection_mode="single", key="example")
+if examples and examples != st.session_state.get("last_example"):
+    st.session_state["query"] = examples
+    st.session_state["last_example"] = examples
+query = st.text_input("What are you looking for?", key="query", placeholder="e.g. black leather ankle boots for women")
+
+if query.strip():
+    try:
+        results = engine.search_text(query, k=ui.selected_k(), gender=ui.selected_gender())
+    except InvalidInputError as exc:
+        st.warning(str(exc))
+    else:
+        chips = results.attrs.get("chips", [])
+        st.markdown("**Understood:** " + (" ".join(f":blue-badge[{c}]" for c in chips) if chips else "no explicit constraint; ranking by meaning"))
+        st.caption(f"{len(results)} results · gender filter: {ui.selected_gender().title()}")
+        ui.product_cards(engine, results)
+elif query:
+    st.warning("The query is empty; type what you are looking for.")
