@@ -8,12 +8,12 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: run test setup setup-dev data data-package build evaluate clean
+.PHONY: run test setup setup-dev data data-package browser build evaluate clean
 
 run: setup data build
 	$(PY) -m streamlit run streamlit_app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
-test: setup-dev data-package
+test: setup-dev data-package browser
 	$(PY) -m pytest -q
 
 setup: $(VENV)/.installed
@@ -38,6 +38,15 @@ data-package:
 	else \
 		echo "note: install the Debian package dataset-fashion-mnist (as root), or set FASHION_MNIST_DIR;"; \
 		echo "      otherwise Fashion-MNIST is read from ~/.keras/datasets or downloaded by Keras."; \
+	fi
+
+# Debian's Chromium for the browser test; Playwright drives it and downloads no browser itself.
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "note: install Debian's chromium to run the browser test; it is skipped without it"; \
 	fi
 
 data: data-package

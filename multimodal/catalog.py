@@ -262,7 +262,7 @@ def _occasion_choices(spec: CategorySpec, style: str) -> tuple[str, ...]:
     return both or spec.occasions
 
 
-def _noun_for(category: str, material: str, style: str, gender: str, rng: np.random.Generator) -> str:
+def _noun_for(category: str, material: str, style: str, gender: str, season: str, rng: np.random.Generator) -> str:
     """A product noun that agrees with the other attributes (jeans are denim, blouses are women's)."""
     spec = SPECS[category]
     if category == "Trouser" and material == "denim":
@@ -281,8 +281,8 @@ def _noun_for(category: str, material: str, style: str, gender: str, rng: np.ran
         return "fleece sweatshirt"
     if category == "Sneaker" and style != "sporty" and rng.random() < 0.7:
         return str(rng.choice(("sneakers", "trainers")))
-    if category == "Dress" and "Summer" in spec.seasons and material in ("cotton", "linen") and rng.random() < 0.3:
-        return "sundress"
+    if category == "Dress" and material in ("cotton", "linen") and rng.random() < 0.3:
+        return "sundress" if season in ("Spring", "Summer") else "dress"
     return str(rng.choice(spec.nouns))
 
 
@@ -311,7 +311,7 @@ def make_product(label: int, rng: np.random.Generator) -> dict[str, Any]:
     season = str(rng.choice(_season_choices(spec, material)))
     colour = str(rng.choice(spec.colours))
     brand = str(rng.choice(spec.brands))
-    noun = _noun_for(category, material, style, gender, rng)
+    noun = _noun_for(category, material, style, gender, season, rng)
     sizes = "One size" if spec.sizing == "one" else _SIZES[(spec.sizing, gender)]
     price = _price(spec, material, rng)
     title = f"{brand} {_GENDER_WORDS[gender].capitalize()} {colour.capitalize()} {material.title()} {noun.title()}"

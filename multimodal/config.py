@@ -69,10 +69,12 @@ class Config:
     text_candidates: int = 1000
     # fused = w_image * cos(mapped query, item image) + w_text * cos(query, item text)
     #       + w_category * [item is the category the query names] + w_colour * [item has a colour it names]
-    w_image: float = 0.5
+    # The constraint weights exceed the spread of the similarity terms, so items meeting what the
+    # query states come first, ordered by similarity; chosen on queries about catalog (not held-out) items.
+    w_image: float = 0.25
     w_text: float = 1.0
-    w_category: float = 0.5
-    w_colour: float = 0.3
+    w_category: float = 2.0
+    w_colour: float = 1.0
 
     # Evaluation sizes: re-shot upload photos and timed queries.
     eval_upload_items: int = 300

@@ -234,8 +234,10 @@ def build(config: Config, force: bool = False, report: Any = print) -> dict[str,
         report(f"[{stage}] done in {timings[stage]:.1f} s")
         return result
 
+    ran_any = False
     if force or not _prepared_matches(config):
         run("prepare", lambda: prepare(config))
+        ran_any = True
     else:
         report("[prepare] up to date")
     for stage, fn in (("train-image", lambda: train_image(config)), ("index", lambda: build_index(config)),
@@ -245,10 +247,16 @@ def build(config: Config, force: bool = False, report: Any = print) -> dict[str,
             report(f"[{stage}] up to date")
             continue
         run(stage, fn)
+        ran_any = True
         state[stage] = stage_inputs(config)[stage]  # after the stage: the model file may be new
         write_json_atomic(state_path, state)
-    from .evaluate import run_evaluation
+    from .evaluate import METRICS_FILE, run_evaluation
 
-    metrics = run("evaluate", lambda: run_evaluation(config))
+    metrics_path = config.artifacts_dir / METRICS_FILE
+    if ran_any or force or not metrics_path.is_file():
+        metrics = run("evaluate", lambda: run_evaluation(config))
+    else:
+        report("[evaluate] up to date")
+        metrics = read_json(metrics_path)
     timings["total"] = round(time.monotonic() - started, 1)
     return {"timings": timings, "metrics": metrics}

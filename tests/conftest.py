@@ -38,11 +38,9 @@ def synthetic_fashion(n_per_class: int, seed: int = 0) -> tuple[np.ndarray, np.n
     return np.stack(images), np.array(labels, dtype=np.uint8)
 
 
-@pytest.fixture()
-def fashion_dir(tmp_path: Path) -> Path:
-    """A folder holding the four IDX files of a tiny dataset (30 train, 5 test images per class)."""
-    folder = tmp_path / "fashion"
-    folder.mkdir()
+def write_fashion_dir(folder: Path) -> Path:
+    """Write the four IDX files of a tiny dataset (30 train, 5 test images per class) into ``folder``."""
+    folder.mkdir(parents=True)
     x_train, y_train = synthetic_fashion(30, seed=1)
     x_test, y_test = synthetic_fashion(5, seed=2)
     write_idx(folder / "train-images-idx3-ubyte.gz", x_train)
@@ -53,11 +51,8 @@ def fashion_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture()
-def tiny_config(tmp_path: Path, fashion_dir: Path) -> Config:
-    return Config(
-        per_class=20, seed=3, data_dir=tmp_path / "data", artifacts_dir=tmp_path / "artifacts",
-        fashion_mnist_dir=fashion_dir,
-    )
+def fashion_dir(tmp_path: Path) -> Path:
+    return write_fashion_dir(tmp_path / "fashion")
 
 
 @pytest.fixture(scope="session")
@@ -66,14 +61,7 @@ def toy_build(tmp_path_factory):
     from multimodal.pipeline import build
 
     root = tmp_path_factory.mktemp("toy")
-    folder = root / "fashion"
-    folder.mkdir()
-    x_train, y_train = synthetic_fashion(30, seed=1)
-    x_test, y_test = synthetic_fashion(5, seed=2)
-    write_idx(folder / "train-images-idx3-ubyte.gz", x_train)
-    write_idx(folder / "train-labels-idx1-ubyte.gz", y_train)
-    write_idx(folder / "t10k-images-idx3-ubyte.gz", x_test)
-    write_idx(folder / "t10k-labels-idx1-ubyte.gz", y_test)
+    folder = write_fashion_dir(root / "fashion")
     config = Config(
         per_class=20, seed=3, data_dir=root / "data", artifacts_dir=root / "artifacts", fashion_mnist_dir=folder,
         image_alpha=0.35, image_epochs=1, validation_fraction=0.1, text_epochs=4,

@@ -56,6 +56,8 @@ def test_no_forbidden_combination_for_any_of_ten_seeds(seed: int) -> None:
     assert not ((catalog["category"] == "Dress") & (catalog["gender"] == "Men")).any()
     assert not ((catalog["category"] == "Sneaker") & (catalog["style"] == "formal")).any()
     assert not ((catalog["category"].isin(["Coat", "Pullover"])) & (catalog["season"] == "Summer")).any()
+    sundress = catalog["title"].str.contains("Sundress")
+    assert catalog.loc[sundress, "season"].isin(["Spring", "Summer"]).all()
 
 
 def test_dresses_are_never_for_men_and_bags_and_sneakers_are_often_unisex() -> None:

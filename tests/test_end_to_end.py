@@ -46,7 +46,7 @@ def test_a_second_build_skips_what_is_up_to_date(toy_build) -> None:
     config, _, _ = toy_build
     log: list[str] = []
     build(config, report=log.append)
-    for stage in ("prepare", "train-image", "index", "train-text"):
+    for stage in ("prepare", "train-image", "index", "train-text", "evaluate"):
         assert f"[{stage}] up to date" in log, log
 
 
