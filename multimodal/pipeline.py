@@ -250,11 +250,17 @@ def build(config: Config, force: bool = False, report: Any = print) -> dict[str,
         ran_any = True
         state[stage] = stage_inputs(config)[stage]  # after the stage: the model file may be new
         write_json_atomic(state_path, state)
+    # The engine loads its settings (fusion weights included) from here: keep it current even
+    # when every model stage was up to date.
+    write_json_atomic(config.artifacts_dir / "config.json", config.to_dict())
     from .evaluate import METRICS_FILE, run_evaluation
 
     metrics_path = config.artifacts_dir / METRICS_FILE
-    if ran_any or force or not metrics_path.is_file():
+    eval_key = _fingerprint(config.to_dict(), {k: v for k, v in state.items() if k != "evaluate"})
+    if ran_any or force or not metrics_path.is_file() or state.get("evaluate") != eval_key:
         metrics = run("evaluate", lambda: run_evaluation(config))
+        state["evaluate"] = eval_key
+        write_json_atomic(state_path, state)
     else:
         report("[evaluate] up to date")
         metrics = read_json(metrics_path)

@@ -135,3 +135,15 @@ def test_an_index_built_for_another_catalog_is_refused(toy_build, tmp_path) -> N
     (artifacts / "image.index").unlink()
     with pytest.raises(ArtifactError, match="build"):
         SearchEngine.load(artifacts, config.data_dir)
+
+
+def test_changing_only_a_fusion_weight_re_evaluates_without_retraining(toy_build) -> None:
+    from multimodal.pipeline import build
+
+    config, _, _ = toy_build
+    log: list[str] = []
+    build(config.replace(w_colour=0.9), report=log.append)
+    assert "[evaluate] done" in " ".join(log)
+    for stage in ("train-image", "index", "train-text"):
+        assert f"[{stage}] up to date" in log, log
+    assert json.loads((config.artifacts_dir / "config.json").read_text())["w_colour"] == 0.9
