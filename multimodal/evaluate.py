@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from .catalog import load_prepared
 from .config import CATEGORIES, Config
@@ -21,6 +20,7 @@ from .search import GENDER_FILTERS, SearchEngine
 from .text_data import EvalQuery, eval_queries
 
 METRICS_FILE = "metrics.json"
+TOP_KS = (1, 3, 5, 7, 9)
 
 
 def _strict_relevance(engine: SearchEngine, rows: np.ndarray, query: EvalQuery) -> np.ndarray:
@@ -71,9 +71,6 @@ def evaluate_text(engine: SearchEngine, queries: list[EvalQuery], k: int = 10) -
             "strict_mrr": mean_reciprocal_rank(strict_rel),
         }
     return out
-
-
-TOP_KS = (1, 3, 5, 7, 9)
 
 
 def ranking_metrics(ranked: np.ndarray, gallery_labels: np.ndarray, query_labels: np.ndarray, k: int = 10) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from .catalog import PreparedData, build_catalog, load_prepared, save_prepared
 from .config import CATEGORIES, Config
 from .data import load_fashion_mnist, make_subset
 from .io import write_json_atomic
-from .metrics import retrieval_summary, unit_rows
+from .metrics import retrieval_summary
 from .preprocess import preprocess_batch
 
 log = logging.getLogger(__name__)
