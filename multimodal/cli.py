@@ -12,24 +12,24 @@ from .config import PROFILES, Config
 from .errors import MultimodalError
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {value}")
-    return value
+def _int_at_least(minimum: int):
+    """An argparse type: a whole number >= ``minimum``, with a message that says which rule failed."""
+    rule = "a positive whole number" if minimum == 1 else "a whole number, not negative"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {value}")
+        return value
+
+    return parse
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return value
+_positive_int = _int_at_least(1)
+_non_negative_int = _int_at_least(0)
 
 
 def _fraction(text: str) -> float:
@@ -112,7 +112,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
             image_weights=weights, triplet_margin=args.margin, image_max_seconds=args.max_seconds,
             image_extra_training_data=args.extra_training_data,
         )
-    return Config.from_env(
+    return Config(
         profile=args.profile, seed=args.seed, per_class=args.per_class, query_fraction=args.query_fraction,
         data_dir=args.data_dir, artifacts_dir=args.artifacts_dir, **extra,
     )

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +79,6 @@ class Config:
     eval_upload_items: int = 300
     eval_latency_repeats: int = 50
 
-    extras: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -114,11 +112,3 @@ class Config:
     def from_dict(cls, values: dict[str, Any]) -> Config:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
-
-    @classmethod
-    def from_env(cls, **overrides: Any) -> Config:
-        """Defaults, then ``FASHION_MNIST_DIR`` from the environment, then explicit overrides."""
-        env_dir = os.environ.get("FASHION_MNIST_DIR")
-        if env_dir and "fashion_mnist_dir" not in overrides:
-            overrides["fashion_mnist_dir"] = Path(env_dir)
-        return cls(**overrides)

@@ -28,6 +28,7 @@ from keras import layers, ops  # noqa: E402
 from .config import CATEGORIES, Config  # noqa: E402
 from .errors import ArtifactError, InvalidInputError  # noqa: E402
 from .io import read_json, write_json_atomic, write_with  # noqa: E402
+from .metrics import retrieval_summary  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -233,12 +234,6 @@ def embed(model: keras.Model, images: np.ndarray, batch_size: int = 512) -> np.n
     return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
 
 
-def retrieval_p_at_1(query: np.ndarray, query_labels: np.ndarray, gallery: np.ndarray, gallery_labels: np.ndarray) -> float:
-    """Share of queries whose nearest gallery item (inner product) has the same label."""
-    nearest = np.argmax(query @ gallery.T, axis=1)
-    return float(np.mean(gallery_labels[nearest] == query_labels))
-
-
 class _InferenceMonitor(keras.callbacks.Callback):
     """After each epoch: validation P@1 and accuracy in inference mode, plus a time budget."""
 
@@ -254,7 +249,7 @@ class _InferenceMonitor(keras.callbacks.Callback):
         logs = logs if logs is not None else {}
         gallery = embed(self.embedding_model, self.train_x)
         val = embed(self.embedding_model, self.val_x)
-        logs["val_p_at_1"] = retrieval_p_at_1(val, self.val_y, gallery, self.train_y)
+        logs["val_p_at_1"] = retrieval_summary(val, self.val_y, gallery, self.train_y)["p_at_1"]
         probs = np.asarray(self.head(val, training=False))
         logs["val_accuracy"] = float(np.mean(np.argmax(probs, axis=1) == self.val_y))
         logs["elapsed_s"] = time.monotonic() - self.started

@@ -56,6 +56,9 @@ CATEGORY_WORDS.update({
     "bags": "Bag", "handbags": "Bag", "purses": "Bag", "totes": "Bag", "backpacks": "Bag", "satchel": "Bag", "clutches": "Bag", "shoulder bag": "Bag", "crossbody": "Bag",
     "boot": "Ankle boot", "bootie": "Ankle boot", "chelsea boot": "Ankle boot", "ankle-boots": "Ankle boot",
 })
+# Fixed per process: phrases longest first, and the single words fuzzy matching compares against.
+_CATEGORY_PHRASES = sorted(((p, c) for p, c in CATEGORY_WORDS.items() if " " in p), key=lambda kv: -len(kv[0]))
+_SINGLE_WORDS = {id(v): [w for w in v if " " not in w] for v in (CATEGORY_WORDS, COLOUR_WORDS)}
 _PRICE = r"\$?\s*(\d+(?:[.,]\d{1,2})?)\s*(?:\$|usd|dollars?|bucks)?"
 _MAX_PRICE = re.compile(r"\b(?:under|below|less than|cheaper than|max(?:imum)?|up to|at most|no more than|<=?)\s*" + _PRICE)
 _MIN_PRICE = re.compile(r"\b(?:over|above|more than|at least|min(?:imum)?|from|>=?)\s*" + _PRICE)
@@ -114,7 +117,7 @@ def _fuzzy(token: str, vocabulary: dict[str, str], cutoff: float) -> str | None:
         return vocabulary[token]
     if len(token) < 4 or not token.isalpha():  # short words are too easy to confuse ("red" ~ "bed")
         return None
-    close = difflib.get_close_matches(token, [w for w in vocabulary if " " not in w], n=1, cutoff=cutoff)
+    close = difflib.get_close_matches(token, _SINGLE_WORDS[id(vocabulary)], n=1, cutoff=cutoff)
     return vocabulary[close[0]] if close else None
 
 
@@ -147,8 +150,8 @@ def parse_query(query: str) -> ParsedQuery:
 
     # Multi-word phrases first ("ankle boots", "running shoes", "navy blue").
     joined = re.sub(r"\s+", " ", lower)
-    for phrase, category in sorted(CATEGORY_WORDS.items(), key=lambda kv: -len(kv[0])):
-        if " " in phrase and re.search(rf"\b{re.escape(phrase)}\b", joined):
+    for phrase, category in _CATEGORY_PHRASES:
+        if re.search(rf"\b{re.escape(phrase)}\b", joined):
             parsed.category = category
             parsed.matched["category"] = phrase
             break

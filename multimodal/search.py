@@ -197,7 +197,8 @@ class SearchEngine:
     def search_image(self, image: ImageInput, k: int = 10, gender: str | None = None) -> pd.DataFrame:
         """Products most similar to an image (PIL image, array, bytes or path), best first.
 
-        ``attrs`` of the result hold the predicted category and its confidence.
+        ``attrs`` of the result hold the predicted category, its confidence and the model's
+        input (the preprocessed 28x28 image), so a caller needs no second pass.
 
         Raises:
             InvalidInputError: the image cannot be used (empty, corrupt, huge, NaN) or the gender is unknown.
@@ -208,7 +209,8 @@ class SearchEngine:
         scores, rows = self.index.search(described["embedding"], k, allowed=allowed)
         keep = rows[0] >= 0
         result = self._rows(rows[0][keep], {"score": scores[0][keep]})
-        result.attrs.update(predicted_category=described["predicted_category"], confidence=described["confidence"])
+        result.attrs.update(predicted_category=described["predicted_category"], confidence=described["confidence"],
+                            model_input=described["input"])
         return result
 
     # ------------------------------------------------------------ text search

@@ -161,27 +161,21 @@ def product_cards(engine, results: pd.DataFrame, columns: int = 4, why: bool = T
                 st.caption("why: " + " · ".join(reasons))
 
 
-def held_out_items() -> pd.DataFrame:
-    """Held-out query products (never indexed), to try image search with items the index has not seen."""
-    return _held_out_items(data_dir())
-
-
-@st.cache_data(show_spinner=False)
-def _held_out_items(data: str) -> pd.DataFrame:
+@st.cache_resource(show_spinner=False)
+def _prepared(data: str):
+    """The prepared catalog and images, read once per process (read-only)."""
     from .catalog import load_prepared
 
-    rows, _ = load_prepared(data, verify=False).part("query")
+    return load_prepared(data, verify=False)
+
+
+def held_out_items() -> pd.DataFrame:
+    """Held-out query products (never indexed), to try image search with items the index has not seen."""
+    rows, _ = _prepared(data_dir()).part("query")
     rows = rows.groupby("category", sort=False).head(8)
     rows = rows.assign(label=rows["product_id"] + " · " + rows["title"])
     return rows[["product_id", "label", "image_index", "category"]].reset_index(drop=True)
 
 
 def held_out_image(image_index: int) -> np.ndarray:
-    return _held_out_image(int(image_index), data_dir())
-
-
-@st.cache_data(show_spinner=False)
-def _held_out_image(image_index: int, data: str) -> np.ndarray:
-    from .catalog import load_prepared
-
-    return load_prepared(data, verify=False).images[image_index]
+    return _prepared(data_dir()).images[int(image_index)]

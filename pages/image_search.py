@@ -23,15 +23,14 @@ with pick_tab:
 
 if image is not None:
     try:
-        described = engine.describe_image(image)
         results = engine.search_image(image, k=ui.selected_k(), gender=ui.selected_gender())
     except InvalidInputError as exc:
         st.error(f"This file can't be used as a product photo: {exc}. Try a PNG, JPEG or WebP picture of one item.")
     else:
         left, right = st.columns([1, 3])
         with left:
-            ui.show_image(to_uint8(described["input"]), caption="What the model sees")
-            st.metric("Predicted category", described["predicted_category"], f"{described['confidence']:.0%} confidence",
+            ui.show_image(to_uint8(results.attrs["model_input"]), caption="What the model sees")
+            st.metric("Predicted category", results.attrs["predicted_category"], f"{results.attrs['confidence']:.0%} confidence",
                       delta_color="off")
         with right:
             st.caption(f"{len(results)} similar products · gender filter: {ui.selected_gender().title()}")
