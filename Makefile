@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: run test setup setup-dev data data-package browser build evaluate clean
+.PHONY: run test setup setup-dev data data-package browser build evaluate bench clean
 
 run: setup data build
 	$(PY) -m streamlit run streamlit_app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
@@ -57,6 +57,10 @@ build: setup data
 
 evaluate: setup
 	$(PY) -m multimodal evaluate
+
+# Warm query latency (median, p95) of the built engine.
+bench: setup
+	$(PY) benchmarks/latency.py
 
 clean:
 	rm -rf artifacts/* data/*.npy data/*.csv data/manifest.json

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
+# TensorFlow, PyTorch and FAISS share the cores of one process. OpenMP threads that spin after
+# each call (the default policy) steal the CPU from the next library: fresh text queries took a
+# median 25 ms and p95 110-170 ms that way, 18 ms and 29 ms with passive waiting. Must be set
+# before any of them loads, hence here.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from .config import CATEGORIES, Config
 from .errors import ArtifactError, DataNotFoundError, InvalidInputError, MultimodalError
 

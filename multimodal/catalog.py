@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .config import CATEGORIES
-from .errors import ArtifactError
+from .errors import ArtifactError, InvalidInputError
 from .io import file_sha256, read_json, save_npy_atomic, write_json_atomic, write_with
 
 COLOURS: tuple[str, ...] = (
@@ -299,21 +299,37 @@ def _season_phrase(season: str) -> str:
     return "every season" if season == "All-season" else season.lower()
 
 
-def make_product(label: int, rng: np.random.Generator) -> dict[str, Any]:
-    """Draw one consistent product of category ``label``."""
+def make_product(label: int, rng: np.random.Generator, given: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Draw one consistent product of category ``label``.
+
+    ``given`` fixes attributes (a merchant's own colour, gender, price ...); the others are drawn
+    under the same rules, narrowed by the fixed ones, and the title, description and keywords are
+    written from the final values, so a given colour also appears in the title. With no ``given``
+    the random stream is exactly that of the catalog ``prepare`` writes.
+
+    Raises:
+        InvalidInputError: a given value breaks the category's rules (a men's dress, an unknown colour).
+    """
     category = CATEGORIES[label]
     spec = SPECS[category]
+    given = _check_given(spec, category, given or {})
+
+    def pick(name: str, options: Any, p: Any = None) -> str:
+        drawn = str(rng.choice(options, p=p))
+        return str(given[name]) if name in given else drawn
+
     genders, weights = zip(*spec.genders.items())
-    gender = str(rng.choice(genders, p=np.asarray(weights) / sum(weights)))
-    material = str(rng.choice(spec.materials))
-    style = str(rng.choice(spec.styles))
-    occasion = str(rng.choice(_occasion_choices(spec, style)))
-    season = str(rng.choice(_season_choices(spec, material)))
-    colour = str(rng.choice(spec.colours))
-    brand = str(rng.choice(spec.brands))
+    gender = pick("gender", genders, np.asarray(weights) / sum(weights))
+    material = pick("material", spec.materials)
+    style = pick("style", spec.styles)
+    occasion = pick("occasion", _occasion_choices(spec, style))
+    season = pick("season", _season_choices(spec, material))
+    colour = pick("colour", spec.colours)
+    brand = pick("brand", spec.brands)
     noun = _noun_for(category, material, style, gender, season, rng)
     sizes = "One size" if spec.sizing == "one" else _SIZES[(spec.sizing, gender)]
     price = _price(spec, material, rng)
+    price = float(given["price"]) if "price" in given else price
     title = f"{brand} {_GENDER_WORDS[gender].capitalize()} {colour.capitalize()} {material.title()} {noun.title()}"
     fit = str(rng.choice(_FIT_SENTENCES[spec.sizing])).format(sizes=sizes)
     template = str(rng.choice(_DESCRIPTION_TEMPLATES))
@@ -327,11 +343,53 @@ def make_product(label: int, rng: np.random.Generator) -> dict[str, Any]:
         colour, material, style, occasion, season.lower(), brand.lower(),
     )
     keywords = " ".join(dict.fromkeys(phrases))  # whole phrases, each once
-    return dict(
+    product = dict(
         category=category, gender=gender, colour=colour, material=material, style=style,
         occasion=occasion, season=season, brand=brand, price=price, sizes=sizes,
         title=title, description=description, keywords=keywords,
     )
+    product.update({k: str(given[k]) for k in ("sizes", "title", "description", "keywords") if k in given})
+    return product
+
+
+GIVEN_FIELDS: tuple[str, ...] = (
+    "gender", "colour", "material", "style", "occasion", "season", "brand", "price", "sizes", "title", "description", "keywords",
+)
+
+
+def _check_given(spec: CategorySpec, category: str, given: dict[str, Any]) -> dict[str, Any]:
+    """Keep the non-empty known fields of ``given``, normalised, or say which value breaks which rule."""
+    out: dict[str, Any] = {}
+    for key, value in given.items():
+        if key not in GIVEN_FIELDS or value is None or (isinstance(value, float) and np.isnan(value)) or str(value).strip() == "":
+            continue
+        out[key] = value.strip() if isinstance(value, str) else value
+    if "gender" in out:
+        out["gender"] = str(out["gender"]).capitalize()
+        if out["gender"] not in spec.genders:
+            allowed = ", ".join(spec.genders)
+            raise InvalidInputError(f"a {category} cannot be {out['gender']!r} in this catalog; allowed: {allowed}")
+    if "colour" in out:
+        out["colour"] = str(out["colour"]).lower()
+        if out["colour"] not in COLOURS:
+            raise InvalidInputError(f"unknown colour {out['colour']!r}; use one of {', '.join(COLOURS)}")
+    if "season" in out:
+        out["season"] = str(out["season"]).capitalize() if str(out["season"]).lower() != "all-season" else "All-season"
+        if out["season"] not in spec.seasons:
+            raise InvalidInputError(f"a {category} cannot be sold for {out['season']!r}; allowed: {', '.join(spec.seasons)}")
+    if "style" in out:
+        out["style"] = str(out["style"]).lower()
+        if out["style"] not in STYLE_OCCASIONS:
+            raise InvalidInputError(f"unknown style {out['style']!r}; use one of {', '.join(STYLE_OCCASIONS)}")
+    if "price" in out:
+        try:
+            price = float(out["price"])
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"price must be a number, got {out['price']!r}") from None
+        if not np.isfinite(price) or price <= 0:
+            raise InvalidInputError(f"price must be a positive number, got {out['price']!r}")
+        out["price"] = round(price, 2)
+    return out
 
 
 def build_catalog(labels: np.ndarray, split: np.ndarray, seed: int) -> pd.DataFrame:

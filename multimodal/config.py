@@ -42,8 +42,8 @@ class Config:
     fashion_mnist_dir: Path | None = None
 
     # Image encoder (issue: image encoder).
-    image_input_size: int = 32
-    image_alpha: float = 0.5
+    image_input_size: int = 48
+    image_alpha: float = 0.35
     image_weights: str | None = None
     image_backbone_layer: str | None = "block_13_expand_relu"
     embedding_dim: int = 64
@@ -51,7 +51,7 @@ class Config:
     classifier_weight: float = 1.0
     image_epochs: int = 3
     batch_classes: int = 10
-    batch_per_class: int = 4
+    batch_per_class: int = 12
     learning_rate: float = 3e-3
     bn_momentum: float = 0.9
     early_stopping_patience: int = 5
@@ -60,6 +60,13 @@ class Config:
     # Held-out queries are never used for training, so evaluation stays honest.
     image_extra_training_data: bool = True
     image_max_seconds: float | None = None
+    # Embed each image and its mirror image and average (index, queries and evaluation alike).
+    image_flip_tta: bool = True
+
+    # Image search: score = cos(query, item) + w_image_category * P(item's category | query),
+    # over the index's nearest image_candidates items (0 = plain nearest-neighbour order).
+    w_image_category: float = 0.5
+    image_candidates: int = 200
 
     # Text side (sentence model + mapping network) and the fusion of text-search signals.
     sentence_model: str | None = None  # None: the packaged all-MiniLM-L6-v2

@@ -271,22 +271,46 @@ class ImageEncoder:
     def __post_init__(self) -> None:
         self._single = None
 
+    @property
+    def flip_averaging(self) -> bool:
+        return bool(getattr(self.config, "image_flip_tta", False))
+
+    def encode(self, images: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+        """Embeddings and category probabilities of preprocessed (N, 28, 28) images, in inference mode.
+
+        With ``image_flip_tta`` each image is also seen mirrored (a mirrored garment is the same
+        product): the two embeddings are averaged and re-normalised, the probabilities averaged.
+        Index, queries and evaluation all go through here, so they see the same vectors.
+        """
+        x = np.asarray(images, dtype=np.float32)
+        vectors = embed(self.embedding_model, x, batch_size)
+        probs = self.predict_proba(vectors)
+        if self.flip_averaging and len(x):
+            mirrored = embed(self.embedding_model, np.ascontiguousarray(x[:, :, ::-1]), batch_size)
+            vectors = _unit(vectors + mirrored)
+            probs = (probs + self.predict_proba(mirrored)) / 2.0
+        return vectors, probs
+
     def embed(self, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
-        return embed(self.embedding_model, images, batch_size)
+        return self.encode(images, batch_size)[0]
 
     def embed_one(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Embedding and category probabilities of one preprocessed (28, 28) image.
+        """Embedding and category probabilities of one preprocessed (28, 28) image, as ``encode`` gives them.
 
         A traced, fixed-shape graph: an eager Keras call of MobileNetV2 costs ~100 ms on CPU,
         the compiled one a few milliseconds, which is what an interactive query needs.
         """
         if self._single is None:
-            model, head = self.embedding_model, self.classifier_head
+            model, head, flip = self.embedding_model, self.classifier_head, self.flip_averaging
 
             @tf.function(input_signature=[tf.TensorSpec((1, 28, 28, 1), tf.float32)])
             def single(x):
+                if flip:
+                    x = tf.concat([x, tf.reverse(x, axis=[2])], axis=0)
                 emb = model(x, training=False)
-                return emb, head(emb, training=False)
+                probs = head(emb, training=False)
+                emb = tf.math.l2_normalize(tf.reduce_sum(emb, axis=0, keepdims=True), axis=1)
+                return emb, tf.reduce_mean(probs, axis=0, keepdims=True)
 
             self._single = single
         emb, probs = self._single(tf.constant(np.asarray(image, np.float32).reshape(1, 28, 28, 1)))
@@ -376,9 +400,12 @@ def train_image_encoder(
         )
     started = time.monotonic()
     fit = model.fit(data, epochs=config.image_epochs, callbacks=callbacks, verbose=verbose)
+    fitted = time.monotonic()
     recalibrate_batchnorm(embedding_model, train_x, seed=config.seed)
     seconds = time.monotonic() - started
+    log.info("fit %.1f s, BatchNorm recalibration %.1f s", fitted - started, seconds - (fitted - started))
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+    history["fit_seconds"] = [fitted - started]
     return ImageEncoder(embedding_model, head, config, history, seconds)
 
 
@@ -415,6 +442,11 @@ def recalibrate_batchnorm(model: keras.Model, images: np.ndarray, batches: int =
     finally:
         for layer, momentum in zip(bn_layers, momenta):
             layer.momentum = momentum
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
 def _validation_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -74,7 +74,7 @@ def relevance_by_label(ranked: np.ndarray, gallery_labels: np.ndarray, query_lab
 
 def top_k_by_inner_product(queries: np.ndarray, gallery: np.ndarray, k: int) -> np.ndarray:
     """Exact top-k indices by inner product, best first (brute force; the reference for FAISS)."""
-    return _top_k_scores(np.asarray(queries, np.float32) @ np.asarray(gallery, np.float32).T, k)
+    return top_k_of_scores(np.asarray(queries, np.float32) @ np.asarray(gallery, np.float32).T, k)
 
 
 def retrieval_summary(
@@ -105,10 +105,11 @@ def top_k_by_l2(queries: np.ndarray, gallery: np.ndarray, k: int) -> np.ndarray:
     q = np.asarray(queries, np.float32)
     g = np.asarray(gallery, np.float32)
     d2 = (q * q).sum(1, keepdims=True) - 2.0 * q @ g.T + (g * g).sum(1)[None, :]
-    return _top_k_scores(-d2, k)
+    return top_k_of_scores(-d2, k)
 
 
-def _top_k_scores(scores: np.ndarray, k: int) -> np.ndarray:
+def top_k_of_scores(scores: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of each row's k highest scores, highest first."""
     k = min(k, scores.shape[1])
     part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")

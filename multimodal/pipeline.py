@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -12,8 +13,11 @@ import pandas as pd
 from .catalog import PreparedData, build_catalog, load_prepared, save_prepared
 from .config import CATEGORIES, Config
 from .data import load_fashion_mnist, make_subset
+from .errors import InvalidInputError
 from .io import write_json_atomic
-from .metrics import retrieval_summary
+from .metrics import (
+    mean_reciprocal_rank, precision_at_k, relevance_by_label, retrieval_summary, top_k_of_scores,
+)
 from .preprocess import preprocess_batch
 
 log = logging.getLogger(__name__)
@@ -86,10 +90,14 @@ def train_image(config: Config, verbose: int = 1) -> dict[str, Any]:
     q_rows, q_images = prepared.part("query")
     cat_x, q_x = preprocess_batch(cat_images), preprocess_batch(q_images)
     cat_y, q_y = cat_rows["label"].to_numpy(), q_rows["label"].to_numpy()
-    q_emb = encoder.embed(q_x)
-    learned = retrieval_summary(q_emb, q_y, encoder.embed(cat_x), cat_y)
+    q_emb, q_probs = encoder.encode(q_x)
+    cat_emb = encoder.embed(cat_x)
+    learned = retrieval_summary(q_emb, q_y, cat_emb, cat_y)
     pixels = retrieval_summary(q_x.reshape(len(q_x), -1), q_y, cat_x.reshape(len(cat_x), -1), cat_y, metric="l2")
-    accuracy = float(np.mean(np.argmax(encoder.predict_proba(q_emb), axis=1) == q_y)) if len(q_y) else float("nan")
+    accuracy = float(np.mean(np.argmax(q_probs, axis=1) == q_y)) if len(q_y) else float("nan")
+    ranked = _image_search_ranking(q_emb, q_probs, cat_emb, cat_y, config)
+    rel = relevance_by_label(ranked, cat_y, q_y)
+    searched = {"p_at_1": precision_at_k(rel, 1), "p_at_10": precision_at_k(rel, 10), "mrr": mean_reciprocal_rank(rel)}
     summary = {
         "train_images": int(len(x)),
         "epochs": len(encoder.history.get("loss", [])),
@@ -97,11 +105,29 @@ def train_image(config: Config, verbose: int = 1) -> dict[str, Any]:
         "queries": int(len(q_y)),
         "catalog": int(len(cat_y)),
         "learned": learned,
+        "image_search": searched,
         "raw_pixels": pixels,
         "classifier_accuracy": accuracy,
     }
     write_json_atomic(config.artifacts_dir / "image_training.json", summary)
     return summary
+
+
+def _image_search_ranking(q_emb: np.ndarray, q_probs: np.ndarray, cat_emb: np.ndarray, cat_y: np.ndarray,
+                          config: Config, k: int = 10, chunk: int = 2048) -> np.ndarray:
+    """Top-k catalog rows as image search ranks them (nearest candidates, then category-aware), in chunks
+    of queries so that the full profile (10,000 x 60,000) stays within memory."""
+    from .search import category_aware_ranking
+
+    n_candidates = min(len(cat_emb), max(k, config.image_candidates))
+    out = []
+    for start in range(0, len(q_emb), chunk):
+        sims = q_emb[start : start + chunk] @ cat_emb.T
+        rows = top_k_of_scores(sims, n_candidates)
+        ranking = category_aware_ranking(np.take_along_axis(sims, rows, axis=1), rows, q_probs[start : start + chunk],
+                                         cat_y, config.w_image_category, k)
+        out.append(ranking.rows)
+    return np.concatenate(out) if out else np.zeros((0, k), np.int64)
 
 
 def catalog_embeddings(prepared: PreparedData, config: Config, encoder: Any = None) -> tuple[pd.DataFrame, np.ndarray, Any]:
@@ -148,8 +174,9 @@ def train_text(config: Config, verbose: int = 1) -> dict[str, Any]:
         texts.extend(variants)
         groups.extend([i] * len(variants))
     groups_arr = np.asarray(groups)
-    log.info("encoding %d training texts", len(texts))
-    vectors = sentence.encode(texts, progress=bool(verbose))
+    unique, position = np.unique(np.asarray(texts, dtype=object), return_inverse=True)  # ~20% repeat
+    log.info("encoding %d distinct training texts (%d in all)", len(unique), len(texts))
+    vectors = sentence.encode(unique.tolist(), progress=bool(verbose))[position]
     mapper = train_mapper(vectors, image_vectors[groups_arr], groups_arr, epochs=config.text_epochs, seed=config.seed, verbose=verbose)
     mapper.save(config.artifacts_dir)
     item_vectors = sentence.encode([item_text(r) for _, r in rows.iterrows()], progress=bool(verbose))
@@ -170,6 +197,7 @@ _IMAGE_FIELDS = (
     "seed", "image_input_size", "image_alpha", "image_weights", "image_backbone_layer", "embedding_dim",
     "triplet_margin", "classifier_weight", "image_epochs", "batch_classes", "batch_per_class", "learning_rate",
     "bn_momentum", "early_stopping_patience", "validation_fraction", "image_extra_training_data", "image_max_seconds",
+    "image_flip_tta",
 )
 _TEXT_FIELDS = ("seed", "sentence_model", "text_epochs")
 STATE_FILE = "build_state.json"
@@ -192,11 +220,13 @@ def stage_inputs(config: Config) -> dict[str, str]:
     data_manifest = config.data_dir / MANIFEST_FILE
     data = read_json(data_manifest) if data_manifest.is_file() else {}
     data_key = (data.get("catalog_sha256"), data.get("images_sha256"))
+    # Items added later (``add_items``) change the catalog but must not retrain the image encoder.
+    prepared_key = (data.get("prepared_catalog_sha256", data_key[0]), data.get("prepared_images_sha256", data_key[1]))
     model_path = config.artifacts_dir / EMBEDDING_FILE
     model_key = model_fingerprint(model_path) if model_path.is_file() else None
     cfg = config.to_dict()
     return {
-        "train-image": _fingerprint(data_key, {k: cfg[k] for k in _IMAGE_FIELDS}),
+        "train-image": _fingerprint(prepared_key, {k: cfg[k] for k in _IMAGE_FIELDS}),
         "index": _fingerprint(data_key, model_key, cfg["index_type"]),
         "train-text": _fingerprint(data_key, model_key, {k: cfg[k] for k in _TEXT_FIELDS}),
     }
@@ -266,3 +296,116 @@ def build(config: Config, force: bool = False, report: Any = print) -> dict[str,
         metrics = read_json(metrics_path)
     timings["total"] = round(time.monotonic() - started, 1)
     return {"timings": timings, "metrics": metrics}
+
+
+# ---------------------------------------------------------------- adding items without retraining
+
+def add_items(
+    config: Config,
+    images: Sequence[Any],
+    names: Sequence[str] | None = None,
+    metadata: Sequence[dict[str, Any]] | None = None,
+) -> pd.DataFrame:
+    """Add products to a built catalog: embed their images with the trained encoder, append them to
+    the catalog files, the FAISS index and the product-text vectors. Nothing is retrained.
+
+    ``metadata[i]`` may fix any catalog field of item i (``category``, ``gender``, ``colour``,
+    ``price``, ``title`` ... and ``product_id``); missing fields are drawn under the catalog's
+    rules, and a missing category is the classifier's prediction. Every image and value is checked
+    before anything is written. The catalog files are written first and the build state last, so
+    an interrupted run leaves a state that ``build`` repairs by re-indexing.
+
+    Returns the added rows (with ``predicted_category`` and ``confidence``).
+
+    Raises:
+        InvalidInputError: an image cannot be used, a value breaks the catalog's rules, an id is taken.
+        ArtifactError: there is no consistent build to add to.
+    """
+    from .catalog import make_product
+    from .image_encoder import EMBEDDING_FILE
+    from .index import model_fingerprint
+    from .io import read_json, save_npy_atomic
+    from .preprocess import preprocess, to_uint8
+    from .search import TEXT_VECTORS_FILE, SearchEngine, item_text
+
+    if len(images) == 0:
+        raise InvalidInputError("no images to add")
+    names = list(names) if names is not None else [f"image {i + 1}" for i in range(len(images))]
+    metadata = [dict(m or {}) for m in metadata] if metadata is not None else [{} for _ in images]
+    if not len(names) == len(metadata) == len(images):
+        raise InvalidInputError(f"{len(images)} images but {len(names)} names and {len(metadata)} metadata rows")
+    engine = SearchEngine.load(config.artifacts_dir, config.data_dir)  # checks models, index and catalog agree
+    prepared = load_prepared(config.data_dir)
+
+    pixels = []
+    for name, image in zip(names, images):
+        try:
+            pixels.append(to_uint8(preprocess(image)))
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{name}: {exc}") from None
+    new_images = np.stack(pixels)
+    vectors, probs = engine.image_encoder.encode(preprocess_batch(new_images))
+
+    taken = set(prepared.catalog["product_id"])
+    serial = len(prepared.catalog)
+    rng = np.random.default_rng([config.seed, len(prepared.catalog)])
+    rows = []
+    for j, (name, given) in enumerate(zip(names, metadata)):
+        label = _category_label(given.pop("category", None), int(np.argmax(probs[j])), name)
+        product_id = str(given.pop("product_id", "") or "").strip()
+        if not product_id:
+            while f"NEW-{serial:06d}" in taken:
+                serial += 1
+            product_id = f"NEW-{serial:06d}"
+        if product_id in taken:
+            raise InvalidInputError(f"{name}: product id {product_id!r} is already in the catalog")
+        taken.add(product_id)
+        try:
+            product = make_product(label, rng, given)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{name}: {exc}") from None
+        rows.append({
+            "product_id": product_id, "image_index": len(prepared.images) + j, "source_split": "added",
+            "source_index": -1, "split": "catalog", "label": label, **product,
+        })
+    added = pd.DataFrame(rows, columns=list(prepared.catalog.columns))
+    text_vectors = engine.sentence_encoder.encode([item_text(r) for r in rows])
+
+    # Write: catalog files first, build state last (see the docstring).
+    manifest = dict(prepared.manifest)
+    manifest.setdefault("prepared_catalog_sha256", manifest["catalog_sha256"])
+    manifest.setdefault("prepared_images_sha256", manifest["images_sha256"])
+    manifest["added_items"] = int(manifest.get("added_items", 0)) + len(added)
+    manifest = save_prepared(
+        config.data_dir, pd.concat([prepared.catalog, added], ignore_index=True),
+        np.concatenate([prepared.images, new_images]), manifest,
+    )
+    engine.index.add(vectors, added["product_id"].tolist())
+    engine.index.manifest.update(
+        catalog_sha256=manifest["catalog_sha256"],
+        model_fingerprint=model_fingerprint(config.artifacts_dir / EMBEDDING_FILE),
+    )
+    engine.index.save(config.artifacts_dir)
+    save_npy_atomic(config.artifacts_dir / TEXT_VECTORS_FILE, np.concatenate([engine.text_vectors, text_vectors]))
+    state_path = config.artifacts_dir / STATE_FILE
+    state = read_json(state_path) if state_path.is_file() else {}
+    if state:
+        build_config = engine.config.replace(data_dir=config.data_dir, artifacts_dir=config.artifacts_dir)
+        keys = stage_inputs(build_config)
+        state.update({stage: keys[stage] for stage in ("index", "train-text")})
+        write_json_atomic(state_path, state)
+
+    added["file"] = list(names)
+    added["predicted_category"] = [CATEGORIES[int(i)] for i in np.argmax(probs, axis=1)]
+    added["confidence"] = probs.max(axis=1).astype(float)
+    return added
+
+
+def _category_label(category: Any, predicted: int, name: str) -> int:
+    if category is None or (isinstance(category, float) and np.isnan(category)) or str(category).strip() == "":
+        return predicted
+    wanted = str(category).strip().lower()
+    for label, known in enumerate(CATEGORIES):
+        if wanted == known.lower():
+            return label
+    raise InvalidInputError(f"{name}: unknown category {category!r}; use one of {', '.join(CATEGORIES)}")

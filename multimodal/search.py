@@ -108,6 +108,51 @@ def fuse_text_scores(
     )
 
 
+@dataclass
+class ImageRanking:
+    """Per query (rows of each array), the k best catalog rows with their scores; row -1 = no result."""
+
+    rows: np.ndarray
+    scores: np.ndarray
+    similarity: np.ndarray
+    category_probability: np.ndarray
+
+
+def category_aware_ranking(
+    similarities: np.ndarray,
+    rows: np.ndarray,
+    probabilities: np.ndarray,
+    item_labels: np.ndarray,
+    weight: float,
+    k: int,
+) -> ImageRanking:
+    """Re-rank each query's index candidates by ``similarity + weight * P(item's category | query)``.
+
+    The classifier head reads the same embedding, and is surer of the category than the
+    nearest neighbours are: items of the categories it believes in come first, ordered by
+    visual similarity; where it hesitates (a shirt or a T-shirt?) both kinds interleave.
+    ``weight = 0`` is plain nearest-neighbour order. Arrays: ``similarities``/``rows`` (Q, C)
+    from the index (row -1 = no candidate), ``probabilities`` (Q, classes), ``item_labels`` (N,).
+    """
+    similarities = np.atleast_2d(np.asarray(similarities, np.float32))
+    rows = np.atleast_2d(np.asarray(rows, np.int64))
+    probabilities = np.atleast_2d(np.asarray(probabilities, np.float32))
+    valid = rows >= 0
+    safe = np.where(valid, rows, 0)
+    category_p = np.take_along_axis(probabilities, np.asarray(item_labels, np.int64)[safe], axis=1)
+    fused = np.where(valid, similarities + weight * category_p, -np.inf)
+    order = np.argsort(-fused, axis=1, kind="stable")[:, :k]
+
+    def pick(values: np.ndarray, fill: float) -> np.ndarray:
+        taken = np.take_along_axis(values, order, axis=1)
+        return np.where(np.take_along_axis(valid, order, axis=1), taken, fill)
+
+    return ImageRanking(
+        rows=pick(rows, -1).astype(np.int64), scores=pick(fused, -np.inf),
+        similarity=pick(similarities, np.nan), category_probability=pick(category_p, np.nan),
+    )
+
+
 class SearchEngine:
     """Encoders, mapper, index and catalog bundled; load once, search many times."""
 
@@ -128,6 +173,8 @@ class SearchEngine:
         self._categories = self.catalog["category"].to_numpy()
         self._colours = self.catalog["colour"].to_numpy()
         self._prices = self.catalog["price"].to_numpy(np.float64)
+        self._labels = self.catalog["label"].to_numpy(np.int64)
+        self._columns: dict[str, np.ndarray] | None = None
 
     # ------------------------------------------------------------ loading
 
@@ -206,12 +253,21 @@ class SearchEngine:
         k = _check_k(k)
         allowed = gender_mask(self._genders, gender)
         described = self.describe_image(image)
-        scores, rows = self.index.search(described["embedding"], k, allowed=allowed)
-        keep = rows[0] >= 0
-        result = self._rows(rows[0][keep], {"score": scores[0][keep]})
+        ranking = self.rank_image(described["embedding"], described["probabilities"], k, allowed)
+        keep = ranking.rows[0] >= 0
+        result = self._rows(ranking.rows[0][keep], {
+            "score": ranking.scores[0][keep], "similarity": ranking.similarity[0][keep],
+            "category_probability": ranking.category_probability[0][keep],
+        })
         result.attrs.update(predicted_category=described["predicted_category"], confidence=described["confidence"],
                             model_input=described["input"])
         return result
+
+    def rank_image(self, embeddings: np.ndarray, probabilities: np.ndarray, k: int, allowed: np.ndarray | None = None) -> ImageRanking:
+        """The image ranking of query embeddings (one per row): index candidates, then ``category_aware_ranking``."""
+        n_candidates = min(len(self.index), max(k, self.config.image_candidates))
+        similarities, rows = self.index.search(embeddings, n_candidates, allowed=allowed)
+        return category_aware_ranking(similarities, rows, probabilities, self._labels, self.config.w_image_category, k)
 
     # ------------------------------------------------------------ text search
 
@@ -255,12 +311,19 @@ class SearchEngine:
         return result
 
     def _rows(self, rows: np.ndarray, columns: dict[str, np.ndarray]) -> pd.DataFrame:
-        out = self.catalog.iloc[np.asarray(rows, dtype=np.int64)].copy()
-        out.insert(0, "rank", np.arange(1, len(out) + 1))
-        for name, values in columns.items():
-            out[name] = np.asarray(values, dtype=np.float64)
-        out["row"] = np.asarray(rows, dtype=np.int64)
-        return out.reset_index(drop=True)
+        """The result table: rank, the catalog's columns, the scores and the catalog row.
+
+        Built from cached column arrays: slicing the catalog DataFrame costs several
+        milliseconds a query, this a fraction of one.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        if self._columns is None:
+            self._columns = {name: self.catalog[name].to_numpy() for name in self.catalog.columns}
+        table: dict[str, np.ndarray] = {"rank": np.arange(1, len(rows) + 1)}
+        table.update((name, values[rows]) for name, values in self._columns.items())
+        table.update((name, np.asarray(values, dtype=np.float64)) for name, values in columns.items())
+        table["row"] = rows
+        return pd.DataFrame(table)
 
 
 def _check_k(k: int) -> int:

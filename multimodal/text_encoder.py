@@ -78,7 +78,15 @@ class SentenceEncoder:
         self._cached.cache_clear()
 
     def _encode_one(self, text: str) -> np.ndarray:
-        return self.encode([text])[0]
+        """The model's own modules (transformer, pooling, normalisation) on one text, without
+        ``encode``'s batching machinery, which costs more than the forward pass for a short query."""
+        import torch
+
+        with torch.inference_mode():
+            prepare = getattr(self.model, "preprocess", None) or self.model.tokenize  # renamed in v6
+            features = prepare([text])
+            vector = self.model(features)["sentence_embedding"][0].float().numpy()
+        return (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
 
 
 # ---------------------------------------------------------------- mapping network

@@ -159,6 +159,8 @@ def product_cards(engine, results: pd.DataFrame, columns: int = 4, why: bool = T
                 if row.colour_match:
                     reasons.append("colour ✓")
                 st.caption("why: " + " · ".join(reasons))
+            elif why and hasattr(row, "similarity"):
+                st.caption(f"why: similarity {row.similarity:.2f} · query is {row.category_probability:.0%} {row.category}")
 
 
 @st.cache_resource(show_spinner=False)

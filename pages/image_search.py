@@ -34,6 +34,6 @@ if image is not None:
                       delta_color="off")
         with right:
             st.caption(f"{len(results)} similar products · gender filter: {ui.selected_gender().title()}")
-            ui.product_cards(engine, results, columns=4, why=False)
+            ui.product_cards(engine, results, columns=4)
 else:
     st.info("Upload a photo of one item, or pick a product from the catalog.")

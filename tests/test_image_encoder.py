@@ -111,6 +111,20 @@ def test_save_and_load_give_identical_embeddings(toy_encoder, tmp_path) -> None:
     assert not list(tmp_path.glob(".*tmp*")), "temporary files were left behind"
 
 
+def test_flip_averaging_is_the_same_for_a_batch_and_a_single_query(toy_encoder) -> None:
+    encoder, images = toy_encoder
+    x = images[:6].astype(np.float32) / 255.0
+    assert encoder.flip_averaging
+    vectors, probs = encoder.encode(x)
+    for i in range(len(x)):
+        one_vector, one_probs = encoder.embed_one(x[i])
+        np.testing.assert_allclose(one_vector, vectors[i], atol=1e-5)
+        np.testing.assert_allclose(one_probs, probs[i], atol=1e-5)
+    mirrored, _ = encoder.encode(np.ascontiguousarray(x[:, :, ::-1]))
+    np.testing.assert_allclose(mirrored, vectors, atol=1e-5)  # an image and its mirror are one product
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
 def test_loading_from_an_empty_folder_says_what_to_run(tmp_path) -> None:
     from multimodal.errors import ArtifactError
 

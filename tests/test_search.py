@@ -66,3 +66,27 @@ def test_fusion_never_returns_filtered_rows_and_treats_missing_image_scores_as_l
 def test_fusion_returns_at_most_k() -> None:
     ranking = _fuse("bag", np.zeros(50), np.zeros(50), ["Bag"] * 50, ["red"] * 50, k=7)
     assert len(ranking.rows) == 7
+
+
+def test_category_aware_ranking_puts_the_believed_category_first_then_orders_by_similarity() -> None:
+    from multimodal.search import category_aware_ranking
+
+    similarities = np.array([[0.9, 0.8, 0.7, 0.6]])
+    rows = np.array([[0, 1, 2, 3]])
+    labels = np.array([0, 1, 1, 0])  # item categories
+    probs = np.array([[0.1, 0.9]])  # the classifier believes in category 1
+    ranking = category_aware_ranking(similarities, rows, probs, labels, weight=0.5, k=3)
+    assert ranking.rows.tolist() == [[1, 2, 0]]
+    np.testing.assert_allclose(ranking.scores, [[0.8 + 0.45, 0.7 + 0.45, 0.9 + 0.05]])
+    np.testing.assert_allclose(ranking.category_probability, [[0.9, 0.9, 0.1]])
+    plain = category_aware_ranking(similarities, rows, probs, labels, weight=0.0, k=4)
+    assert plain.rows.tolist() == [[0, 1, 2, 3]], "weight 0 is nearest-neighbour order"
+
+
+def test_category_aware_ranking_keeps_missing_candidates_last() -> None:
+    from multimodal.search import category_aware_ranking
+
+    ranking = category_aware_ranking(np.array([[0.5, -np.inf]]), np.array([[2, -1]]), np.array([[0.2, 0.8]]),
+                                     np.array([1, 1, 0]), weight=1.0, k=2)
+    assert ranking.rows.tolist() == [[2, -1]]
+    assert np.isneginf(ranking.scores[0, 1])

@@ -1,0 +1,58 @@
+"""Warm query latency of the built engine: median and p95 milliseconds, image and text.
+
+    python benchmarks/latency.py [--artifacts-dir artifacts] [--data-dir data] [--repeats 200] [--json]
+
+Times what the app does for one query, end to end (see ``multimodal.evaluate.measure_latency``),
+on held-out items and on shopper queries worded unlike any training text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--artifacts-dir", type=Path, default=Path("artifacts"))
+    parser.add_argument("--data-dir", type=Path, default=None, help="default: the one the build used")
+    parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    from multimodal import SearchEngine
+    from multimodal.catalog import load_prepared
+    from multimodal.errors import MultimodalError
+    from multimodal.evaluate import measure_latency
+    from multimodal.text_data import eval_queries
+
+    try:
+        engine = SearchEngine.load(args.artifacts_dir, args.data_dir)
+        rows, images = load_prepared(engine.config.data_dir).part("query")
+        texts = [q.text for q in eval_queries(rows, seed=engine.config.seed)]
+        result = measure_latency(engine, images, texts, args.repeats)
+    except MultimodalError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result["machine"] = {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()}
+    result["catalog_items"] = len(engine.catalog)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{result['repeats']} warm queries each against {result['catalog_items']:,} items on {result['machine']['cpus']} CPU(s)")
+    for name, key in (("image query", "image_query_ms"), ("text query", "text_query_ms")):
+        r = result[key]
+        print(f"  {name:12} median {r['median']:6.1f} ms   p95 {r['p95']:6.1f} ms   max {r['max']:6.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
