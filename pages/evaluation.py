@@ -21,6 +21,14 @@ cols[3].metric("Text all-constraints P@10", f"{text['fused']['strict_p_at_k']:.3
 cols[4].metric("Classifier accuracy", f"{metrics['classifier']['accuracy']:.3f}")
 st.caption(f"{metrics['held_out_queries']:,} held-out queries against {metrics['catalog_items']:,} catalog items · "
            f"measured {metrics['created_at']}")
+if "embedding_only" in metrics["image"]:
+    alone = metrics["image"]["embedding_only"]
+    st.caption(
+        f"Image search ranks the nearest items by similarity plus the classifier's belief in each item's category. "
+        f"The embedding alone: P@1 {alone['precision_at_k']['1']:.3f}, P@10 {alone['precision_at_k']['10']:.3f}, "
+        f"Top-5 hit rate {alone['top_k_accuracy']['5']:.3f} (the shipped ranking commits to one category, "
+        f"so its Top-5 is about its Top-1)."
+    )
 
 st.plotly_chart(charts.top_k_figure(metrics), use_container_width=True)
 left, right = st.columns(2)
