@@ -11,6 +11,9 @@ Text ranking fuses four signals, each reported per result so users see why an it
 ``text_score`` (sentence-model similarity of query and product text), and whether the item
 is of the ``category`` and ``colour`` the query names. Gender (from the filter, else from
 the query) and price phrases are hard filters.
+
+Image ranking takes the nearest items in the same index and re-ranks them by similarity plus
+the classifier's belief in each item's category (``similarity``, ``category_probability``).
 """
 
 from __future__ import annotations
@@ -128,10 +131,11 @@ def category_aware_ranking(
 ) -> ImageRanking:
     """Re-rank each query's index candidates by ``similarity + weight * P(item's category | query)``.
 
-    The classifier head reads the same embedding, and is surer of the category than the
-    nearest neighbours are: items of the categories it believes in come first, ordered by
-    visual similarity; where it hesitates (a shirt or a T-shirt?) both kinds interleave.
-    ``weight = 0`` is plain nearest-neighbour order. Arrays: ``similarities``/``rows`` (Q, C)
+    The classifier head reads the same embedding and is surer of the category than the nearest
+    neighbours are (0.888 against 0.837 on the default split): items of the category it believes
+    in come first, ordered by visual similarity. Similarities of near neighbours differ by far
+    less than the weight, so the list commits to one category unless the classifier is torn
+    almost evenly. ``weight = 0`` is plain nearest-neighbour order. Arrays: ``similarities``/``rows`` (Q, C)
     from the index (row -1 = no candidate), ``probabilities`` (Q, classes), ``item_labels`` (N,).
     """
     similarities = np.atleast_2d(np.asarray(similarities, np.float32))
