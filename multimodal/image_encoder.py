@@ -28,7 +28,7 @@ from keras import layers, ops  # noqa: E402
 from .config import CATEGORIES, Config  # noqa: E402
 from .errors import ArtifactError, InvalidInputError  # noqa: E402
 from .io import read_json, write_json_atomic, write_with  # noqa: E402
-from .metrics import retrieval_summary  # noqa: E402
+from .metrics import retrieval_summary, unit_rows  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +287,7 @@ class ImageEncoder:
         probs = self.predict_proba(vectors)
         if self.flip_averaging and len(x):
             mirrored = embed(self.embedding_model, np.ascontiguousarray(x[:, :, ::-1]), batch_size)
-            vectors = _unit(vectors + mirrored)
+            vectors = unit_rows(vectors + mirrored)
             probs = (probs + self.predict_proba(mirrored)) / 2.0
         return vectors, probs
 
@@ -442,11 +442,6 @@ def recalibrate_batchnorm(model: keras.Model, images: np.ndarray, batches: int =
     finally:
         for layer, momentum in zip(bn_layers, momenta):
             layer.momentum = momentum
-
-
-def _unit(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
 def _validation_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
