@@ -68,13 +68,13 @@ class Config:
 
     # Image search: score = cos(query, item) + w_image_category * P(item's category | query),
     # over the index's nearest image_candidates items (0 = plain nearest-neighbour order).
-    w_image_category: float = 0.5
+    w_image_category: float = 0.3
     image_candidates: int = 200
     # Hedge: other categories with P >= image_hedge_min get a slot among the first image_hedge_depth
     # results (> 1 turns it off); candidates at least image_exact_similarity alike come first.
     # Similarity shown and ranked = (cos + w_image_pixels * pixel correlation) / (1 + w_image_pixels).
     w_image_pixels: float = 0.0
-    image_hedge_min: float = 0.15
+    image_hedge_min: float = 0.1
     image_hedge_depth: int = 5
     image_exact_similarity: float = 0.999
     # Relevance feedback (Rocchio): query + feedback_liked * mean(liked) - feedback_disliked * mean(disliked).
