@@ -74,7 +74,7 @@ class Config:
     # results (> 1 turns it off); candidates at least image_exact_similarity alike come first.
     # Similarity shown and ranked = (cos + w_image_pixels * pixel correlation) / (1 + w_image_pixels).
     w_image_pixels: float = 0.0
-    image_hedge_min: float = 0.1
+    image_hedge_min: float | None = 0.1
     image_hedge_depth: int = 5
     image_exact_similarity: float = 0.999
     # Relevance feedback (Rocchio): query + feedback_liked * mean(liked) - feedback_disliked * mean(disliked).
