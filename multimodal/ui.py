@@ -173,14 +173,17 @@ def feedback_bar() -> None:
 def _card_actions(row: Any, context: str) -> None:
     pid = str(row.product_id)
     liked, disliked = pid in st.session_state.get("liked", []), pid in st.session_state.get("disliked", [])
-    more, like, dislike = st.columns([3, 1, 1])
-    if more.button("More like this", key=f"{context}-more-{pid}", help="Products that look like this one"):
+    if st.button("More like this", key=f"{context}-more-{pid}", help="Products that look like this one",
+                 icon=":material/image_search:", use_container_width=True):
         st.session_state["similar_to"] = pid
         st.switch_page(SIMILAR_PAGE)
-    like.button("👍", key=f"{context}-like-{pid}", type="primary" if liked else "secondary",
-                help="More like this in the ranking", on_click=_mark, args=(pid, "liked"))
-    dislike.button("👎", key=f"{context}-dislike-{pid}", type="primary" if disliked else "secondary",
-                   help="Hide it and push its look down", on_click=_mark, args=(pid, "disliked"))
+    like, dislike = st.columns(2)
+    like.button(":material/thumb_up:", key=f"{context}-like-{pid}", type="primary" if liked else "secondary",
+                help="Rank products that look like this higher", on_click=_mark, args=(pid, "liked"),
+                use_container_width=True)
+    dislike.button(":material/thumb_down:", key=f"{context}-dislike-{pid}", type="primary" if disliked else "secondary",
+                   help="Hide it and push its look down", on_click=_mark,
+                   args=(pid, "disliked"), use_container_width=True)
 
 
 def product_cards(engine, results: pd.DataFrame, columns: int = 4, why: bool = True, context: str = "results") -> None:
