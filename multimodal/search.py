@@ -28,11 +28,11 @@ import pandas as pd
 
 from .catalog import load_prepared
 from .config import CATEGORIES, Config
-from .errors import ArtifactError, InvalidInputError
-from .index import VectorIndex
+from .errors import ArtifactError, InvalidInputError, UnknownItemError
 from .io import read_json
 from .preprocess import ImageInput, preprocess
 from .query import ParsedQuery, parse_query
+from .store import SearchFilter, VectorStore, open_store
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,11 @@ def gender_mask(genders: pd.Series | np.ndarray, gender: str | None) -> np.ndarr
     allowed = GENDER_FILTERS[normalise_gender(gender)]
     values = np.asarray(genders)
     return np.ones(len(values), bool) if allowed is None else np.isin(values, list(allowed))
+
+
+def gender_filter(gender: str | None, **others: Any) -> SearchFilter:
+    """The store filter for a gender choice (same semantics as ``gender_mask``) and any other constraints."""
+    return SearchFilter(genders=GENDER_FILTERS[normalise_gender(gender)], **others)
 
 
 def item_text(row: pd.Series | dict) -> str:
@@ -160,7 +165,7 @@ def category_aware_ranking(
 class SearchEngine:
     """Encoders, mapper, index and catalog bundled; load once, search many times."""
 
-    def __init__(self, catalog: pd.DataFrame, images: np.ndarray, index: VectorIndex, image_encoder: Any,
+    def __init__(self, catalog: pd.DataFrame, images: np.ndarray, index: VectorStore, image_encoder: Any,
                  config: Config, mapper: Any = None, text_vectors: np.ndarray | None = None,
                  sentence_encoder: Any = None) -> None:
         if len(catalog) != len(index):
@@ -179,12 +184,16 @@ class SearchEngine:
         self._prices = self.catalog["price"].to_numpy(np.float64)
         self._labels = self.catalog["label"].to_numpy(np.int64)
         self._columns: dict[str, np.ndarray] | None = None
+        self._row_of: dict[str, int] | None = None
 
     # ------------------------------------------------------------ loading
 
     @classmethod
-    def load(cls, artifacts_dir: str | Path = "artifacts", data_dir: str | Path | None = None, text: bool = True) -> SearchEngine:
+    def load(cls, artifacts_dir: str | Path = "artifacts", data_dir: str | Path | None = None, text: bool = True,
+             store: str | None = None, store_uri: str | None = None) -> SearchEngine:
         """Load everything ``build`` wrote, checking that index, models and catalog belong together.
+
+        ``store`` / ``store_uri`` (optional) name the vector store the build used and where to reach it.
 
         Raises:
             ArtifactError: something is missing or stale; the message says which command fixes it.
@@ -202,10 +211,10 @@ class SearchEngine:
             config.data_dir = Path(data_dir)
         prepared = load_prepared(config.data_dir)
         encoder = ImageEncoder.load(artifacts_dir)
-        index = VectorIndex.load(artifacts_dir, expect={
+        index = open_store(artifacts_dir, prepared.catalog, expect={
             "model_fingerprint": model_fingerprint(artifacts_dir / EMBEDDING_FILE),
             "catalog_sha256": prepared.manifest["catalog_sha256"],
-        })
+        }, store=store, uri=store_uri or (config.store_uri if config.store == "milvus" else None))
         position = {pid: i for i, pid in enumerate(prepared.catalog["product_id"])}
         try:
             rows = np.array([position[pid] for pid in index.product_ids], dtype=np.int64)
@@ -255,9 +264,9 @@ class SearchEngine:
             InvalidInputError: the image cannot be used (empty, corrupt, huge, NaN) or the gender is unknown.
         """
         k = _check_k(k)
-        allowed = gender_mask(self._genders, gender)
+        where = gender_filter(gender)
         described = self.describe_image(image)
-        ranking = self.rank_image(described["embedding"], described["probabilities"], k, allowed)
+        ranking = self.rank_image(described["embedding"], described["probabilities"], k, where=where)
         keep = ranking.rows[0] >= 0
         result = self._rows(ranking.rows[0][keep], {
             "score": ranking.scores[0][keep], "similarity": ranking.similarity[0][keep],
@@ -267,10 +276,39 @@ class SearchEngine:
                             model_input=described["input"])
         return result
 
-    def rank_image(self, embeddings: np.ndarray, probabilities: np.ndarray, k: int, allowed: np.ndarray | None = None) -> ImageRanking:
-        """The image ranking of query embeddings (one per row): index candidates, then ``category_aware_ranking``."""
+    def search_similar(self, product_id: str, k: int = 10, gender: str | None = None) -> pd.DataFrame:
+        """Products most like a catalog product (itself left out), ranked as an image search of its photo.
+
+        Raises:
+            UnknownItemError: no product has this id.
+            InvalidInputError: bad ``k`` or gender.
+        """
+        k = _check_k(k)
+        where = gender_filter(gender)
+        if self._row_of is None:
+            self._row_of = {pid: i for i, pid in enumerate(self.catalog["product_id"])}
+        row = self._row_of.get(str(product_id))
+        if row is None:
+            raise UnknownItemError(f"no product with id {product_id!r}")
+        described = self.describe_image(self.images[row])
+        ranking = self.rank_image(described["embedding"], described["probabilities"], k + 1, where=where)
+        keep = (ranking.rows[0] >= 0) & (ranking.rows[0] != row)
+        keep &= np.cumsum(keep) <= k
+        result = self._rows(ranking.rows[0][keep], {
+            "score": ranking.scores[0][keep], "similarity": ranking.similarity[0][keep],
+            "category_probability": ranking.category_probability[0][keep],
+        })
+        result.attrs.update(product_id=str(product_id), predicted_category=described["predicted_category"])
+        return result
+
+    def rank_image(self, embeddings: np.ndarray, probabilities: np.ndarray, k: int, allowed: np.ndarray | None = None,
+                   where: SearchFilter | None = None) -> ImageRanking:
+        """The image ranking of query embeddings (one per row): index candidates, then ``category_aware_ranking``.
+
+        ``where`` (a store filter) and ``allowed`` (a row mask) restrict the candidates inside the search.
+        """
         n_candidates = min(len(self.index), max(k, self.config.image_candidates))
-        similarities, rows = self.index.search(embeddings, n_candidates, allowed=allowed)
+        similarities, rows = self.index.search(embeddings, n_candidates, where=where, allowed=allowed)
         return category_aware_ranking(similarities, rows, probabilities, self._labels, self.config.w_image_category, k)
 
     # ------------------------------------------------------------ text search
@@ -280,19 +318,15 @@ class SearchEngine:
         if self.mapper is None or self.text_vectors is None:
             raise ArtifactError("text search needs the text artifacts; run `python -m multimodal build`")
         parsed = parsed or parse_query(query)
-        allowed = gender_mask(self._genders, gender)
-        if normalise_gender(gender) == "all" and parsed.gender:
-            allowed &= gender_mask(self._genders, parsed.gender)
-        if parsed.max_price is not None:
-            allowed &= self._prices <= parsed.max_price
-        if parsed.min_price is not None:
-            allowed &= self._prices >= parsed.min_price
+        chosen = gender if normalise_gender(gender) != "all" or not parsed.gender else parsed.gender
+        where = gender_filter(chosen, min_price=parsed.min_price, max_price=parsed.max_price)
+        allowed = where.mask(self._genders, self._categories, self._prices)
         sentence = self.sentence_encoder.encode_query(parsed.text)
         mapped = self.mapper.map(sentence)[0]
         n = len(self.catalog)
         n_cand = min(n, max(self.config.text_candidates, k))
         image_scores = np.full(n, np.nan, np.float32)
-        idx_scores, idx_rows = self.index.search(mapped, n_cand, allowed=allowed)
+        idx_scores, idx_rows = self.index.search(mapped, n_cand, where=where)
         hit = idx_rows[0] >= 0
         image_scores[idx_rows[0][hit]] = idx_scores[0][hit]
         text_scores = self.text_vectors @ sentence
