@@ -178,7 +178,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     app = FastAPI(title="Multimodal fashion search", version="1.0", lifespan=lifespan,
                   description="Search a fashion catalog by text or by image; add products without retraining.")
-    app.state.holder, app.state.metrics = holder, metrics
+    app.state.holder, app.state.metrics, app.state.settings = holder, metrics, settings
 
     @app.middleware("http")
     async def record(request: Request, call_next: Any) -> Any:
