@@ -98,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--artifacts-dir", type=Path, default=Config.artifacts_dir)
     api.add_argument("--data-dir", type=Path, default=None)
     _store_flags(api, default=None)
+    milvus = sub.add_parser("milvus-server", help="run a Milvus Lite gRPC server (a local stand-in for a Milvus cluster)")
+    milvus.add_argument("--data-dir", type=Path, default=Path("artifacts/milvus-server"), help="where it keeps its collections")
+    milvus.add_argument("--host", default="127.0.0.1")
+    milvus.add_argument("--port", type=_positive_int, default=19530)
     return parser
 
 
@@ -335,10 +339,18 @@ def cmd_api(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_milvus_server(args: argparse.Namespace) -> int:
+    from milvus_lite.cmdline import main as milvus_lite_main
+
+    print(f"milvus-server: http://{args.host}:{args.port}; build against it with "
+          f"`python -m multimodal build --store milvus --store-uri http://{args.host}:{args.port}`", flush=True)
+    return milvus_lite_main(["server", "--data-dir", str(args.data_dir), "--host", args.host, "--port", str(args.port)])
+
+
 COMMANDS = {
     "prepare": cmd_prepare, "train-image": cmd_train_image, "train-text": cmd_train_text, "index": cmd_index,
     "build": cmd_build, "evaluate": cmd_evaluate, "search": cmd_search, "add-items": cmd_add_items,
-    "api": cmd_api,
+    "api": cmd_api, "milvus-server": cmd_milvus_server,
 }
 
 
