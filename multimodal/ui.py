@@ -181,3 +181,17 @@ def held_out_items() -> pd.DataFrame:
 
 def held_out_image(image_index: int) -> np.ndarray:
     return _prepared(data_dir()).images[int(image_index)]
+
+
+BENCHMARK_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+
+
+@st.cache_data(show_spinner=False)
+def _load_benchmark(path: str, mtime: float) -> dict[str, Any] | None:
+    return read_json(path)
+
+
+def load_benchmark(name: str) -> dict[str, Any] | None:
+    """A benchmark's JSON (``benchmarks/results/<name>.json``) if it has been run, else None."""
+    path = BENCHMARK_DIR / f"{name}.json"
+    return _load_benchmark(str(path), path.stat().st_mtime) if path.is_file() else None
