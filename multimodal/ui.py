@@ -120,7 +120,8 @@ def sidebar() -> None:
             f"**Image model**: MobileNetV2 α={cfg.image_alpha} to `{cfg.image_backbone_layer or 'out_relu'}`, "
             f"{cfg.image_input_size}px, {cfg.embedding_dim}-d  \n"
             f"**Text model**: all-MiniLM-L6-v2 + mapping network  \n"
-            f"**Index**: FAISS {engine.index.manifest.get('index_type', 'flat')}, {len(engine.index):,} items"
+            f"**Index**: {'Milvus' if engine.index.kind == 'milvus' else 'FAISS'} "
+            f"{engine.index.manifest.get('index_type', 'flat')}, {len(engine.index):,} items"
         )
 
 

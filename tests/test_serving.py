@@ -134,3 +134,13 @@ def test_the_engine_runs_against_a_milvus_lite_server(toy_build, tmp_path) -> No
         _engine_on_milvus(toy_build, tmp_path, store_uri=f"http://127.0.0.1:{port}")
     finally:
         _stop(server)
+
+
+def test_asking_for_another_store_than_the_build_used_says_how_to_rebuild(toy_build, capsys) -> None:
+    from multimodal.cli import main
+
+    config, _, _ = toy_build
+    code = main(["search", "--text", "boots", "--store", "milvus",
+                 "--artifacts-dir", str(config.artifacts_dir), "--data-dir", str(config.data_dir)])
+    assert code == 2
+    assert "built for the faiss store" in capsys.readouterr().err
