@@ -167,9 +167,10 @@ class FaissStore:
         cached = self._selectors.get(where)
         if cached is None:
             cached = self._make_selector(self.filter_mask(where))
-            if len(self._selectors) >= _CACHE_SIZE:
-                self._selectors.pop(next(iter(self._selectors)))
-            self._selectors[where] = cached
+            with self._lock:  # requests run in threads: evict and insert as one step
+                if len(self._selectors) >= _CACHE_SIZE:
+                    self._selectors.pop(next(iter(self._selectors)))
+                self._selectors[where] = cached
         return cached
 
     def _make_selector(self, mask: np.ndarray) -> tuple[np.ndarray, Any, int]:
