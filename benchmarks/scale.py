@@ -212,6 +212,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                      "filter": f"gender={FILTER_GENDER}", "real_items": int(len(real))},
         "runs": [],
     }
+    if args.append and args.out.is_file():  # add runs (e.g. Milvus at 1M with fewer queries) to an earlier file
+        earlier = json.loads(args.out.read_text())
+        out["runs"] = earlier["runs"]
+        out["settings"]["appended"] = earlier.get("settings", {}).get("appended", []) + [
+            {"created_at": out["created_at"], "sizes": args.sizes, "stores": args.stores, "index_types": args.index_types,
+             "queries": args.queries, "milvus_queries": args.milvus_queries}]
+        out["settings"].update({k: earlier["settings"][k] for k in ("queries", "milvus_queries")})
     where = gender_filter(FILTER_GENDER)
     for size in args.sizes:
         vectors, catalog = make_catalog(real, labels, size, args.jitter, args.seed)
@@ -240,7 +247,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     set_search_param(store, value)
                     entry = {"items": size, "store": store_kind, "index": index_type, "param": value,
                              "param_name": {"hnsw": "efSearch", "ivf": "nprobe"}.get(index_type),
-                             "build_s": round(build_s, 2), "memory_mb": round(memory, 1), "disk_mb": round(disk, 1)}
+                             "build_s": round(build_s, 2), "memory_mb": round(memory, 1), "disk_mb": round(disk, 1), "queries": n_q}
                     for name, filt in (("none", None), ("gender", where)):
                         rows, ms = time_queries(store, queries[:n_q], filt)
                         kth, exact_rows = truth[name][0][:n_q, -1], truth[name][1][:n_q]
@@ -278,6 +285,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tmp", type=Path, default=None, help="where stores are built (removed after each)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/scale.json"))
+    parser.add_argument("--append", action="store_true", help="keep the runs already in --out and add these")
     args = parser.parse_args()
     run(args)
     print(f"\nwrote {args.out}")
