@@ -174,6 +174,8 @@ class MilvusStore:
             )
         check_manifest(manifest, expect, str(directory))
         uri = uri or manifest["uri"]
+        if is_local(uri) and not Path(uri).exists() and (directory / Path(uri).name).exists():
+            uri = str(directory / Path(uri).name)  # a Lite folder inside artifacts/ moves with it
         collection = manifest.get("collection", DEFAULT_COLLECTION)
         client = cls.connect(uri)
         if not client.has_collection(collection):
