@@ -113,13 +113,16 @@ class EngineHolder:
         try:
             engine = SearchEngine.load(s.artifacts_dir, s.data_dir, store=s.store, store_uri=s.store_uri)
             engine.sentence_encoder  # noqa: B018 - load the sentence model now, not on the first query
-            # Trace the models once here, so the first shopper does not wait for it.
-            engine.search_image(np.zeros((28, 28), np.uint8), k=1)
-            engine.search_text("warm up", k=1)
         except MultimodalError as exc:
             self.engine, self.error = None, str(exc)
             log.error("the API starts without an engine: %s", exc)
             return
+        try:  # trace the models once here, so the first shopper does not wait for it
+            if len(engine.catalog):
+                engine.search_image(engine.images[0], k=1)
+            engine.search_text("black trainers", k=1)
+        except MultimodalError as exc:
+            log.warning("warm-up query failed (the engine still serves): %s", exc)
         self.engine, self.error = engine, None
 
     def get(self) -> Any:
