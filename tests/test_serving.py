@@ -108,6 +108,7 @@ def _engine_on_milvus(toy_build, tmp_path, store_uri: str | None) -> None:
     engine = SearchEngine.load(tmp_path / "artifacts", tmp_path / "data")
     assert engine.index.kind == "milvus" and engine.index.count() == len(faiss_engine.catalog)
     _same_results(faiss_engine, engine)
+    engine.index.close()
 
     added = add_items(milvus_config, [_ring()], metadata=[{"gender": "Women", "category": "Bag", "product_id": "RING-1"}])
     assert added["product_id"].tolist() == ["RING-1"]
@@ -115,6 +116,7 @@ def _engine_on_milvus(toy_build, tmp_path, store_uri: str | None) -> None:
     assert engine.index.count() == len(faiss_engine.catalog) + 1
     assert engine.search_image(_ring(), k=1, gender="women")["product_id"].iloc[0] == "RING-1"
     assert "RING-1" not in engine.search_image(_ring(), k=5, gender="men")["product_id"].tolist()
+    engine.index.close()
 
 
 def test_the_engine_runs_on_milvus_lite_in_a_local_folder(toy_build, tmp_path) -> None:

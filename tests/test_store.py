@@ -29,14 +29,22 @@ def _catalog(n: int = N, seed: int = 0, prefix: str = "P") -> pd.DataFrame:
     })
 
 
+_OPENED: list[VectorStore] = []
+
+
 @pytest.fixture(params=["faiss", "milvus"])
-def config(request, tmp_path) -> Config:
-    return Config(artifacts_dir=tmp_path / "artifacts", store=request.param)
+def config(request, tmp_path):
+    yield Config(artifacts_dir=tmp_path / "artifacts", store=request.param)
+    while _OPENED:  # close Milvus clients: an idle open channel keeps pinging its server
+        store = _OPENED.pop()
+        if hasattr(store, "close"):
+            store.close()
 
 
 def _build(config: Config, kind: str = "flat", **manifest) -> tuple[VectorStore, np.ndarray, pd.DataFrame]:
     vectors, catalog = _vectors(), _catalog()
     store = build_store(config.replace(index_type=kind), vectors, catalog["product_id"].tolist(), catalog, **manifest)
+    _OPENED.append(store)
     return store, vectors, catalog
 
 
@@ -112,6 +120,7 @@ def test_save_open_round_trip_checks_the_manifest(config) -> None:
     store, vectors, catalog = _build(config, model_fingerprint="abc", catalog_sha256="cat1")
     store.save(config.artifacts_dir)
     opened = open_store(config.artifacts_dir, catalog, expect={"model_fingerprint": "abc", "catalog_sha256": "cat1"})
+    _OPENED.append(opened)
     assert opened.kind == config.store and len(opened) == N
     np.testing.assert_array_equal(opened.search(vectors[:2], 5)[1], store.search(vectors[:2], 5)[1])
     with pytest.raises(ArtifactError, match="model_fingerprint"):
