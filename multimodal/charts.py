@@ -40,6 +40,31 @@ def top_k_figure(metrics: dict[str, Any]) -> go.Figure:
     return fig
 
 
+def shopper_figure(metrics: dict[str, Any]) -> go.Figure | None:
+    """What a shopper sees: the very product found from a photo (R@1, R@10), self-retrieval, and
+    the category figures on the 10,000 unseen test images, each beside the pixel baseline."""
+    image = metrics["image"]
+    find = image.get("find_this_product")
+    if not find:
+        return None
+    names = {"shipped_ranking": "image search as shipped", "embedding_only": "embedding only",
+             "pixel_correlation": "pixels (correlation)", "raw_pixels": "pixels (Euclidean)"}
+    rows = [{"measure": f"find this product R@{k}", "method": names[m], "value": find[m][f"r_at_{k}"]}
+            for m in ("shipped_ranking", "embedding_only", "pixel_correlation") for k in (1, 10)]
+    if image.get("self_retrieval"):
+        rows.append({"measure": "own image first", "method": names["shipped_ranking"], "value": image["self_retrieval"]["rate"]})
+    test = image.get("test_images")
+    if test:
+        for m in ("shipped_ranking", "embedding_only", "raw_pixels"):
+            rows.append({"measure": "test images P@1", "method": names[m], "value": test[m]["precision_at_k"]["1"]})
+            rows.append({"measure": "test images Top-5", "method": names[m], "value": test[m]["top_k_accuracy"]["5"]})
+    fig = px.bar(pd.DataFrame(rows), x="measure", y="value", color="method", barmode="group", text_auto=".3f")
+    fig.update_yaxes(range=[0, 1.05])
+    fig.update_layout(title=f"What shoppers see: {find['items']} products re-shot as photos, every catalog item's own "
+                            "image, and the unseen test images", legend_title_text="")
+    return fig
+
+
 def ranking_bars(metrics: dict[str, Any]) -> go.Figure:
     """MRR, mAP@10 and NDCG@10 of image search against the baselines."""
     image = _image_methods(metrics)

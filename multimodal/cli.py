@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--index-type", choices=("flat", "hnsw", "ivf"), default="flat")
     _store_flags(build)
     build.add_argument("--force", action="store_true", help="re-run every stage")
+    build.add_argument("--retrain", action="store_true",
+                       help="train the image encoder from scratch instead of using the shipped weights")
+    ship = sub.add_parser("ship-weights", help="copy the trained image encoder into multimodal/shipped/ with a model card")
+    _common(ship)
+    _image_flags(ship)
     evaluate = sub.add_parser("evaluate", help="measure search on the held-out queries; writes artifacts/metrics.json")
     _common(evaluate)
     evaluate.add_argument("--json", action="store_true", help="print every figure as JSON")
@@ -209,9 +214,25 @@ def cmd_build(args: argparse.Namespace) -> int:
     from .pipeline import build
 
     config = config_from_args(args)
-    result = build(config, force=args.force)
+    result = build(config, force=args.force, retrain=args.retrain)
     _print_metrics(result["metrics"])
     print("stage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in result["timings"].items()))
+    return 0
+
+
+def cmd_ship_weights(args: argparse.Namespace) -> int:
+    from .io import read_json
+    from .shipped import SHIPPED_DIR, ship
+
+    config = config_from_args(args)
+    summary_path = config.artifacts_dir / "image_training.json"
+    summary = read_json(summary_path) if summary_path.is_file() else {}
+    if summary.get("source") == "shipped":
+        print("the image encoder in the artifacts is the shipped one already; train with `build --retrain` first")
+        return 2
+    manifest = ship(config, summary)
+    print(f"shipped the image encoder to {SHIPPED_DIR}/ ({len(manifest['sha256'])} files, fingerprint "
+          f"{manifest['stage_key'][:12]}...); see MODEL_CARD.md there")
     return 0
 
 
@@ -241,6 +262,24 @@ def _print_metrics(m: dict) -> None:
     print(f"  uploads (P@1, {up['items']} items): 28x28 {up['original_28x28']['p_at_1']:.3f}, shopper photo "
           f"{up['shopper_photo']['p_at_1']:.3f}, naive resize {up['shopper_photo_naive_resize']['p_at_1']:.3f}")
     print(f"classifier accuracy: {m['classifier']['accuracy']:.3f}")
+    img = m["image"]
+    if "find_this_product" in img:
+        f = img["find_this_product"]
+        print(f"  find this product ({f['items']} catalog items re-shot as photos), R@1 / R@10:")
+        for name in ("shipped_ranking", "embedding_only", "pixel_correlation"):
+            print(f"    {name:18} {f[name]['r_at_1']:.3f} / {f[name]['r_at_10']:.3f}")
+        s = img["self_retrieval"]
+        print(f"  own image first: {s['rate']:.4f} of {s['items']:,} items ({s['misses']} misses, "
+              f"{s['misses_that_are_pixel_duplicates']} of them pixel duplicates)")
+        gap = img["similarity_gap"]
+        print(f"  similarity of result 1 - result 10: {gap['shipped_ranking']:.3f} (embedding alone {gap['embedding_only']:.3f})")
+    if img.get("test_images"):
+        ti = img["test_images"]
+        print(f"  {ti['queries']:,} Fashion-MNIST test images as queries:  P@1   P@10  Top-5")
+        for name in ("shipped_ranking", "embedding_only", "raw_pixels"):
+            r = ti[name]
+            print(f"    {name:18} {r['precision_at_k']['1']:.3f} {r['precision_at_k']['10']:.3f} {r['top_k_accuracy']['5']:.3f}")
+        print(f"    classifier accuracy {ti['classifier_accuracy']:.3f}")
     t = m["text"]
     print(f"\ntext -> image: {t['queries']:,} shopper queries with unseen wording")
     print(f"  {'':20} {'cat P@10':>9} {'strict P@10':>12} {'cat MRR':>8} {'strict MRR':>11}")
@@ -349,7 +388,7 @@ def cmd_milvus_server(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "prepare": cmd_prepare, "train-image": cmd_train_image, "train-text": cmd_train_text, "index": cmd_index,
-    "build": cmd_build, "evaluate": cmd_evaluate, "search": cmd_search, "add-items": cmd_add_items,
+    "build": cmd_build, "ship-weights": cmd_ship_weights, "evaluate": cmd_evaluate, "search": cmd_search, "add-items": cmd_add_items,
     "api": cmd_api, "milvus-server": cmd_milvus_server,
 }
 

@@ -50,9 +50,12 @@ class Config:
     embedding_dim: int = 64
     triplet_margin: float = 0.2
     classifier_weight: float = 1.0
-    image_epochs: int = 3
+    # Instance level: NT-Xent between each image and a re-shot view of it (0 = category level only).
+    instance_weight: float = 1.0
+    instance_temperature: float = 0.1
+    image_epochs: int = 12
     batch_classes: int = 10
-    batch_per_class: int = 12
+    batch_per_class: int = 6
     learning_rate: float = 3e-3
     bn_momentum: float = 0.9
     early_stopping_patience: int = 5
@@ -66,8 +69,18 @@ class Config:
 
     # Image search: score = cos(query, item) + w_image_category * P(item's category | query),
     # over the index's nearest image_candidates items (0 = plain nearest-neighbour order).
-    w_image_category: float = 0.5
+    w_image_category: float = 0.3
     image_candidates: int = 200
+    # Hedge: other categories with P >= image_hedge_min get a slot among the first image_hedge_depth
+    # results (> 1 turns it off); candidates at least image_exact_similarity alike come first.
+    # Similarity shown and ranked = (cos + w_image_pixels * pixel correlation) / (1 + w_image_pixels).
+    w_image_pixels: float = 0.0
+    image_hedge_min: float | None = 0.1
+    image_hedge_depth: int = 5
+    image_exact_similarity: float = 0.999
+    # Relevance feedback (Rocchio): query + feedback_liked * mean(liked) - feedback_disliked * mean(disliked).
+    feedback_liked: float = 0.75
+    feedback_disliked: float = 0.25
 
     # Text side (sentence model + mapping network) and the fusion of text-search signals.
     sentence_model: str | None = None  # None: the packaged all-MiniLM-L6-v2
@@ -90,6 +103,7 @@ class Config:
 
     # Evaluation sizes: re-shot upload photos and timed queries.
     eval_upload_items: int = 300
+    eval_product_photos: int = 500
     eval_latency_repeats: int = 50
 
 

@@ -16,7 +16,7 @@ from .metrics import (
     top_k_by_inner_product, top_k_by_l2, unit_rows,
 )
 from .preprocess import preprocess, preprocess_batch, render_product_photo
-from .search import GENDER_FILTERS, SearchEngine
+from .search import GENDER_FILTERS, SearchEngine, pixel_features
 from .text_data import EvalQuery, eval_queries
 
 METRICS_FILE = "metrics.json"
@@ -136,10 +136,85 @@ def _upload_robustness(engine: SearchEngine, q_images: np.ndarray, q_y: np.ndarr
     result: dict[str, Any] = {}
     for name, x in inputs.items():
         vectors, probs = engine.image_encoder.encode(x)
-        rel = relevance_by_label(engine.rank_image(vectors, probs, 10).rows, cat_y, q_y[pick])
+        rel = relevance_by_label(engine.rank_image(vectors, probs, 10, inputs=x).rows, cat_y, q_y[pick])
         result[name] = {"p_at_1": precision_at_k(rel, 1), "p_at_10": precision_at_k(rel, 10)}
     result["items"] = int(len(pick))
     return result
+
+
+def _recall(ranked: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+    hits = np.asarray(ranked) == np.asarray(targets)[:, None]
+    return {"r_at_1": float(hits[:, :1].any(axis=1).mean()), "r_at_10": float(hits[:, :10].any(axis=1).mean())}
+
+
+def find_this_product(engine: SearchEngine, n: int, seed: int, k: int = 10) -> dict[str, Any]:
+    """Catalog products re-shot as shoppers' photos: is the very product found (R@1, R@10)?
+
+    Each of ``n`` catalog items is rendered as a photo (tint, darkness, size, position, noise,
+    JPEG quality vary) and searched three ways: the shipped image ranking, the embedding's
+    nearest neighbours alone, and pixel correlation after the same preprocessing (the baseline).
+    """
+    rng = np.random.default_rng(seed + 11)
+    targets = rng.choice(len(engine.catalog), size=min(n, len(engine.catalog)), replace=False)
+    photos = np.stack([preprocess(render_product_photo(engine.images[i], rng)) for i in targets])
+    vectors, probs = engine.image_encoder.encode(photos)
+    shipped = engine.rank_image(vectors, probs, k, inputs=photos).rows
+    _, nearest = engine.index.search(vectors, k)
+    pixels = top_k_by_inner_product(pixel_features(photos), pixel_features(preprocess_batch(engine.images)), k)
+    return {"items": int(len(targets)), "shipped_ranking": _recall(shipped, targets),
+            "embedding_only": _recall(nearest, targets), "pixel_correlation": _recall(pixels, targets)}
+
+
+def self_retrieval(engine: SearchEngine, chunk: int = 1024) -> dict[str, Any]:
+    """Share of catalog items whose own image returns them first; every miss checked for a pixel duplicate."""
+    n = len(engine.catalog)
+    first = np.empty(n, np.int64)
+    for start in range(0, n, chunk):
+        x = preprocess_batch(engine.images[start : start + chunk])
+        vectors, probs = engine.image_encoder.encode(x)
+        first[start : start + chunk] = engine.rank_image(vectors, probs, 1, inputs=x).rows[:, 0]
+    misses = np.flatnonzero(first != np.arange(n))
+    duplicates = [bool(np.array_equal(engine.images[i], engine.images[first[i]])) for i in misses if first[i] >= 0]
+    return {"items": int(n), "rate": float(1.0 - len(misses) / max(n, 1)), "misses": int(len(misses)),
+            "misses_that_are_pixel_duplicates": int(sum(duplicates)),
+            "examples": [[str(engine.catalog["product_id"][i]), str(engine.catalog["product_id"][first[i]])]
+                         for i in misses[:10] if first[i] >= 0]}
+
+
+def similarity_gap(similarity: np.ndarray) -> float:
+    """Mean similarity of result 1 minus that of result 10, as the cards show them (collapse reads ~0)."""
+    similarity = np.asarray(similarity, np.float64)
+    if similarity.ndim != 2 or similarity.shape[1] < 10:
+        return float("nan")
+    return float(np.nanmean(similarity[:, 0] - similarity[:, 9]))
+
+
+def fashion_mnist_test_queries(engine: SearchEngine, config: Config, k: int = 10) -> dict[str, Any] | None:
+    """The 10,000 Fashion-MNIST test images as queries against the catalog (category relevance).
+
+    The default catalog comes from the training images only, so none of these were seen in
+    training or indexing. Settings are chosen on the held-out split; this is the report.
+    """
+    from .data import load_fashion_mnist
+
+    if (engine.catalog["source_split"] == "test").any():
+        return None  # the full profile's queries are the test images already
+    data = load_fashion_mnist(config)
+    q_x, q_y = preprocess_batch(data.test_images), data.test_labels.astype(np.int64)
+    cat_y = engine.catalog["label"].to_numpy()
+    vectors, probs = engine.image_encoder.encode(q_x)
+    ranking = engine.rank_image(vectors, probs, k, inputs=q_x)
+    _, nearest = engine.index.search(vectors, k)
+    flat_cat = preprocess_batch(engine.images).reshape(len(cat_y), -1)
+    pixels = top_k_by_l2(q_x.reshape(len(q_x), -1), flat_cat, k)
+    return {
+        "queries": int(len(q_y)),
+        "shipped_ranking": ranking_metrics(ranking.rows, cat_y, q_y, k),
+        "embedding_only": ranking_metrics(nearest, cat_y, q_y, k),
+        "raw_pixels": ranking_metrics(pixels, cat_y, q_y, k),
+        "classifier_accuracy": float(np.mean(np.argmax(probs, axis=1) == q_y)),
+        "similarity_gap": similarity_gap(ranking.similarity),
+    }
 
 
 def measure_latency(engine: SearchEngine, images: np.ndarray, texts: list[str], repeats: int = 50) -> dict[str, Any]:
@@ -188,8 +263,9 @@ def run_evaluation(config: Config, k: int = 10) -> dict[str, Any]:
     cat_x, q_x = preprocess_batch(engine.images), preprocess_batch(q_images)
 
     q_emb, probs = engine.image_encoder.encode(q_x)
-    ranked = engine.rank_image(q_emb, probs, k).rows  # exactly what image search returns
-    _, nearest = engine.index.search(q_emb, k)  # the embedding alone
+    shipped = engine.rank_image(q_emb, probs, k, inputs=q_x)  # exactly what image search returns
+    ranked = shipped.rows
+    nearest_similarity, nearest = engine.index.search(q_emb, k)  # the embedding alone
     predicted = np.argmax(probs, axis=1)
     confusion = np.zeros((len(CATEGORIES), len(CATEGORIES)), dtype=np.int64)
     np.add.at(confusion, (q_y, predicted), 1)
@@ -206,6 +282,11 @@ def run_evaluation(config: Config, k: int = 10) -> dict[str, Any]:
             "embedding_only": {**ranking_metrics(nearest, cat_y, q_y, k), "per_category": per_category(nearest, cat_y, q_y)},
             "baselines": _baselines(cat_x, q_x, cat_y, q_y, engine.image_encoder.config, k),
             "uploads": _upload_robustness(engine, q_images, q_y, cat_y, config.eval_upload_items, config.seed),
+            "similarity_gap": {"shipped_ranking": similarity_gap(shipped.similarity),
+                               "embedding_only": similarity_gap(nearest_similarity)},
+            "find_this_product": find_this_product(engine, config.eval_product_photos, config.seed, k),
+            "self_retrieval": self_retrieval(engine),
+            "test_images": fashion_mnist_test_queries(engine, config, k),
         },
         "classifier": {"accuracy": float(np.mean(predicted == q_y)), "confusion": confusion.tolist(),
                        "labels": list(CATEGORIES)},

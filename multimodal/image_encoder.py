@@ -142,6 +142,44 @@ def batch_hard_triplet_loss(labels: Any, embeddings: Any, margin: float = 0.2) -
     return ops.sum(per_anchor * valid) / ops.maximum(ops.sum(valid), 1.0)
 
 
+def nt_xent_loss(embeddings: Any, temperature: float = 0.1) -> Any:
+    """Instance-level contrastive loss (SimCLR's NT-Xent) over a batch of two views.
+
+    Rows ``i`` and ``i + B/2`` are two views of the same image: each is the other's only
+    positive, every other row a negative, whatever its category. This is what keeps items of
+    one category apart in the embedding, so "similar" can mean "looks like this item".
+    """
+    n = ops.shape(embeddings)[0]
+    half = n // 2
+    logits = ops.matmul(embeddings, ops.transpose(embeddings)) / temperature
+    logits = logits - 1e9 * ops.eye(n, dtype=logits.dtype)  # a row is not its own positive
+    targets = ops.concatenate([ops.arange(half, n), ops.arange(0, half)])
+    return ops.mean(keras.losses.sparse_categorical_crossentropy(targets, logits, from_logits=True))
+
+
+class RetrievalLoss(keras.losses.Loss):
+    """Both levels of similarity: batch-hard triplet on categories + weighted NT-Xent on instances.
+
+    The batch holds two views of each image (first half, second half), so the instance term
+    needs no labels; the triplet term sees every view with its category label.
+    """
+
+    def __init__(self, margin: float = 0.2, instance_weight: float = 1.0, temperature: float = 0.1,
+                 name: str = "retrieval", **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        self.margin, self.instance_weight, self.temperature = margin, instance_weight, temperature
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        loss = batch_hard_triplet_loss(y_true, y_pred, self.margin)
+        if self.instance_weight:
+            loss = loss + self.instance_weight * nt_xent_loss(y_pred, self.temperature)
+        return loss
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "margin": self.margin, "instance_weight": self.instance_weight,
+                "temperature": self.temperature}
+
+
 class TripletLoss(keras.losses.Loss):
     """Keras wrapper so ``fit`` can apply the batch-hard loss to the embedding output."""
 
@@ -200,12 +238,47 @@ def augment(batch: np.ndarray, rng: np.random.Generator, max_shift: int = 2) -> 
     return np.clip(out * scale, 0.0, 1.0)
 
 
-class _PKDataset(keras.utils.PyDataset):
-    """P x K batches with augmentation; labels feed both the triplet loss and the classifier."""
+def reshoot(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each preprocessed (28, 28) image as it comes back from a shopper's photo: (B, 28, 28) -> same.
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, p: int, k: int, seed: int, max_shift: int) -> None:
+    The item is enlarged (bicubic), darkened and given a gamma as a tinted product on a
+    plain background would be, placed off-centre with sensor noise and sometimes blurred,
+    then sent through the upload preprocessing (crop, pad, Lanczos resize). What differs
+    from the catalog image afterwards is exactly what an upload of that product differs
+    by: resampling, sub-pixel crop offsets, contrast. Mirrored half of the time.
+    """
+    from PIL import Image, ImageFilter
+
+    from .preprocess import preprocess
+
+    out = np.empty_like(batch, dtype=np.float32)
+    for i, image in enumerate(batch):
+        size = int(rng.integers(48, 144))
+        pil = Image.fromarray((np.clip(image, 0, 1) * 255).astype(np.uint8)).resize((size, size), Image.Resampling.BICUBIC)
+        if rng.random() < 0.3:
+            pil = pil.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.3, 1.2)) * size / 28))
+        item = (np.asarray(pil, np.float32) / 255.0) ** float(rng.uniform(0.8, 1.25)) * float(rng.uniform(0.35, 1.0))
+        margins = rng.integers(0, size // 3 + 1, size=4)
+        canvas = np.pad(item, ((margins[0], margins[1]), (margins[2], margins[3])))
+        canvas = np.clip(canvas + rng.normal(0.0, 0.01, canvas.shape).astype(np.float32), 0.0, 1.0)
+        out[i] = preprocess(canvas)
+        if rng.random() < 0.5:
+            out[i] = out[i, :, ::-1]
+    return out
+
+
+class _PKDataset(keras.utils.PyDataset):
+    """P x K batches with augmentation; labels feed both the triplet loss and the classifier.
+
+    With ``two_views`` every batch holds each image twice: a light augmentation (flip,
+    shift, brightness) and a ``reshoot``, in the first and second half, for the instance loss.
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, p: int, k: int, seed: int, max_shift: int,
+                 two_views: bool = False) -> None:
         super().__init__()
         self.images, self.labels, self.p, self.k, self.max_shift = images, labels, p, k, max_shift
+        self.two_views = two_views
         self.rng = np.random.default_rng(seed)
         self.batches = pk_batches(labels, p, k, self.rng)
 
@@ -214,9 +287,12 @@ class _PKDataset(keras.utils.PyDataset):
 
     def __getitem__(self, index: int):
         idx = self.batches[index]
-        x = augment(self.images[idx], self.rng, self.max_shift)[..., None]
+        x = augment(self.images[idx], self.rng, self.max_shift)
         y = self.labels[idx]
-        return x, {"embedding": y, "category": y}
+        if self.two_views:
+            x = np.concatenate([x, reshoot(self.images[idx], self.rng)])
+            y = np.concatenate([y, y])
+        return x[..., None], {"embedding": y, "category": y}
 
     def on_epoch_end(self) -> None:
         self.batches = pk_batches(self.labels, self.p, self.k, self.rng)
@@ -244,6 +320,7 @@ class _InferenceMonitor(keras.callbacks.Callback):
         keep = np.random.default_rng(0).permutation(len(train_x))[:max_gallery]  # bounded cost per epoch
         self.train_x, self.train_y, self.val_x, self.val_y = train_x[keep], train_y[keep], val_x, val_y
         self.budget_s, self.started = budget_s, time.monotonic()
+        self._reshot: np.ndarray | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs if logs is not None else {}
@@ -252,6 +329,12 @@ class _InferenceMonitor(keras.callbacks.Callback):
         logs["val_p_at_1"] = retrieval_summary(val, self.val_y, gallery, self.train_y)["p_at_1"]
         probs = np.asarray(self.head(val, training=False))
         logs["val_accuracy"] = float(np.mean(np.argmax(probs, axis=1) == self.val_y))
+        if len(self.val_x) > 1:
+            # Instance level: does a re-shot view of a validation image find that very image?
+            if self._reshot is None:
+                self._reshot = reshoot(self.val_x, np.random.default_rng(7))
+            shot = embed(self.embedding_model, self._reshot)
+            logs["val_instance_r1"] = float(np.mean(np.argmax(shot @ val.T, axis=1) == np.arange(len(val))))
         logs["elapsed_s"] = time.monotonic() - self.started
         if self.budget_s is not None and logs["elapsed_s"] > self.budget_s:
             log.info("time budget of %.0f s reached after epoch %d", self.budget_s, epoch + 1)
@@ -376,7 +459,8 @@ def train_image_encoder(
     model = keras.Model(inputs, {"embedding": emb, "category": head(emb)}, name="image_trainer")
 
     p = min(config.batch_classes, len(np.unique(train_y)))
-    data = _PKDataset(train_x, train_y, p, config.batch_per_class, config.seed, max_shift=2)
+    data = _PKDataset(train_x, train_y, p, config.batch_per_class, config.seed, max_shift=2,
+                      two_views=config.instance_weight > 0)
     steps = len(data) * config.image_epochs
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0, decay_steps=max(steps - len(data), 1), warmup_target=config.learning_rate,
@@ -384,7 +468,8 @@ def train_image_encoder(
     )
     model.compile(
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
-        loss={"embedding": TripletLoss(config.triplet_margin), "category": keras.losses.SparseCategoricalCrossentropy()},
+        loss={"embedding": RetrievalLoss(config.triplet_margin, config.instance_weight, config.instance_temperature),
+              "category": keras.losses.SparseCategoricalCrossentropy()},
         loss_weights={"embedding": 1.0, "category": config.classifier_weight},
         jit_compile=False,  # XLA spends most of a minute compiling MobileNetV2 on CPU for no gain here
     )

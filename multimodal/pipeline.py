@@ -72,19 +72,32 @@ def image_training_set(prepared: PreparedData, config: Config) -> tuple[np.ndarr
     return x, y
 
 
-def train_image(config: Config, verbose: int = 1) -> dict[str, Any]:
-    """Train the image encoder, save it to ``config.artifacts_dir`` and measure it on the held-out queries.
+def train_image(config: Config, verbose: int = 1, retrain: bool = True, report: Any = None) -> dict[str, Any]:
+    """Train the image encoder (or, with ``retrain=False``, install the shipped weights trained for
+    this very catalog and settings), save it to ``config.artifacts_dir`` and measure it on the
+    held-out queries.
 
     The measurement embeds catalog and queries in inference mode, exactly as the index will,
     and computes the raw-pixel baseline in the same run.
     """
-    from .image_encoder import train_image_encoder
+    from .image_encoder import ImageEncoder, train_image_encoder
+    from .shipped import install, shipped_weights
 
     prepared = load_prepared(config.data_dir)
-    x, y = image_training_set(prepared, config)
-    log.info("training the image encoder on %d images", len(x))
-    encoder = train_image_encoder(x, y, config, verbose=verbose, max_seconds=config.image_max_seconds)
-    encoder.save(config.artifacts_dir)
+    shipped = None if retrain else shipped_weights(config)
+    if shipped is not None:
+        (report or log.info)(f"[train-image] using the shipped weights in {shipped} (checksums verified; "
+                             "`build --retrain` trains from scratch)")
+        install(shipped, config.artifacts_dir)
+        encoder = ImageEncoder.load(config.artifacts_dir)
+        n_train = int(encoder.history.get("train_images", [0])[0]) if encoder.history.get("train_images") else None
+    else:
+        x, y = image_training_set(prepared, config)
+        n_train = int(len(x))
+        log.info("training the image encoder on %d images", len(x))
+        encoder = train_image_encoder(x, y, config, verbose=verbose, max_seconds=config.image_max_seconds)
+        encoder.history["train_images"] = [float(n_train)]
+        encoder.save(config.artifacts_dir)
 
     cat_rows, cat_images = prepared.part("catalog")
     q_rows, q_images = prepared.part("query")
@@ -95,11 +108,12 @@ def train_image(config: Config, verbose: int = 1) -> dict[str, Any]:
     learned = retrieval_summary(q_emb, q_y, cat_emb, cat_y)
     pixels = retrieval_summary(q_x.reshape(len(q_x), -1), q_y, cat_x.reshape(len(cat_x), -1), cat_y, metric="l2")
     accuracy = float(np.mean(np.argmax(q_probs, axis=1) == q_y)) if len(q_y) else float("nan")
-    ranked = _image_search_ranking(q_emb, q_probs, cat_emb, cat_y, config)
+    ranked = _image_search_ranking(q_emb, q_probs, cat_emb, cat_y, config, q_x, cat_x)
     rel = relevance_by_label(ranked, cat_y, q_y)
     searched = {"p_at_1": precision_at_k(rel, 1), "p_at_10": precision_at_k(rel, 10), "mrr": mean_reciprocal_rank(rel)}
     summary = {
-        "train_images": int(len(x)),
+        "source": "shipped" if shipped is not None else "trained",
+        "train_images": n_train,
         "epochs": len(encoder.history.get("loss", [])),
         "train_seconds": round(encoder.train_seconds, 1),
         "queries": int(len(q_y)),
@@ -114,18 +128,24 @@ def train_image(config: Config, verbose: int = 1) -> dict[str, Any]:
 
 
 def _image_search_ranking(q_emb: np.ndarray, q_probs: np.ndarray, cat_emb: np.ndarray, cat_y: np.ndarray,
-                          config: Config, k: int = 10, chunk: int = 2048) -> np.ndarray:
+                          config: Config, q_x: np.ndarray, cat_x: np.ndarray, k: int = 10, chunk: int = 2048) -> np.ndarray:
     """Top-k catalog rows as image search ranks them (nearest candidates, then category-aware), in chunks
     of queries so that the full profile (10,000 x 60,000) stays within memory."""
-    from .search import category_aware_ranking
+    from .search import category_aware_ranking, pixel_features, visual_similarity
 
     n_candidates = min(len(cat_emb), max(k, config.image_candidates))
+    item_pixels = pixel_features(cat_x) if config.w_image_pixels else None
     out = []
     for start in range(0, len(q_emb), chunk):
         sims = q_emb[start : start + chunk] @ cat_emb.T
         rows = top_k_of_scores(sims, n_candidates)
-        ranking = category_aware_ranking(np.take_along_axis(sims, rows, axis=1), rows, q_probs[start : start + chunk],
-                                         cat_y, config.w_image_category, k)
+        candidates = np.take_along_axis(sims, rows, axis=1)
+        if item_pixels is not None:
+            candidates = visual_similarity(candidates, rows, pixel_features(q_x[start : start + chunk]), item_pixels,
+                                           config.w_image_pixels)
+        ranking = category_aware_ranking(candidates, rows, q_probs[start : start + chunk], cat_y, config.w_image_category, k,
+                                         hedge_min=config.image_hedge_min, hedge_depth=config.image_hedge_depth,
+                                         exact_similarity=config.image_exact_similarity)
         out.append(ranking.rows)
     return np.concatenate(out) if out else np.zeros((0, k), np.int64)
 
@@ -196,7 +216,7 @@ def train_text(config: Config, verbose: int = 1) -> dict[str, Any]:
 
 _IMAGE_FIELDS = (
     "seed", "image_input_size", "image_alpha", "image_weights", "image_backbone_layer", "embedding_dim",
-    "triplet_margin", "classifier_weight", "image_epochs", "batch_classes", "batch_per_class", "learning_rate",
+    "triplet_margin", "classifier_weight", "instance_weight", "instance_temperature", "image_epochs", "batch_classes", "batch_per_class", "learning_rate",
     "bn_momentum", "early_stopping_patience", "validation_fraction", "image_extra_training_data", "image_max_seconds",
     "image_flip_tta",
 )
@@ -235,6 +255,16 @@ def stage_inputs(config: Config) -> dict[str, str]:
     }
 
 
+def _from_shipped(config: Config) -> bool:
+    from .io import read_json
+
+    path = config.artifacts_dir / "image_training.json"
+    try:
+        return path.is_file() and read_json(path).get("source") == "shipped"
+    except (OSError, ValueError):
+        return False
+
+
 def _prepared_matches(config: Config) -> bool:
     from .catalog import MANIFEST_FILE
     from .io import read_json
@@ -249,8 +279,12 @@ def _prepared_matches(config: Config) -> bool:
     return all(manifest.get(k) == v for k, v in wanted.items())
 
 
-def build(config: Config, force: bool = False, report: Any = print) -> dict[str, Any]:
-    """prepare -> train-image -> index -> train-text -> evaluate, skipping stages whose inputs did not change."""
+def build(config: Config, force: bool = False, report: Any = print, retrain: bool = False) -> dict[str, Any]:
+    """prepare -> train-image -> index -> train-text -> evaluate, skipping stages whose inputs did not change.
+
+    The image encoder comes from the shipped weights when they were trained for this catalog and
+    these settings (see ``multimodal.shipped``); ``retrain=True`` always trains from scratch.
+    """
     from .io import read_json
 
     config.artifacts_dir.mkdir(parents=True, exist_ok=True)
@@ -273,10 +307,11 @@ def build(config: Config, force: bool = False, report: Any = print) -> dict[str,
         ran_any = True
     else:
         report("[prepare] up to date")
-    for stage, fn in (("train-image", lambda: train_image(config)), ("index", lambda: build_index(config)),
+    for stage, fn in (("train-image", lambda: train_image(config, retrain=retrain, report=report)),
+                      ("index", lambda: build_index(config)),
                       ("train-text", lambda: train_text(config))):
         key = stage_inputs(config)[stage]
-        if not force and state.get(stage) == key:
+        if not force and state.get(stage) == key and not (retrain and stage == "train-image" and _from_shipped(config)):
             report(f"[{stage}] up to date")
             continue
         run(stage, fn)

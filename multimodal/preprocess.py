@@ -148,6 +148,12 @@ def preprocess(image: ImageInput) -> np.ndarray:
         border = 1.0 - border
     background = float(np.median(border))
     gray = np.clip((gray - background) / max(1.0 - background, 1e-6), 0.0, 1.0)
+    # Contrast: Fashion-MNIST items peak at full intensity; a dark or tinted photo peaks lower.
+    # Scaling the brightest pixel to 1 makes both cross the foreground threshold at the same
+    # edges, so the crop (and everything after it) matches the catalog image.
+    peak = float(gray.max())
+    if peak > _FOREGROUND:
+        gray = gray / peak
     mask = gray > _FOREGROUND
     if not mask.any():  # a blank image: nothing to crop, keep it whole
         mask[:] = True

@@ -19,6 +19,7 @@ the classifier's belief in each item's category (``similarity``, ``category_prob
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,44 @@ def fuse_text_scores(
     )
 
 
+def pixel_features(images: np.ndarray) -> np.ndarray:
+    """Zero-mean, unit-length pixels of preprocessed (N, 28, 28) images: their inner product is the correlation."""
+    flat = np.asarray(images, np.float32).reshape(len(images), -1)
+    flat = flat - flat.mean(axis=1, keepdims=True)
+    return flat / np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-6)
+
+
+def visual_similarity(similarities: np.ndarray, rows: np.ndarray, query_pixels: np.ndarray, item_pixels: np.ndarray,
+                      weight: float) -> np.ndarray:
+    """Blend the embedding's cosine with pixel correlation over each query's candidates:
+    ``(cos + weight * corr) / (1 + weight)``, still 1 for an identical image.
+
+    The embedding knows what kind of product it is; pixel correlation, after the shared
+    preprocessing, knows the exact silhouette and print. Only the index's candidates are
+    compared, so the cost is fixed per query.
+    """
+    rows = np.atleast_2d(rows)
+    safe = np.where(rows >= 0, rows, 0)
+    corr = np.einsum("qcd,qd->qc", item_pixels[safe].astype(np.float32), np.asarray(query_pixels, np.float32))
+    return ((np.atleast_2d(similarities) + weight * corr) / (1.0 + weight)).astype(np.float32)
+
+
+def refine_vector(query: np.ndarray, liked: np.ndarray, disliked: np.ndarray, config: Config) -> np.ndarray:
+    """Rocchio relevance feedback in the image space: ``query + a * mean(liked) - b * mean(disliked)``.
+
+    Returns a unit (1, d) vector; with no marks it is the query itself. Liked products pull the
+    search towards what they look like, disliked ones push it away (and are filtered out by the
+    caller, so they never come back).
+    """
+    vector = np.asarray(query, np.float32).reshape(-1).copy()
+    if len(liked):
+        vector += config.feedback_liked * np.asarray(liked, np.float32).mean(axis=0)
+    if len(disliked):
+        vector -= config.feedback_disliked * np.asarray(disliked, np.float32).mean(axis=0)
+    norm = float(np.linalg.norm(vector))
+    return (vector / norm if norm > 1e-8 else np.asarray(query, np.float32).reshape(-1)).reshape(1, -1)
+
+
 @dataclass
 class ImageRanking:
     """Per query (rows of each array), the k best catalog rows with their scores; row -1 = no result."""
@@ -133,24 +172,46 @@ def category_aware_ranking(
     item_labels: np.ndarray,
     weight: float,
     k: int,
+    hedge_min: float | None = None,
+    hedge_depth: int = 5,
+    max_hedges: int = 2,
+    exact_similarity: float | None = None,
 ) -> ImageRanking:
-    """Re-rank each query's index candidates by ``similarity + weight * P(item's category | query)``.
+    """Re-rank each query's index candidates by ``similarity + weight * P(item's category | query)``,
+    then hedge the top of the list across the categories the classifier is unsure about.
 
-    The classifier head reads the same embedding and is surer of the category than the nearest
-    neighbours are (0.888 against 0.837 on the default split): items of the category it believes
-    in come first, ordered by visual similarity. Similarities of near neighbours differ by far
-    less than the weight, so the list commits to one category unless the classifier is torn
-    almost evenly. ``weight = 0`` is plain nearest-neighbour order. Arrays: ``similarities``/``rows`` (Q, C)
-    from the index (row -1 = no candidate), ``probabilities`` (Q, classes), ``item_labels`` (N,).
+    - The weight lets the classifier order items of similar look by how likely their category
+      is, without hiding a much closer match of another category: the instance-level
+      embedding spreads items of one category, so a photo of a product scores clearly
+      higher on that product than on its neighbours.
+    - Hedge: every other category with ``P >= hedge_min`` (at most ``max_hedges``, most
+      likely first) that has no item in the first ``hedge_depth`` results gets its best
+      item placed at the end of those ``hedge_depth`` slots. When the classifier is sure,
+      nothing moves; when it is torn, the shopper sees both readings near the top.
+    - ``exact_similarity``: candidates at least this similar (the item's own image, a pixel
+      duplicate) come first whatever the classifier says.
+
+    ``weight = 0`` and ``hedge_min = None`` (or > 1) give plain nearest-neighbour order. Arrays:
+    ``similarities``/``rows`` (Q, C) from the index (row -1 = no candidate),
+    ``probabilities`` (Q, classes), ``item_labels`` (N,).
     """
     similarities = np.atleast_2d(np.asarray(similarities, np.float32))
     rows = np.atleast_2d(np.asarray(rows, np.int64))
     probabilities = np.atleast_2d(np.asarray(probabilities, np.float32))
     valid = rows >= 0
     safe = np.where(valid, rows, 0)
-    category_p = np.take_along_axis(probabilities, np.asarray(item_labels, np.int64)[safe], axis=1)
-    fused = np.where(valid, similarities + weight * category_p, -np.inf)
-    order = np.argsort(-fused, axis=1, kind="stable")[:, :k]
+    labels = np.where(valid, np.asarray(item_labels, np.int64)[safe], -1)
+    category_p = np.take_along_axis(probabilities, np.maximum(labels, 0), axis=1)
+    fused = similarities + weight * category_p
+    if exact_similarity is not None:
+        fused = np.where(similarities >= exact_similarity, fused + 10.0, fused)
+    fused = np.where(valid, fused, -np.inf)
+    full = np.argsort(-fused, axis=1, kind="stable")
+    order = full[:, :k].copy()
+    if hedge_min is not None and hedge_min <= 1.0 and max_hedges > 0 and k > 1:
+        depth = min(hedge_depth, k)
+        for q in range(len(order)):
+            _hedge(order[q], full[q], labels[q], probabilities[q], fused[q], hedge_min, depth, max_hedges)
 
     def pick(values: np.ndarray, fill: float) -> np.ndarray:
         taken = np.take_along_axis(values, order, axis=1)
@@ -160,6 +221,27 @@ def category_aware_ranking(
         rows=pick(rows, -1).astype(np.int64), scores=pick(fused, -np.inf),
         similarity=pick(similarities, np.nan), category_probability=pick(category_p, np.nan),
     )
+
+
+def _hedge(order: np.ndarray, full: np.ndarray, labels: np.ndarray, probs: np.ndarray, fused: np.ndarray,
+           hedge_min: float, depth: int, max_hedges: int) -> None:
+    """In place: give each unsure category one of the first ``depth`` slots (see ``category_aware_ranking``)."""
+    unsure = [int(c) for c in np.argsort(-probs, kind="stable")[1:] if probs[c] >= hedge_min][: min(max_hedges, depth - 1)]
+    head_labels = set(labels[order[:depth]].tolist())
+    hedges = []
+    for category in unsure:
+        if category in head_labels:
+            continue
+        candidates = full[(labels[full] == category) & np.isfinite(fused[full])]
+        if len(candidates):
+            hedges.append(int(candidates[0]))
+    if not hedges:
+        return
+    rest = [int(r) for r in full if int(r) not in hedges and np.isfinite(fused[r])]
+    keep = depth - len(hedges)
+    merged = rest[:keep] + hedges + rest[keep:]
+    merged += [int(r) for r in full if not np.isfinite(fused[r])]  # empty slots stay last
+    order[:] = merged[: len(order)]
 
 
 class SearchEngine:
@@ -184,7 +266,9 @@ class SearchEngine:
         self._prices = self.catalog["price"].to_numpy(np.float64)
         self._labels = self.catalog["label"].to_numpy(np.int64)
         self._columns: dict[str, np.ndarray] | None = None
-        self._row_of: dict[str, int] | None = None
+        self._item_vectors: np.ndarray | None = None
+        self._pixel_features: np.ndarray | None = None
+        self._positions: dict[str, int] | None = None
 
     # ------------------------------------------------------------ loading
 
@@ -254,95 +338,166 @@ class SearchEngine:
             "predicted_category": CATEGORIES[best], "confidence": float(probs[best]),
         }
 
-    def search_image(self, image: ImageInput, k: int = 10, gender: str | None = None) -> pd.DataFrame:
+    def search_image(self, image: ImageInput, k: int = 10, gender: str | None = None,
+                     liked: Sequence[str] = (), disliked: Sequence[str] = ()) -> pd.DataFrame:
         """Products most similar to an image (PIL image, array, bytes or path), best first.
 
         ``attrs`` of the result hold the predicted category, its confidence and the model's
-        input (the preprocessed 28x28 image), so a caller needs no second pass.
+        input (the preprocessed 28x28 image), so a caller needs no second pass. ``liked`` and
+        ``disliked`` product ids refine the search (see ``refine_vector``); disliked products
+        never come back.
 
         Raises:
-            InvalidInputError: the image cannot be used (empty, corrupt, huge, NaN) or the gender is unknown.
+            InvalidInputError: the image cannot be used (empty, corrupt, huge, NaN), the gender
+                or a liked/disliked product id is unknown.
         """
         k = _check_k(k)
         where = gender_filter(gender)
         described = self.describe_image(image)
-        ranking = self.rank_image(described["embedding"], described["probabilities"], k, where=where)
-        keep = ranking.rows[0] >= 0
-        result = self._rows(ranking.rows[0][keep], {
-            "score": ranking.scores[0][keep], "similarity": ranking.similarity[0][keep],
-            "category_probability": ranking.category_probability[0][keep],
-        })
+        result = self._image_results(described["embedding"], described["probabilities"], k, None, liked, disliked,
+                                     described["input"], where=where)
         result.attrs.update(predicted_category=described["predicted_category"], confidence=described["confidence"],
                             model_input=described["input"])
         return result
 
-    def search_similar(self, product_id: str, k: int = 10, gender: str | None = None) -> pd.DataFrame:
-        """Products most like a catalog product (itself left out), ranked as an image search of its photo.
+    def search_similar(self, product_id: str, k: int = 10, gender: str | None = None,
+                       liked: Sequence[str] = (), disliked: Sequence[str] = ()) -> pd.DataFrame:
+        """"More like this": products that look like a catalog product, the product itself left out.
+
+        Searches with the product's own image embedding and category probabilities, exactly as
+        an upload of that image would, under the same gender filter and refinement.
 
         Raises:
-            UnknownItemError: no product has this id.
-            InvalidInputError: bad ``k`` or gender.
+            InvalidInputError: the product id is not in the catalog, or the gender is unknown.
         """
         k = _check_k(k)
+        row = self._row_of(product_id)
         where = gender_filter(gender)
-        if self._row_of is None:
-            self._row_of = {pid: i for i, pid in enumerate(self.catalog["product_id"])}
-        row = self._row_of.get(str(product_id))
-        if row is None:
-            raise UnknownItemError(f"no product with id {product_id!r}")
-        described = self.describe_image(self.images[row])
-        ranking = self.rank_image(described["embedding"], described["probabilities"], k + 1, where=where)
-        keep = (ranking.rows[0] >= 0) & (ranking.rows[0] != row)
-        keep &= np.cumsum(keep) <= k
-        result = self._rows(ranking.rows[0][keep], {
+        allowed = np.ones(len(self.catalog), dtype=bool)
+        allowed[row] = False
+        model_input = self._model_input(row)
+        embedding, probabilities = self.image_encoder.embed_one(model_input)
+        result = self._image_results(embedding, probabilities, k, allowed, liked, disliked, model_input, where=where)
+        result.attrs.update(source_product=str(product_id), predicted_category=CATEGORIES[int(np.argmax(probabilities))],
+                            confidence=float(np.max(probabilities)), model_input=model_input)
+        return result
+
+    def _image_results(self, embedding: np.ndarray, probabilities: np.ndarray, k: int, allowed: np.ndarray | None,
+                       liked: Sequence[str], disliked: Sequence[str], model_input: np.ndarray,
+                       where: SearchFilter | None = None) -> pd.DataFrame:
+        """``where`` filters inside the store; ``allowed`` (a row mask, None = all) only excludes rows."""
+        liked_rows, disliked_rows = self._rows_of(liked), self._rows_of(disliked)
+        if len(disliked_rows):
+            allowed = np.ones(len(self.catalog), dtype=bool) if allowed is None else allowed.copy()
+            allowed[disliked_rows] = False
+        vectors = self.item_vectors
+        query = refine_vector(embedding, vectors[liked_rows], vectors[disliked_rows], self.config)
+        ranking = self.rank_image(query, probabilities, k, allowed, inputs=np.asarray(model_input)[None], where=where)
+        keep = ranking.rows[0] >= 0
+        return self._rows(ranking.rows[0][keep], {
             "score": ranking.scores[0][keep], "similarity": ranking.similarity[0][keep],
             "category_probability": ranking.category_probability[0][keep],
         })
-        result.attrs.update(product_id=str(product_id), predicted_category=described["predicted_category"])
-        return result
 
     def rank_image(self, embeddings: np.ndarray, probabilities: np.ndarray, k: int, allowed: np.ndarray | None = None,
-                   where: SearchFilter | None = None) -> ImageRanking:
+                   inputs: np.ndarray | None = None, where: SearchFilter | None = None) -> ImageRanking:
         """The image ranking of query embeddings (one per row): index candidates, then ``category_aware_ranking``.
 
-        ``where`` (a store filter) and ``allowed`` (a row mask) restrict the candidates inside the search.
+        ``where`` (a store filter: gender, category, price) and ``allowed`` (a row mask) restrict
+        the candidates inside the vector store's search.
+
+        ``inputs`` are the queries' preprocessed (28, 28) images; with ``w_image_pixels > 0`` the
+        candidates' similarity also counts their pixel correlation with the query (see
+        ``visual_similarity``), which is what tells two near-identical products apart.
         """
-        n_candidates = min(len(self.index), max(k, self.config.image_candidates))
+        cfg = self.config
+        n_candidates = min(len(self.index), max(k, cfg.image_candidates))
         similarities, rows = self.index.search(embeddings, n_candidates, where=where, allowed=allowed)
-        return category_aware_ranking(similarities, rows, probabilities, self._labels, self.config.w_image_category, k)
+        if cfg.w_image_pixels and inputs is not None:
+            similarities = visual_similarity(similarities, rows, pixel_features(inputs), self.pixel_features,
+                                             cfg.w_image_pixels)
+        return category_aware_ranking(similarities, rows, probabilities, self._labels, cfg.w_image_category, k,
+                                      hedge_min=cfg.image_hedge_min, hedge_depth=cfg.image_hedge_depth,
+                                      exact_similarity=cfg.image_exact_similarity)
+
+    @property
+    def pixel_features(self) -> np.ndarray:
+        """The catalog's preprocessed images as zero-mean unit vectors (float16), computed once."""
+        if self._pixel_features is None:
+            from .preprocess import preprocess_batch
+
+            self._pixel_features = pixel_features(preprocess_batch(self.images)).astype(np.float16)
+        return self._pixel_features
+
+    @property
+    def item_vectors(self) -> np.ndarray:
+        """The catalog's image embeddings, row for row (read back from the index once)."""
+        if self._item_vectors is None:
+            self._item_vectors = self.index.vectors()
+        return self._item_vectors
+
+    def _model_input(self, row: int) -> np.ndarray:
+        from .preprocess import preprocess
+
+        return preprocess(self.images[row])
+
+    def _row_of(self, product_id: str) -> int:
+        if self._positions is None:
+            self._positions = {str(pid): i for i, pid in enumerate(self.catalog["product_id"])}
+        try:
+            return self._positions[str(product_id)]
+        except KeyError:
+            raise UnknownItemError(f"no product {product_id!r} in the catalog") from None
+
+    def _rows_of(self, product_ids: Sequence[str] | None) -> np.ndarray:
+        if product_ids is None or isinstance(product_ids, str):
+            product_ids = [product_ids] if product_ids else []
+        return np.array([self._row_of(pid) for pid in dict.fromkeys(product_ids)], dtype=np.int64)
 
     # ------------------------------------------------------------ text search
 
-    def rank_text(self, query: str, k: int = 10, gender: str | None = None, parsed: ParsedQuery | None = None) -> tuple[TextRanking, ParsedQuery]:
-        """The fused ranking of a text query (catalog rows and per-signal scores)."""
+    def rank_text(self, query: str, k: int = 10, gender: str | None = None, parsed: ParsedQuery | None = None,
+                  liked: Sequence[str] = (), disliked: Sequence[str] = ()) -> tuple[TextRanking, ParsedQuery]:
+        """The fused ranking of a text query (catalog rows and per-signal scores).
+
+        Liked and disliked products refine the query's image-space vector (``refine_vector``);
+        disliked products are filtered out.
+        """
         if self.mapper is None or self.text_vectors is None:
             raise ArtifactError("text search needs the text artifacts; run `python -m multimodal build`")
         parsed = parsed or parse_query(query)
         chosen = gender if normalise_gender(gender) != "all" or not parsed.gender else parsed.gender
         where = gender_filter(chosen, min_price=parsed.min_price, max_price=parsed.max_price)
         allowed = where.mask(self._genders, self._categories, self._prices)
+        liked_rows, disliked_rows = self._rows_of(liked), self._rows_of(disliked)
+        allowed[disliked_rows] = False
         sentence = self.sentence_encoder.encode_query(parsed.text)
         mapped = self.mapper.map(sentence)[0]
+        if len(liked_rows) or len(disliked_rows):
+            vectors = self.item_vectors
+            mapped = refine_vector(mapped, vectors[liked_rows], vectors[disliked_rows], self.config)[0]
         n = len(self.catalog)
         n_cand = min(n, max(self.config.text_candidates, k))
         image_scores = np.full(n, np.nan, np.float32)
-        idx_scores, idx_rows = self.index.search(mapped, n_cand, where=where)
+        idx_scores, idx_rows = self.index.search(mapped, n_cand, where=where, allowed=allowed if len(disliked_rows) else None)
         hit = idx_rows[0] >= 0
         image_scores[idx_rows[0][hit]] = idx_scores[0][hit]
         text_scores = self.text_vectors @ sentence
         ranking = fuse_text_scores(image_scores, text_scores, self._categories, self._colours, parsed, self.config, allowed, k)
         return ranking, parsed
 
-    def search_text(self, query: str, k: int = 10, gender: str | None = None) -> pd.DataFrame:
+    def search_text(self, query: str, k: int = 10, gender: str | None = None,
+                    liked: Sequence[str] = (), disliked: Sequence[str] = ()) -> pd.DataFrame:
         """Products matching a text query, best first, with the score of each signal.
 
-        ``attrs["parsed"]`` holds the constraints understood from the query.
+        ``attrs["parsed"]`` holds the constraints understood from the query. ``liked`` and
+        ``disliked`` product ids refine the ranking; disliked products never come back.
 
         Raises:
-            InvalidInputError: empty query, or unknown gender.
+            InvalidInputError: empty query, unknown gender or unknown liked/disliked product id.
         """
         k = _check_k(k)
-        ranking, parsed = self.rank_text(query, k, gender)
+        ranking, parsed = self.rank_text(query, k, gender, liked=liked, disliked=disliked)
         result = self._rows(ranking.rows, {"score": ranking.scores, **ranking.signals})
         result.attrs["parsed"] = parsed.to_dict()
         result.attrs["chips"] = parsed.chips()

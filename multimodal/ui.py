@@ -141,8 +141,52 @@ def show_image(image: np.ndarray, caption: str | None = None, width: int = 140) 
     st.image(big, caption=caption, width=width)
 
 
-def product_cards(engine, results: pd.DataFrame, columns: int = 4, why: bool = True) -> None:
-    """Results as a grid of product cards with image, facts, score and why each matched."""
+SIMILAR_PAGE = "pages/image_search.py"
+
+
+def feedback() -> dict[str, list[str]]:
+    """This session's liked and disliked product ids, as ``search_*(liked=..., disliked=...)`` take them."""
+    return {"liked": list(st.session_state.get("liked", [])), "disliked": list(st.session_state.get("disliked", []))}
+
+
+def _mark(product_id: str, mark: str) -> None:
+    """Toggle a like or dislike; the two marks exclude each other."""
+    other = "disliked" if mark == "liked" else "liked"
+    marked = list(st.session_state.get(mark, []))
+    st.session_state[mark] = [p for p in marked if p != product_id] if product_id in marked else marked + [product_id]
+    st.session_state[other] = [p for p in st.session_state.get(other, []) if p != product_id]
+
+
+def clear_feedback() -> None:
+    st.session_state["liked"], st.session_state["disliked"] = [], []
+
+
+def feedback_bar() -> None:
+    """What the marks do, and a way to forget them."""
+    marks = feedback()
+    if marks["liked"] or marks["disliked"]:
+        left, right = st.columns([4, 1])
+        left.caption(f"Refined by your marks: {len(marks['liked'])} liked (their look counts more), "
+                     f"{len(marks['disliked'])} disliked (hidden for this session).")
+        right.button("Clear marks", on_click=clear_feedback, key="clear-marks")
+
+
+def _card_actions(row: Any, context: str) -> None:
+    pid = str(row.product_id)
+    liked, disliked = pid in st.session_state.get("liked", []), pid in st.session_state.get("disliked", [])
+    more, like, dislike = st.columns([3, 1, 1])
+    if more.button("More like this", key=f"{context}-more-{pid}", help="Products that look like this one"):
+        st.session_state["similar_to"] = pid
+        st.switch_page(SIMILAR_PAGE)
+    like.button("👍", key=f"{context}-like-{pid}", type="primary" if liked else "secondary",
+                help="More like this in the ranking", on_click=_mark, args=(pid, "liked"))
+    dislike.button("👎", key=f"{context}-dislike-{pid}", type="primary" if disliked else "secondary",
+                   help="Hide it and push its look down", on_click=_mark, args=(pid, "disliked"))
+
+
+def product_cards(engine, results: pd.DataFrame, columns: int = 4, why: bool = True, context: str = "results") -> None:
+    """Results as a grid of product cards with image, facts, score, why each matched, and actions
+    ("More like this", like, dislike); ``context`` keeps widget keys unique per page."""
     if results.empty:
         st.warning("No products match these filters. Try Gender = All, or fewer words in the query.")
         return
@@ -162,6 +206,7 @@ def product_cards(engine, results: pd.DataFrame, columns: int = 4, why: bool = T
                 st.caption("why: " + " · ".join(reasons))
             elif why and hasattr(row, "similarity"):
                 st.caption(f"why: similarity {row.similarity:.2f} · query is {row.category_probability:.0%} {row.category}")
+            _card_actions(row, context)
 
 
 @st.cache_resource(show_spinner=False)

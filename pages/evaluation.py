@@ -24,11 +24,26 @@ st.caption(f"{metrics['held_out_queries']:,} held-out queries against {metrics['
 if "embedding_only" in metrics["image"]:
     alone = metrics["image"]["embedding_only"]
     st.caption(
-        f"Image search ranks the nearest items by similarity plus the classifier's belief in each item's category. "
-        f"The embedding alone: P@1 {alone['precision_at_k']['1']:.3f}, P@10 {alone['precision_at_k']['10']:.3f}, "
-        f"Top-5 hit rate {alone['top_k_accuracy']['5']:.3f} (the shipped ranking commits to one category, "
-        f"so its Top-5 is about its Top-1)."
+        f"Image search ranks the nearest items by visual similarity plus the classifier's belief in each item's "
+        f"category, and gives categories the classifier is unsure about a place in the first five. The embedding "
+        f"alone: P@1 {alone['precision_at_k']['1']:.3f}, P@10 {alone['precision_at_k']['10']:.3f}, "
+        f"Top-5 hit rate {alone['top_k_accuracy']['5']:.3f}."
     )
+
+shopper = charts.shopper_figure(metrics)
+if shopper is not None:
+    image_all = metrics["image"]
+    find, gap = image_all["find_this_product"]["shipped_ranking"], image_all["similarity_gap"]["shipped_ranking"]
+    self_hits = image_all["self_retrieval"]
+    cols = st.columns(4)
+    cols[0].metric("Find this product, R@1", f"{find['r_at_1']:.3f}",
+                   f"{find['r_at_1'] - image_all['find_this_product']['pixel_correlation']['r_at_1']:+.3f} vs pixels")
+    cols[1].metric("Find this product, R@10", f"{find['r_at_10']:.3f}")
+    cols[2].metric("Own image returned first", f"{self_hits['rate']:.2%}",
+                   f"{self_hits['misses']} misses, {self_hits['misses_that_are_pixel_duplicates']} pixel duplicates",
+                   delta_color="off")
+    cols[3].metric("Similarity, result 1 - result 10", f"{gap:.3f}")
+    st.plotly_chart(shopper, use_container_width=True)
 
 st.plotly_chart(charts.top_k_figure(metrics), use_container_width=True)
 left, right = st.columns(2)

@@ -1,4 +1,4 @@
-"""Image search: upload a photo or pick a held-out catalog item; see what the model sees."""
+"""Image search: upload a photo, pick a held-out catalog item, or "More like this" from any result card."""
 
 import streamlit as st
 
@@ -8,6 +8,36 @@ from multimodal.preprocess import to_uint8
 st.title("Search by image")
 ui.sidebar()
 engine = ui.engine_or_stop()
+
+
+def show_results(results, caption: str, model_input=None) -> None:
+    left, right = st.columns([1, 3])
+    with left:
+        if model_input is not None:
+            ui.show_image(to_uint8(model_input), caption="What the model sees")
+        st.metric("Predicted category", results.attrs["predicted_category"], f"{results.attrs['confidence']:.0%} confidence",
+                  delta_color="off")
+    with right:
+        st.caption(f"{caption} · gender filter: {ui.selected_gender().title()}")
+        ui.feedback_bar()
+        ui.product_cards(engine, results, columns=4, context="image")
+
+
+similar_to = st.session_state.get("similar_to")
+if similar_to:
+    try:
+        results = engine.search_similar(similar_to, k=ui.selected_k(), gender=ui.selected_gender(), **ui.feedback())
+    except InvalidInputError as exc:
+        st.session_state["similar_to"] = None
+        st.warning(f"{exc}. Upload a photo or pick a product instead.")
+    else:
+        source = engine.catalog.loc[engine.catalog["product_id"] == similar_to].iloc[0]
+        top, back = st.columns([4, 1])
+        top.subheader(f"More like: {source['title']}")
+        back.button("New image search", on_click=lambda: st.session_state.update(similar_to=None), key="leave-similar")
+        show_results(results, f"{len(results)} products that look like {similar_to} ({source['category']}, "
+                     f"{source['gender']}, {source['colour']})", results.attrs["model_input"])
+    st.stop()
 
 upload_tab, pick_tab = st.tabs(["Upload a photo", "Pick from the catalog"])
 image = None
@@ -23,17 +53,10 @@ with pick_tab:
 
 if image is not None:
     try:
-        results = engine.search_image(image, k=ui.selected_k(), gender=ui.selected_gender())
+        results = engine.search_image(image, k=ui.selected_k(), gender=ui.selected_gender(), **ui.feedback())
     except InvalidInputError as exc:
         st.error(f"This file can't be used as a product photo: {exc}. Try a PNG, JPEG or WebP picture of one item.")
     else:
-        left, right = st.columns([1, 3])
-        with left:
-            ui.show_image(to_uint8(results.attrs["model_input"]), caption="What the model sees")
-            st.metric("Predicted category", results.attrs["predicted_category"], f"{results.attrs['confidence']:.0%} confidence",
-                      delta_color="off")
-        with right:
-            st.caption(f"{len(results)} similar products · gender filter: {ui.selected_gender().title()}")
-            ui.product_cards(engine, results, columns=4)
+        show_results(results, f"{len(results)} similar products", results.attrs["model_input"])
 else:
-    st.info("Upload a photo of one item, or pick a product from the catalog.")
+    st.info("Upload a photo of one item, pick a product from the catalog, or press \"More like this\" on any result.")

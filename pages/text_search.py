@@ -17,13 +17,14 @@ query = st.text_input("What are you looking for?", key="query", placeholder="e.g
 
 if query.strip():
     try:
-        results = engine.search_text(query, k=ui.selected_k(), gender=ui.selected_gender())
+        results = engine.search_text(query, k=ui.selected_k(), gender=ui.selected_gender(), **ui.feedback())
     except InvalidInputError as exc:
         st.warning(str(exc))
     else:
         chips = results.attrs.get("chips", [])
         st.markdown("**Understood:** " + (" ".join(f":blue-badge[{c}]" for c in chips) if chips else "no explicit constraint; ranking by meaning"))
         st.caption(f"{len(results)} results · gender filter: {ui.selected_gender().title()}")
-        ui.product_cards(engine, results)
+        ui.feedback_bar()
+        ui.product_cards(engine, results, context="text")
 elif query:
     st.warning("The query is empty; type what you are looking for.")

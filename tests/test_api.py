@@ -97,7 +97,7 @@ def test_similar_items_leave_the_product_itself_out(client, engine) -> None:
                                    "data": {"gender": "kids"}}, 400, "unknown gender"),
         ("post", "/search/image", {"files": {"file": ("x.png", _png(np.zeros((28, 28), np.uint8)), "image/png")},
                                    "data": {"k": "0"}}, 422, "greater than or equal to 1"),
-        ("get", "/items/NO-SUCH-ID/similar", {}, 404, "no product with id"),
+        ("get", "/items/NO-SUCH-ID/similar", {}, 404, "no product"),
         ("get", "/items/FM-000000/similar", {"params": {"k": 0}}, 400, "k must be between"),
         ("get", "/items/FM-000000/similar", {"params": {"k": "many"}}, 422, "integer"),
         ("post", "/items", {"data": {"metadata": "[]"}}, 422, "files"),

@@ -88,3 +88,42 @@ def test_missing_artifacts_explain_how_to_build(tmp_path, monkeypatch) -> None:
     assert not at.exception
     assert any("not ready" in e.value for e in at.error)
     assert any("make run" in i.value for i in at.info)
+
+
+def _result_ids(at: AppTest, context: str) -> list[str]:
+    prefix = f"{context}-more-"
+    return [b.key[len(prefix):] for b in at.button if b.key and b.key.startswith(prefix)]
+
+
+def test_more_like_this_on_a_text_result_shows_similar_products(app) -> None:
+    app.text_input(key="query").input("black sneakers for men").run()
+    first = _result_ids(app, "text")[0]
+    app.button(key=f"text-more-{first}").click().run()
+    assert not app.exception, app.exception
+    assert any(h.value.startswith("More like:") for h in app.subheader)
+    similar = _result_ids(app, "image")
+    assert similar and first not in similar
+    # and from an image result, again
+    app.button(key=f"image-more-{similar[0]}").click().run()
+    assert not app.exception
+    assert similar[0] not in _result_ids(app, "image")
+
+
+def test_disliking_a_result_hides_it_and_liking_refines_the_search(app) -> None:
+    app.text_input(key="query").input("comfortable everyday clothes").run()
+    before = _result_ids(app, "text")
+    app.button(key=f"text-dislike-{before[0]}").click().run()
+    after = _result_ids(app, "text")
+    assert before[0] not in after and len(after) == len(before)
+    assert any("1 disliked" in c.value for c in app.caption)
+    app.switch_page("pages/image_search.py").run()
+    box = app.selectbox(key="pick")
+    box.set_value(box.options[0]).run()
+    app.button(key="clear-marks").click().run()
+    shown = _result_ids(app, "image")
+    app.button(key=f"image-like-{shown[-1]}").click().run()
+    assert not app.exception
+    refined = _result_ids(app, "image")
+    assert refined.index(shown[-1]) < len(shown) - 1, "a liked item moves up"
+    app.button(key="clear-marks").click().run()
+    assert _result_ids(app, "image") == shown

@@ -74,9 +74,15 @@ def test_type_a_query_see_results_switch_pages_and_screenshot(server, tmp_path) 
         expect(page.get_by_text("category: Sneaker").first).to_be_visible(timeout=90_000)
         expect(page.get_by_text("score").first).to_be_visible()
         page.screenshot(path=str(tmp_path / "text_search.png"), full_page=True)
+        page.get_by_role("button", name="More like this").first.click()
+        expect(page.get_by_text("More like:").first).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("What the model sees").first).to_be_visible()
+        expect(page.get_by_text("similarity").first).to_be_visible()
+        page.screenshot(path=str(tmp_path / "more_like_this.png"), full_page=True)
         page.get_by_role("link", name="Evaluation").click()
         expect(page.get_by_text("How good is the search?")).to_be_visible(timeout=60_000)
         page.screenshot(path=str(tmp_path / "evaluation.png"), full_page=True)
         browser.close()
     assert (tmp_path / "text_search.png").stat().st_size > 10_000
     assert (tmp_path / "evaluation.png").stat().st_size > 10_000
+    assert (tmp_path / "more_like_this.png").stat().st_size > 10_000

@@ -63,6 +63,43 @@ def test_augment_keeps_shape_and_range_and_changes_images() -> None:
     assert not np.allclose(out, batch)
 
 
+def test_nt_xent_matches_a_hand_computed_value() -> None:
+    emb = np.array([[1.0, 0.0], [0.0, 1.0], [0.8, 0.6], [0.6, 0.8]], np.float32)  # views: 0<->2, 1<->3
+    t = 0.5
+    sims = emb @ emb.T / t
+    expected = []
+    for i, positive in enumerate([2, 3, 0, 1]):
+        others = [j for j in range(4) if j != i]
+        expected.append(-sims[i, positive] + np.log(np.sum(np.exp(sims[i, others]))))
+    assert float(ie.nt_xent_loss(emb, t)) == pytest.approx(float(np.mean(expected)), abs=1e-5)
+
+
+def test_nt_xent_is_lower_when_views_of_one_image_agree() -> None:
+    agree = np.array([[1, 0], [0, 1], [1, 0], [0, 1]], np.float32)
+    swapped = np.array([[1, 0], [0, 1], [0, 1], [1, 0]], np.float32)
+    assert float(ie.nt_xent_loss(agree, 0.1)) < float(ie.nt_xent_loss(swapped, 0.1))
+
+
+def test_reshoot_views_stay_close_to_the_item_and_differ_from_other_items() -> None:
+    from multimodal.preprocess import preprocess_batch
+
+    rng = np.random.default_rng(4)
+    images = np.zeros((12, 28, 28), np.uint8)
+    for image in images:  # distinct items: a few bars of different places and shades each
+        for _ in range(4):
+            top, left = rng.integers(0, 20, size=2)
+            image[top : top + rng.integers(4, 9), left : left + rng.integers(3, 9)] = rng.integers(120, 256)
+    items = preprocess_batch(images)
+    shots = ie.reshoot(items, np.random.default_rng(0))
+    assert shots.shape == items.shape and shots.min() >= 0.0 and shots.max() <= 1.0
+    assert not np.allclose(shots, items)
+    flat = lambda x: (x - x.mean()) / (np.linalg.norm(x - x.mean()) + 1e-9)  # noqa: E731
+    corr = np.array([[float(np.sum(flat(a) * flat(b))) for b in items] for a in shots])
+    mirrored = np.array([[float(np.sum(flat(a) * flat(b[:, ::-1]))) for b in items] for a in shots])
+    best = np.maximum(corr, mirrored)  # a reshoot is mirrored half of the time
+    assert np.mean(np.argmax(best, axis=1) == np.arange(len(items))) >= 0.75  # chance: 1/12
+
+
 def test_input_smaller_than_mobilenet_allows_is_refused() -> None:
     with pytest.raises(InvalidInputError, match="at least 32"):
         ie.build_embedding_model(Config(image_input_size=28))

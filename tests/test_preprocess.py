@@ -24,10 +24,17 @@ def _png(array: np.ndarray, mode: str | None = None) -> bytes:
     return buffer.getvalue()
 
 
-def test_a_catalog_image_passes_through_unchanged() -> None:
+def test_a_catalog_image_passes_through_unchanged_but_for_its_contrast() -> None:
     out = preprocess(_item())
     assert out.shape == (28, 28) and out.dtype == np.float32
-    np.testing.assert_allclose(out, _item() / 255.0, atol=1e-6)
+    np.testing.assert_allclose(out, _item() / 230.0, atol=1e-6)  # the brightest pixel becomes 1
+    full = _item().astype(np.float32) * (255 / 230)
+    np.testing.assert_allclose(preprocess(full.astype(np.uint8)), full.astype(np.uint8) / 255.0, atol=1e-6)
+
+
+def test_a_darker_copy_of_an_item_preprocesses_like_the_item() -> None:
+    dark = (_item() * 0.4).astype(np.uint8)
+    np.testing.assert_allclose(preprocess(dark), preprocess(_item()), atol=0.01)
 
 
 def test_a_dark_item_on_white_is_inverted_to_light_on_black() -> None:

@@ -77,6 +77,19 @@ def test_filters_are_exact_and_fill_k_inside_the_search(config, where) -> None:
     np.testing.assert_array_equal(rows, expected)  # exactly the best allowed items, k of them
 
 
+@pytest.mark.parametrize("keep", [0.05, 0.95], ids=["few-rows", "all-but-few"])
+def test_a_row_mask_combines_with_the_filter_inside_the_search(config, keep) -> None:
+    store, vectors, catalog = _build(config)
+    mask = np.random.default_rng(5).random(N) < keep
+    where = SearchFilter(genders=frozenset({"Women", "Unisex"}))
+    allowed = mask & where.mask(catalog["gender"].to_numpy(), catalog["category"].to_numpy(), catalog["price"].to_numpy())
+    k = min(5, int(allowed.sum()))
+    queries = _vectors(2, seed=6)
+    _, rows = store.search(queries, k, where=where, allowed=mask)
+    expected = np.flatnonzero(allowed)[top_k_by_inner_product(queries, vectors[allowed], k)]
+    np.testing.assert_array_equal(rows[:, :k], expected)
+
+
 def test_a_filter_nothing_passes_returns_no_rows(config) -> None:
     store, _, _ = _build(config)
     _, rows = store.search(_vectors(1, seed=3), 5, where=SearchFilter(min_price=1e6))

@@ -229,8 +229,9 @@ class MilvusStore:
             mask = np.asarray(allowed, dtype=bool)
             if mask.shape != (len(self),):
                 raise InvalidInputError(f"filter mask has shape {mask.shape}, expected ({len(self)},)")
-            if not mask.all():  # rows the caller picked itself: their keys, still inside the search
-                keys = f"key in {json.dumps(self._keys[mask].tolist())}"
+            if not mask.all():  # rows the caller picked itself: the shorter key list, still inside the search
+                keys = (f"key in {json.dumps(self._keys[mask].tolist())}" if mask.sum() <= (~mask).sum()
+                        else f"key not in {json.dumps(self._keys[~mask].tolist())}")
                 expression = f"({expression}) and {keys}" if expression else keys
         scores = np.full((len(queries), k), -np.inf, np.float32)
         rows = np.full((len(queries), k), -1, np.int64)
