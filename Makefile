@@ -8,13 +8,27 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: run test setup setup-dev data data-package browser build evaluate bench clean
+API_HOST ?= 127.0.0.1
+API_PORT ?= 8000
+
+.PHONY: run test lint api milvus-server setup setup-dev data data-package browser build evaluate bench bench-scale bench-load clean
 
 run: setup data build
 	$(PY) -m streamlit run streamlit_app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
-test: setup-dev data-package browser
+test: setup-dev data-package browser lint
 	$(PY) -m pytest -q
+
+lint: setup-dev
+	$(PY) -m ruff check .
+
+# The REST API on the built engine (docs at http://$(API_HOST):$(API_PORT)/docs).
+api: setup data build
+	$(PY) -m multimodal api --host $(API_HOST) --port $(API_PORT)
+
+# A Milvus Lite gRPC server: a local stand-in for a Milvus cluster (see docker-compose.milvus.yml for the real one).
+milvus-server: setup
+	$(PY) -m multimodal milvus-server --port 19530
 
 setup: $(VENV)/.installed
 setup-dev: $(VENV)/.installed-dev
@@ -61,6 +75,14 @@ evaluate: setup
 # Warm query latency (median, p95) of the built engine.
 bench: setup
 	$(PY) benchmarks/latency.py
+
+# Stores at 10k / 100k / 1M items (JSON in benchmarks/results/scale.json; tens of minutes).
+bench-scale: setup build
+	nice -n 5 $(PY) benchmarks/scale.py
+
+# Concurrent API clients, 60 s per round (JSON in benchmarks/results/load.json).
+bench-load: setup build
+	nice -n 5 $(PY) benchmarks/load.py
 
 clean:
 	rm -rf artifacts/* data/*.npy data/*.csv data/manifest.json

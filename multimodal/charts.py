@@ -148,3 +148,29 @@ def embedding_map(vectors: np.ndarray, catalog: pd.DataFrame, max_points: int = 
     fig.update_traces(marker={"size": 5})
     fig.update_layout(title="Catalog embeddings (PCA to 2-D)", legend_title_text="")
     return fig
+
+
+def scale_figure(results: dict[str, Any]) -> go.Figure:
+    """Recall@10 against median latency per query for each store and index (``benchmarks/scale.py`` JSON).
+
+    One panel per catalog size; each line sweeps the index's search setting (efSearch, nprobe);
+    dashed lines are searches with the gender filter applied inside the index.
+    """
+    rows = []
+    for run in results.get("runs", []):
+        for filt, label in (("none", "no filter"), ("gender", "gender filter")):
+            rows.append({
+                "items": f"{run['items']:,} items", "engine": f"{run['store']} {run['index']}", "filter": label,
+                "median ms per query": run[filt]["median_ms"], "recall@10": run[filt]["recall_at_10"],
+                "setting": f"{run.get('param_name') or 'exact'} {run['param'] if run['param'] is not None else ''}".strip(),
+                "n": run["items"],
+            })
+    if not rows:
+        return go.Figure().update_layout(title="No scale benchmark yet: run benchmarks/scale.py")
+    frame = pd.DataFrame(rows).sort_values(["n", "engine", "filter", "median ms per query"])
+    fig = px.line(frame, x="median ms per query", y="recall@10", color="engine", line_dash="filter", facet_col="items",
+                  markers=True, hover_data={"setting": True, "n": False}, log_x=True)
+    fig.update_yaxes(range=[min(0.5, float(frame["recall@10"].min())) - 0.02, 1.01])
+    fig.update_layout(title="Vector stores at scale: recall@10 against exact search vs. latency (one query at a time)",
+                      legend_title_text="")
+    return fig

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import PROFILES, Config
+from .config import PROFILES, STORES, Config
 from .errors import MultimodalError
 
 
@@ -66,10 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     index = sub.add_parser("index", help="embed the catalog and write the FAISS index")
     _common(index)
     index.add_argument("--index-type", choices=("flat", "hnsw", "ivf"), default="flat", help="exact (flat) or approximate")
+    _store_flags(index)
     build = sub.add_parser("build", help="prepare, train-image, index, train-text and evaluate; skips what is up to date")
     _common(build)
     _image_flags(build)
     build.add_argument("--index-type", choices=("flat", "hnsw", "ivf"), default="flat")
+    _store_flags(build)
     build.add_argument("--force", action="store_true", help="re-run every stage")
     build.add_argument("--retrain", action="store_true",
                        help="train the image encoder from scratch instead of using the shipped weights")
@@ -84,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--metadata", type=Path, help="CSV with a 'file' column and any catalog field (category, gender, colour, price, title ...)")
     add.add_argument("--artifacts-dir", type=Path, default=Config.artifacts_dir)
     add.add_argument("--data-dir", type=Path, default=Config.data_dir)
+    _store_flags(add, kind=False)
     search = sub.add_parser("search", help="search the catalog by text or image")
     search.add_argument("--artifacts-dir", type=Path, default=Config.artifacts_dir)
     search.add_argument("--data-dir", type=Path, default=None)
@@ -92,7 +95,27 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--image", type=Path, help="path of an image file")
     search.add_argument("--k", type=_positive_int, default=10)
     search.add_argument("--gender", default="all", help="all, men, women or unisex")
+    _store_flags(search, default=None)
+    api = sub.add_parser("api", help="serve the REST API (FastAPI + uvicorn); OpenAPI docs at /docs")
+    api.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for every interface)")
+    api.add_argument("--port", type=_positive_int, default=8000)
+    api.add_argument("--workers", type=_positive_int, default=1, help="uvicorn worker processes, each with its own engine")
+    api.add_argument("--artifacts-dir", type=Path, default=Config.artifacts_dir)
+    api.add_argument("--data-dir", type=Path, default=None)
+    _store_flags(api, default=None)
+    milvus = sub.add_parser("milvus-server", help="run a Milvus Lite gRPC server (a local stand-in for a Milvus cluster)")
+    milvus.add_argument("--data-dir", type=Path, default=Path("artifacts/milvus-server"), help="where it keeps its collections")
+    milvus.add_argument("--host", default="127.0.0.1")
+    milvus.add_argument("--port", type=_positive_int, default=19530)
     return parser
+
+
+def _store_flags(parser: argparse.ArgumentParser, default: str | None = "faiss", kind: bool = True) -> None:
+    if kind:
+        parser.add_argument("--store", choices=STORES, default=default,
+                            help="where vectors live: faiss (embedded, default) or milvus" + ("" if default else " (default: what the build used)"))
+    parser.add_argument("--store-uri", default=None,
+                        help="Milvus: a Milvus Lite folder (default artifacts/milvus.db) or a server such as http://host:19530")
 
 
 def _image_flags(parser: argparse.ArgumentParser) -> None:
@@ -115,6 +138,10 @@ def config_from_args(args: argparse.Namespace) -> Config:
         extra["fashion_mnist_dir"] = args.fashion_mnist_dir
     if getattr(args, "index_type", None):
         extra["index_type"] = args.index_type
+    if getattr(args, "store", None):
+        extra["store"] = args.store
+    if getattr(args, "store_uri", None):
+        extra["store_uri"] = args.store_uri
     if hasattr(args, "epochs"):
         weights = None if str(args.image_weights).lower() in ("none", "") else args.image_weights
         extra.update(
@@ -267,7 +294,8 @@ def _print_metrics(m: dict) -> None:
 def cmd_search(args: argparse.Namespace) -> int:
     from .search import SearchEngine
 
-    engine = SearchEngine.load(args.artifacts_dir, args.data_dir, text=args.text is not None)
+    engine = SearchEngine.load(args.artifacts_dir, args.data_dir, text=args.text is not None,
+                               store=args.store, store_uri=args.store_uri)
     if args.text is not None:
         result = engine.search_text(args.text, k=args.k, gender=args.gender)
         print("understood: " + (", ".join(result.attrs["chips"]) or "nothing explicit"))
@@ -332,7 +360,7 @@ def cmd_add_items(args: argparse.Namespace) -> int:
     from .pipeline import add_items
 
     files = _image_files(args.images)
-    config = Config(data_dir=args.data_dir, artifacts_dir=args.artifacts_dir)
+    config = Config(data_dir=args.data_dir, artifacts_dir=args.artifacts_dir, store_uri=args.store_uri)
     print(f"add-items: {len(files)} image(s) -> {config.data_dir}/ and {config.artifacts_dir}/", flush=True)
     added = add_items(config, files, names=[str(f) for f in files], metadata=_metadata_rows(args.metadata, files))
     columns = ["product_id", "file", "category", "predicted_category", "confidence", "gender", "colour", "price", "title"]
@@ -341,9 +369,27 @@ def cmd_add_items(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_api(args: argparse.Namespace) -> int:
+    from .api import serve
+
+    print(f"api: http://{args.host}:{args.port} (docs at /docs), artifacts {args.artifacts_dir}/", flush=True)
+    serve(args.host, args.port, artifacts_dir=args.artifacts_dir, data_dir=args.data_dir, store=args.store,
+          store_uri=args.store_uri, workers=args.workers)
+    return 0
+
+
+def cmd_milvus_server(args: argparse.Namespace) -> int:
+    from milvus_lite.cmdline import main as milvus_lite_main
+
+    print(f"milvus-server: http://{args.host}:{args.port}; build against it with "
+          f"`python -m multimodal build --store milvus --store-uri http://{args.host}:{args.port}`", flush=True)
+    return milvus_lite_main(["server", "--data-dir", str(args.data_dir), "--host", args.host, "--port", str(args.port)])
+
+
 COMMANDS = {
     "prepare": cmd_prepare, "train-image": cmd_train_image, "train-text": cmd_train_text, "index": cmd_index,
     "build": cmd_build, "ship-weights": cmd_ship_weights, "evaluate": cmd_evaluate, "search": cmd_search, "add-items": cmd_add_items,
+    "api": cmd_api, "milvus-server": cmd_milvus_server,
 }
 
 

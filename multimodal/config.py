@@ -23,6 +23,7 @@ CATEGORIES: tuple[str, ...] = (
 )
 GENDERS: tuple[str, ...] = ("Men", "Women", "Unisex")
 PROFILES: tuple[str, ...] = ("default", "full")
+STORES: tuple[str, ...] = ("faiss", "milvus")
 
 
 @dataclass
@@ -85,6 +86,11 @@ class Config:
     sentence_model: str | None = None  # None: the packaged all-MiniLM-L6-v2
     text_epochs: int = 60
     index_type: str = "flat"
+    # Where the vectors live: "faiss" (embedded, files in artifacts_dir) or "milvus" (store_uri: a
+    # Milvus Lite folder, default artifacts_dir/milvus.db, or a server such as http://host:19530).
+    store: str = "faiss"
+    store_uri: str | None = None
+    store_collection: str = "fashion_items"
     text_candidates: int = 1000
     # fused = w_image * cos(mapped query, item image) + w_text * cos(query, item text)
     #       + w_category * [item is the category the query names] + w_colour * [item has a colour it names]
@@ -118,6 +124,8 @@ class Config:
             raise InvalidInputError(f"query fraction must be between 0 and 1, got {self.query_fraction}")
         if self.seed < 0:
             raise InvalidInputError(f"seed must be a non-negative integer, got {self.seed}")
+        if self.store not in STORES:
+            raise InvalidInputError(f"unknown store {self.store!r}; choose one of {', '.join(STORES)}")
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)

@@ -11,6 +11,10 @@ class InvalidInputError(MultimodalError, ValueError):
     """A query, upload or argument that cannot be used (empty, corrupt, out of range)."""
 
 
+class UnknownItemError(InvalidInputError):
+    """A product id that the catalog does not hold."""
+
+
 class DataNotFoundError(MultimodalError, FileNotFoundError):
     """Fashion-MNIST (or a prepared catalog) could not be found anywhere we looked."""
 

@@ -160,14 +160,15 @@ def catalog_embeddings(prepared: PreparedData, config: Config, encoder: Any = No
 
 
 def build_index(config: Config, verbose: bool = True) -> dict[str, Any]:
-    """Embed the catalog split and write the FAISS index with its manifest."""
+    """Embed the catalog split and write the vector store (``config.store``) with its manifest."""
     from .image_encoder import EMBEDDING_FILE
-    from .index import VectorIndex, model_fingerprint
+    from .index import model_fingerprint
+    from .store import build_store
 
     prepared = load_prepared(config.data_dir)
     rows, vectors, _ = catalog_embeddings(prepared, config)
-    index = VectorIndex.build(
-        vectors, rows["product_id"].tolist(), kind=config.index_type,
+    index = build_store(
+        config, vectors, rows["product_id"].tolist(), rows,
         model_fingerprint=model_fingerprint(config.artifacts_dir / EMBEDDING_FILE),
         catalog_sha256=prepared.manifest["catalog_sha256"],
     )
@@ -247,7 +248,9 @@ def stage_inputs(config: Config) -> dict[str, str]:
     cfg = config.to_dict()
     return {
         "train-image": _fingerprint(prepared_key, {k: cfg[k] for k in _IMAGE_FIELDS}),
-        "index": _fingerprint(data_key, model_key, cfg["index_type"]),
+        # The default store keeps the old key, so FAISS builds made before stores existed stay up to date.
+        "index": _fingerprint(data_key, model_key, cfg["index_type"],
+                              *(() if cfg["store"] == "faiss" else (cfg["store"], cfg["store_uri"], cfg["store_collection"]))),
         "train-text": _fingerprint(data_key, model_key, {k: cfg[k] for k in _TEXT_FIELDS}),
     }
 
@@ -369,7 +372,7 @@ def add_items(
     metadata = [dict(m or {}) for m in metadata] if metadata is not None else [{} for _ in images]
     if not len(names) == len(metadata) == len(images):
         raise InvalidInputError(f"{len(images)} images but {len(names)} names and {len(metadata)} metadata rows")
-    engine = SearchEngine.load(config.artifacts_dir, config.data_dir)  # checks models, index and catalog agree
+    engine = SearchEngine.load(config.artifacts_dir, config.data_dir, store_uri=config.store_uri)  # checks models, index and catalog agree
     prepared = load_prepared(config.data_dir)
 
     pixels = []
@@ -415,7 +418,7 @@ def add_items(
         config.data_dir, pd.concat([prepared.catalog, added], ignore_index=True),
         np.concatenate([prepared.images, new_images]), manifest,
     )
-    engine.index.add(vectors, added["product_id"].tolist())
+    engine.index.add(vectors, added["product_id"].tolist(), added)
     engine.index.manifest.update(
         catalog_sha256=manifest["catalog_sha256"],
         model_fingerprint=model_fingerprint(config.artifacts_dir / EMBEDDING_FILE),

@@ -29,11 +29,11 @@ import pandas as pd
 
 from .catalog import load_prepared
 from .config import CATEGORIES, Config
-from .errors import ArtifactError, InvalidInputError
-from .index import VectorIndex
+from .errors import ArtifactError, InvalidInputError, UnknownItemError
 from .io import read_json
 from .preprocess import ImageInput, preprocess
 from .query import ParsedQuery, parse_query
+from .store import SearchFilter, VectorStore, open_store
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,11 @@ def gender_mask(genders: pd.Series | np.ndarray, gender: str | None) -> np.ndarr
     allowed = GENDER_FILTERS[normalise_gender(gender)]
     values = np.asarray(genders)
     return np.ones(len(values), bool) if allowed is None else np.isin(values, list(allowed))
+
+
+def gender_filter(gender: str | None, **others: Any) -> SearchFilter:
+    """The store filter for a gender choice (same semantics as ``gender_mask``) and any other constraints."""
+    return SearchFilter(genders=GENDER_FILTERS[normalise_gender(gender)], **others)
 
 
 def item_text(row: pd.Series | dict) -> str:
@@ -242,7 +247,7 @@ def _hedge(order: np.ndarray, full: np.ndarray, labels: np.ndarray, probs: np.nd
 class SearchEngine:
     """Encoders, mapper, index and catalog bundled; load once, search many times."""
 
-    def __init__(self, catalog: pd.DataFrame, images: np.ndarray, index: VectorIndex, image_encoder: Any,
+    def __init__(self, catalog: pd.DataFrame, images: np.ndarray, index: VectorStore, image_encoder: Any,
                  config: Config, mapper: Any = None, text_vectors: np.ndarray | None = None,
                  sentence_encoder: Any = None) -> None:
         if len(catalog) != len(index):
@@ -268,8 +273,11 @@ class SearchEngine:
     # ------------------------------------------------------------ loading
 
     @classmethod
-    def load(cls, artifacts_dir: str | Path = "artifacts", data_dir: str | Path | None = None, text: bool = True) -> SearchEngine:
+    def load(cls, artifacts_dir: str | Path = "artifacts", data_dir: str | Path | None = None, text: bool = True,
+             store: str | None = None, store_uri: str | None = None) -> SearchEngine:
         """Load everything ``build`` wrote, checking that index, models and catalog belong together.
+
+        ``store`` / ``store_uri`` (optional) name the vector store the build used and where to reach it.
 
         Raises:
             ArtifactError: something is missing or stale; the message says which command fixes it.
@@ -287,10 +295,10 @@ class SearchEngine:
             config.data_dir = Path(data_dir)
         prepared = load_prepared(config.data_dir)
         encoder = ImageEncoder.load(artifacts_dir)
-        index = VectorIndex.load(artifacts_dir, expect={
+        index = open_store(artifacts_dir, prepared.catalog, expect={
             "model_fingerprint": model_fingerprint(artifacts_dir / EMBEDDING_FILE),
             "catalog_sha256": prepared.manifest["catalog_sha256"],
-        })
+        }, store=store, uri=store_uri or (config.store_uri if config.store == "milvus" else None))
         position = {pid: i for i, pid in enumerate(prepared.catalog["product_id"])}
         try:
             rows = np.array([position[pid] for pid in index.product_ids], dtype=np.int64)
@@ -344,10 +352,10 @@ class SearchEngine:
                 or a liked/disliked product id is unknown.
         """
         k = _check_k(k)
-        allowed = gender_mask(self._genders, gender)
+        where = gender_filter(gender)
         described = self.describe_image(image)
-        result = self._image_results(described["embedding"], described["probabilities"], k, allowed, liked, disliked,
-                                     described["input"])
+        result = self._image_results(described["embedding"], described["probabilities"], k, None, liked, disliked,
+                                     described["input"], where=where)
         result.attrs.update(predicted_category=described["predicted_category"], confidence=described["confidence"],
                             model_input=described["input"])
         return result
@@ -364,23 +372,27 @@ class SearchEngine:
         """
         k = _check_k(k)
         row = self._row_of(product_id)
-        allowed = gender_mask(self._genders, gender)
+        where = gender_filter(gender)
+        allowed = np.ones(len(self.catalog), dtype=bool)
         allowed[row] = False
         model_input = self._model_input(row)
         embedding, probabilities = self.image_encoder.embed_one(model_input)
-        result = self._image_results(embedding, probabilities, k, allowed, liked, disliked, model_input)
+        result = self._image_results(embedding, probabilities, k, allowed, liked, disliked, model_input, where=where)
         result.attrs.update(source_product=str(product_id), predicted_category=CATEGORIES[int(np.argmax(probabilities))],
                             confidence=float(np.max(probabilities)), model_input=model_input)
         return result
 
-    def _image_results(self, embedding: np.ndarray, probabilities: np.ndarray, k: int, allowed: np.ndarray,
-                       liked: Sequence[str], disliked: Sequence[str], model_input: np.ndarray) -> pd.DataFrame:
+    def _image_results(self, embedding: np.ndarray, probabilities: np.ndarray, k: int, allowed: np.ndarray | None,
+                       liked: Sequence[str], disliked: Sequence[str], model_input: np.ndarray,
+                       where: SearchFilter | None = None) -> pd.DataFrame:
+        """``where`` filters inside the store; ``allowed`` (a row mask, None = all) only excludes rows."""
         liked_rows, disliked_rows = self._rows_of(liked), self._rows_of(disliked)
-        allowed = allowed.copy()
-        allowed[disliked_rows] = False
+        if len(disliked_rows):
+            allowed = np.ones(len(self.catalog), dtype=bool) if allowed is None else allowed.copy()
+            allowed[disliked_rows] = False
         vectors = self.item_vectors
         query = refine_vector(embedding, vectors[liked_rows], vectors[disliked_rows], self.config)
-        ranking = self.rank_image(query, probabilities, k, allowed, inputs=np.asarray(model_input)[None])
+        ranking = self.rank_image(query, probabilities, k, allowed, inputs=np.asarray(model_input)[None], where=where)
         keep = ranking.rows[0] >= 0
         return self._rows(ranking.rows[0][keep], {
             "score": ranking.scores[0][keep], "similarity": ranking.similarity[0][keep],
@@ -388,8 +400,11 @@ class SearchEngine:
         })
 
     def rank_image(self, embeddings: np.ndarray, probabilities: np.ndarray, k: int, allowed: np.ndarray | None = None,
-                   inputs: np.ndarray | None = None) -> ImageRanking:
+                   inputs: np.ndarray | None = None, where: SearchFilter | None = None) -> ImageRanking:
         """The image ranking of query embeddings (one per row): index candidates, then ``category_aware_ranking``.
+
+        ``where`` (a store filter: gender, category, price) and ``allowed`` (a row mask) restrict
+        the candidates inside the vector store's search.
 
         ``inputs`` are the queries' preprocessed (28, 28) images; with ``w_image_pixels > 0`` the
         candidates' similarity also counts their pixel correlation with the query (see
@@ -397,7 +412,7 @@ class SearchEngine:
         """
         cfg = self.config
         n_candidates = min(len(self.index), max(k, cfg.image_candidates))
-        similarities, rows = self.index.search(embeddings, n_candidates, allowed=allowed)
+        similarities, rows = self.index.search(embeddings, n_candidates, where=where, allowed=allowed)
         if cfg.w_image_pixels and inputs is not None:
             similarities = visual_similarity(similarities, rows, pixel_features(inputs), self.pixel_features,
                                              cfg.w_image_pixels)
@@ -432,7 +447,7 @@ class SearchEngine:
         try:
             return self._positions[str(product_id)]
         except KeyError:
-            raise InvalidInputError(f"no product {product_id!r} in the catalog") from None
+            raise UnknownItemError(f"no product {product_id!r} in the catalog") from None
 
     def _rows_of(self, product_ids: Sequence[str] | None) -> np.ndarray:
         if product_ids is None or isinstance(product_ids, str):
@@ -451,13 +466,9 @@ class SearchEngine:
         if self.mapper is None or self.text_vectors is None:
             raise ArtifactError("text search needs the text artifacts; run `python -m multimodal build`")
         parsed = parsed or parse_query(query)
-        allowed = gender_mask(self._genders, gender)
-        if normalise_gender(gender) == "all" and parsed.gender:
-            allowed &= gender_mask(self._genders, parsed.gender)
-        if parsed.max_price is not None:
-            allowed &= self._prices <= parsed.max_price
-        if parsed.min_price is not None:
-            allowed &= self._prices >= parsed.min_price
+        chosen = gender if normalise_gender(gender) != "all" or not parsed.gender else parsed.gender
+        where = gender_filter(chosen, min_price=parsed.min_price, max_price=parsed.max_price)
+        allowed = where.mask(self._genders, self._categories, self._prices)
         liked_rows, disliked_rows = self._rows_of(liked), self._rows_of(disliked)
         allowed[disliked_rows] = False
         sentence = self.sentence_encoder.encode_query(parsed.text)
@@ -468,7 +479,7 @@ class SearchEngine:
         n = len(self.catalog)
         n_cand = min(n, max(self.config.text_candidates, k))
         image_scores = np.full(n, np.nan, np.float32)
-        idx_scores, idx_rows = self.index.search(mapped, n_cand, allowed=allowed)
+        idx_scores, idx_rows = self.index.search(mapped, n_cand, where=where, allowed=allowed if len(disliked_rows) else None)
         hit = idx_rows[0] >= 0
         image_scores[idx_rows[0][hit]] = idx_scores[0][hit]
         text_scores = self.text_vectors @ sentence

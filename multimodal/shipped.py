@@ -123,7 +123,7 @@ def model_card(manifest: dict[str, Any], settings: dict[str, Any]) -> str:
         f"{str(manifest['data'].get('images_sha256'))[:16]}...). The held-out queries were never used in training.",
         f"- Training: {figures.get('train_images', '?')} images, {figures.get('epochs', '?')} epochs, "
         f"{figures.get('train_seconds', '?')} s on the build machine's CPU",
-        f"- Settings: " + ", ".join(f"{k}={settings.get(k)}" for k in keys),
+        "- Settings: " + ", ".join(f"{k}={settings.get(k)}" for k in keys),
         "",
         "Figures on the held-out queries of that catalog, measured right after training:",
         "",

@@ -120,7 +120,8 @@ def sidebar() -> None:
             f"**Image model**: MobileNetV2 α={cfg.image_alpha} to `{cfg.image_backbone_layer or 'out_relu'}`, "
             f"{cfg.image_input_size}px, {cfg.embedding_dim}-d  \n"
             f"**Text model**: all-MiniLM-L6-v2 + mapping network  \n"
-            f"**Index**: FAISS {engine.index.manifest.get('index_type', 'flat')}, {len(engine.index):,} items"
+            f"**Index**: {'Milvus' if engine.index.kind == 'milvus' else 'FAISS'} "
+            f"{engine.index.manifest.get('index_type', 'flat')}, {len(engine.index):,} items"
         )
 
 
@@ -229,3 +230,17 @@ def held_out_items() -> pd.DataFrame:
 
 def held_out_image(image_index: int) -> np.ndarray:
     return _prepared(data_dir()).images[int(image_index)]
+
+
+BENCHMARK_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+
+
+@st.cache_data(show_spinner=False)
+def _load_benchmark(path: str, mtime: float) -> dict[str, Any] | None:
+    return read_json(path)
+
+
+def load_benchmark(name: str) -> dict[str, Any] | None:
+    """A benchmark's JSON (``benchmarks/results/<name>.json``) if it has been run, else None."""
+    path = BENCHMARK_DIR / f"{name}.json"
+    return _load_benchmark(str(path), path.stat().st_mtime) if path.is_file() else None

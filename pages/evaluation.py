@@ -68,3 +68,10 @@ except Exception:  # noqa: BLE001 - the map is optional; the figures above come 
     st.info("Build the models to see the embedding map.")
 else:
     st.plotly_chart(charts.embedding_map(engine.index.vectors(), engine.catalog), use_container_width=True)
+
+scale = ui.load_benchmark("scale")
+if scale is not None:
+    st.subheader("At scale: 10k to 1M items")
+    st.caption("From `benchmarks/scale.py`: real Fashion-MNIST embeddings plus jittered copies, FAISS and Milvus Lite, "
+               f"one query at a time on {scale['machine']['cpus']} CPU(s), measured {scale['created_at']}.")
+    st.plotly_chart(charts.scale_figure(scale), use_container_width=True)

@@ -37,3 +37,19 @@ def test_embedding_map_has_a_point_per_item_and_hover_titles() -> None:
     fig = charts.embedding_map(vectors, catalog)
     assert sum(len(trace.x) for trace in fig.data) == 30
     assert {trace.name for trace in fig.data} == {"Bag", "Coat", "Dress"}
+
+
+def test_scale_figure_draws_one_line_per_engine_and_filter() -> None:
+    from multimodal.charts import scale_figure
+
+    def run(store, index, param, recall):
+        point = {"recall_at_10": recall, "median_ms": 0.5 + (param or 0) / 100, "p95_ms": 1.0}
+        return {"items": 1000, "store": store, "index": index, "param": param, "param_name": "efSearch" if param else None,
+                "none": point, "gender": point}
+
+    results = {"runs": [run("faiss", "hnsw", 16, 0.9), run("faiss", "hnsw", 64, 0.99), run("milvus", "flat", None, 1.0)]}
+    fig = scale_figure(results)
+    names = {(trace.name, trace.line.dash) for trace in fig.data}
+    assert len(fig.data) == 4 and {name for name, _ in names} == {"faiss hnsw, no filter", "faiss hnsw, gender filter",
+                                                                  "milvus flat, no filter", "milvus flat, gender filter"}
+    assert scale_figure({"runs": []}).layout.title.text.startswith("No scale benchmark")

@@ -1,0 +1,181 @@
+"""What every vector store offers the engine: the protocol, the filter and the shared checks."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+from ..config import CATEGORIES, GENDERS
+from ..errors import ArtifactError, InvalidInputError
+
+STORE_TYPES = ("faiss", "milvus")
+FILTER_FIELDS = ("gender", "category", "price")
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    """Which items a search may return: genders and categories (catalog spellings) and a price range.
+
+    Values are checked on construction against the catalog's closed vocabularies, so a store can
+    turn a filter into its own query language (a FAISS ID selector, a Milvus expression) without
+    ever seeing raw user text. ``None`` means "no constraint on this field".
+    """
+
+    genders: frozenset[str] | None = None
+    categories: frozenset[str] | None = None
+    min_price: float | None = None
+    max_price: float | None = None
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("genders", GENDERS), ("categories", CATEGORIES)):
+            values = getattr(self, name)
+            if values is None:
+                continue
+            if isinstance(values, str):
+                values = (values,)
+            values = frozenset(values)
+            unknown = sorted(v for v in values if v not in allowed)
+            if unknown:
+                raise InvalidInputError(f"unknown {name[:-1]} {unknown[0]!r} in a filter; use one of {', '.join(allowed)}")
+            object.__setattr__(self, name, values)
+        for name in ("min_price", "max_price"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value):
+                raise InvalidInputError(f"{name.replace('_', ' ')} must be a finite number, got {value!r}")
+            object.__setattr__(self, name, float(value))
+
+    @property
+    def is_empty(self) -> bool:
+        """True when the filter lets every item through."""
+        return self.genders is None and self.categories is None and self.min_price is None and self.max_price is None
+
+    def mask(self, genders: np.ndarray, categories: np.ndarray, prices: np.ndarray) -> np.ndarray:
+        """Rows (aligned arrays of the three fields) that pass the filter."""
+        allowed = np.ones(len(prices), dtype=bool)
+        if self.genders is not None:
+            allowed &= np.isin(genders, sorted(self.genders))
+        if self.categories is not None:
+            allowed &= np.isin(categories, sorted(self.categories))
+        if self.min_price is not None:
+            allowed &= prices >= self.min_price
+        if self.max_price is not None:
+            allowed &= prices <= self.max_price
+        return allowed
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """Unit vectors (inner product = cosine) keyed by product id, with filterable fields.
+
+    Row ``i`` is ``product_ids[i]``; searches return rows so the engine can line results up
+    with its catalog. The manifest (model fingerprint, catalog checksum, dim, items ...) is
+    checked when the store is opened, whichever engine holds the vectors.
+    """
+
+    kind: str
+    manifest: dict[str, Any]
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def product_ids(self) -> list[str]: ...
+
+    def __len__(self) -> int: ...
+
+    def count(self) -> int:
+        """Items held (asks the engine itself, not a cached figure)."""
+        ...
+
+    def add(self, vectors: np.ndarray, product_ids: Sequence[str], metadata: pd.DataFrame | Sequence[dict]) -> None:
+        """Add new items; ``metadata`` gives each one's gender, category and price."""
+        ...
+
+    def search(self, queries: np.ndarray, k: int, where: SearchFilter | None = None,
+               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k rows per query, best first, only among items passing ``where`` (and the row mask ``allowed``).
+
+        Returns (scores, rows) of shape (queries, k); missing results are row -1, score -inf.
+        """
+        ...
+
+    def remove(self, product_ids: Sequence[str]) -> int:
+        """Delete items by id; returns how many were removed. Rows after them move up."""
+        ...
+
+    def vectors(self) -> np.ndarray:
+        """All stored vectors in row order (for plots and re-ranking)."""
+        ...
+
+    def save(self, directory: Any) -> None:
+        """Persist what the engine does not persist itself, and the manifest."""
+        ...
+
+
+def as_matrix(vectors: np.ndarray, dim: int | None = None) -> np.ndarray:
+    """Float32, C-contiguous, 2-D, finite, of the store's dimension."""
+    x = np.asarray(vectors, dtype=np.float32)
+    if x.ndim == 1:
+        x = x[None, :]
+    if x.ndim != 2:
+        raise InvalidInputError(f"vectors must be 2-D, got shape {x.shape}")
+    if dim is not None and x.shape[1] != dim:
+        raise ArtifactError(f"vectors have dimension {x.shape[1]} but the index holds {dim}-d vectors: model and index do not match")
+    if not np.all(np.isfinite(x)):
+        raise InvalidInputError("vectors contain NaN or infinite values")
+    return np.ascontiguousarray(x)
+
+
+def check_k(k: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InvalidInputError(f"k must be at least 1, got {k!r}")
+    return int(k)
+
+
+def filter_columns(metadata: pd.DataFrame | Sequence[dict], n: int) -> dict[str, np.ndarray]:
+    """The filterable fields of ``n`` new items, checked against the catalog's vocabularies."""
+    frame = metadata if isinstance(metadata, pd.DataFrame) else pd.DataFrame(list(metadata))
+    if len(frame) != n:
+        raise InvalidInputError(f"{n} vectors but metadata for {len(frame)} items")
+    missing = [f for f in FILTER_FIELDS if f not in frame.columns]
+    if missing:
+        raise InvalidInputError(f"item metadata lacks {', '.join(missing)}")
+    genders = frame["gender"].astype(str).to_numpy(dtype=object)
+    categories = frame["category"].astype(str).to_numpy(dtype=object)
+    prices = pd.to_numeric(frame["price"], errors="coerce").to_numpy(np.float64)
+    bad_gender = sorted(set(genders) - set(GENDERS))
+    bad_category = sorted(set(categories) - set(CATEGORIES))
+    if bad_gender or bad_category or not np.all(np.isfinite(prices)):
+        raise InvalidInputError(
+            f"item metadata has values outside the catalog's rules: genders {bad_gender}, categories {bad_category}, "
+            f"{int(np.sum(~np.isfinite(prices)))} non-numeric prices"
+        )
+    return {"gender": genders, "category": categories, "price": prices}
+
+
+def check_new_ids(product_ids: Sequence[str], existing: set[str] | Sequence[str]) -> list[str]:
+    ids = [str(p) for p in product_ids]
+    if len(set(ids)) != len(ids):
+        raise InvalidInputError("product ids must be unique")
+    clash = set(ids) & set(existing)
+    if clash:
+        raise InvalidInputError(f"product ids already in the index: {sorted(clash)[:5]}")
+    return ids
+
+
+def check_manifest(manifest: dict[str, Any], expect: dict[str, Any] | None, where: str) -> None:
+    """Refuse a store built for another model or catalog (the same rule for every store)."""
+    for key, value in (expect or {}).items():
+        if manifest.get(key) != value:
+            raise ArtifactError(
+                f"the search index in {where} does not match: its {key} is {str(manifest.get(key))[:16]!r}, "
+                f"expected {str(value)[:16]!r}. It was built for another model or catalog; "
+                "rebuild it with `python -m multimodal build`."
+            )

@@ -1,0 +1,184 @@
+"""The REST API through FastAPI's TestClient: every endpoint, every error a client can cause."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from multimodal.api import ApiSettings, create_app
+
+
+def _png(array: np.ndarray, size: tuple[int, int] | None = None) -> bytes:
+    image = Image.fromarray(array)
+    if size:
+        image = image.resize(size)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def built(toy_build, tmp_path_factory):
+    """A private copy of the toy build: POST /items writes to it."""
+    config, _, _ = toy_build
+    root = tmp_path_factory.mktemp("api")
+    shutil.copytree(config.data_dir, root / "data")
+    shutil.copytree(config.artifacts_dir, root / "artifacts")
+    return config.replace(data_dir=root / "data", artifacts_dir=root / "artifacts")
+
+
+@pytest.fixture(scope="module")
+def client(built):
+    with TestClient(create_app(ApiSettings(artifacts_dir=built.artifacts_dir, data_dir=built.data_dir))) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def engine(client):
+    return client.app.state.holder.engine
+
+
+def test_health_reports_the_loaded_catalog(client, engine) -> None:
+    body = client.get("/health").json()
+    assert body == {"status": "ok", "items": len(engine.catalog), "store": "faiss", "index_type": "flat"}
+
+
+def test_text_search_returns_ranked_products_with_their_fields(client, engine) -> None:
+    response = client.post("/search/text", json={"query": "ankle boots", "k": 5, "gender": "women"})
+    assert response.status_code == 200
+    body = response.json()
+    results = body["results"]
+    assert len(results) == 5 and [r["rank"] for r in results] == [1, 2, 3, 4, 5]
+    assert {"product_id", "category", "gender", "colour", "price", "score", "text_score"} <= set(results[0])
+    assert all(r["gender"] in ("Women", "Unisex") for r in results)
+    assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
+    expected = engine.search_text("ankle boots", k=5, gender="women")["product_id"].tolist()
+    assert [r["product_id"] for r in results] == expected
+    assert body["parsed"]["category"] == "Ankle boot"
+
+
+def test_image_search_takes_a_multipart_upload(client, engine) -> None:
+    photo = _png(engine.images[3], size=(120, 120))
+    response = client.post("/search/image", files={"file": ("shoe.png", photo, "image/png")}, data={"k": "4", "gender": "men"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert len(body["results"]) == 4 and all(r["gender"] in ("Men", "Unisex") for r in body["results"])
+    assert body["predicted_category"] in engine.catalog["category"].unique()
+    assert [r["product_id"] for r in body["results"]] == engine.search_image(photo, k=4, gender="men")["product_id"].tolist()
+
+
+def test_similar_items_leave_the_product_itself_out(client, engine) -> None:
+    product = engine.catalog["product_id"].iloc[7]
+    body = client.get(f"/items/{product}/similar", params={"k": 6, "gender": "unisex"}).json()
+    ids = [r["product_id"] for r in body["results"]]
+    assert len(ids) == 6 and product not in ids
+    assert all(r["gender"] == "Unisex" for r in body["results"])
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status", "detail"),
+    [
+        ("post", "/search/text", {"json": {"query": "", "k": 5}}, 422, "at least 1 character"),
+        ("post", "/search/text", {"json": {"query": "boots", "k": 0}}, 422, "greater than or equal to 1"),
+        ("post", "/search/text", {"json": {"query": "boots", "k": 1000}}, 422, "less than or equal to 100"),
+        ("post", "/search/text", {"json": {"query": "boots", "gender": "kids"}}, 400, "unknown gender"),
+        ("post", "/search/text", {"json": {"query": "   "}}, 400, "empty"),
+        ("post", "/search/text", {"content": b"not json", "headers": {"content-type": "application/json"}}, 422, "JSON"),
+        ("post", "/search/image", {"data": {"k": "3"}}, 422, "file"),
+        ("post", "/search/image", {"files": {"file": ("x.png", b"not an image", "image/png")}}, 400, "not an image"),
+        ("post", "/search/image", {"files": {"file": ("x.png", b"", "image/png")}}, 400, "empty"),
+        ("post", "/search/image", {"files": {"file": ("x.png", _png(np.zeros((28, 28), np.uint8)), "image/png")},
+                                   "data": {"gender": "kids"}}, 400, "unknown gender"),
+        ("post", "/search/image", {"files": {"file": ("x.png", _png(np.zeros((28, 28), np.uint8)), "image/png")},
+                                   "data": {"k": "0"}}, 422, "greater than or equal to 1"),
+        ("get", "/items/NO-SUCH-ID/similar", {}, 404, "no product"),
+        ("get", "/items/FM-000000/similar", {"params": {"k": 0}}, 400, "k must be between"),
+        ("get", "/items/FM-000000/similar", {"params": {"k": "many"}}, 422, "integer"),
+        ("post", "/items", {"data": {"metadata": "[]"}}, 422, "files"),
+    ],
+    ids=["empty-query", "k-zero", "k-huge", "bad-gender", "blank-query", "bad-json", "no-file", "corrupt-image",
+         "empty-file", "image-bad-gender", "image-k-zero", "unknown-product", "similar-k-zero", "similar-k-text", "items-no-files"],
+)
+def test_client_errors_are_4xx_with_a_json_detail(client, method, path, kwargs, status, detail) -> None:
+    response = getattr(client, method)(path, **kwargs)
+    assert response.status_code == status, response.text
+    assert detail in json.dumps(response.json()["detail"])
+
+
+def test_uploads_over_the_byte_or_pixel_cap_are_refused_with_413(client) -> None:
+    settings = client.app.state.settings
+    small = _png(np.zeros((28, 28), np.uint8))
+    wide = _png(np.zeros((28, 28), np.uint8), size=(300, 300))
+    old = settings.max_upload_bytes, settings.max_image_pixels
+    try:
+        settings.max_upload_bytes = len(small) - 1
+        response = client.post("/search/image", files={"file": ("big.png", small, "image/png")})
+        assert response.status_code == 413 and "larger than" in response.json()["detail"]
+        settings.max_upload_bytes, settings.max_image_pixels = old[0], 200 * 200
+        response = client.post("/search/image", files={"file": ("wide.png", wide, "image/png")})
+        assert response.status_code == 413 and "300x300" in response.json()["detail"]
+    finally:
+        settings.max_upload_bytes, settings.max_image_pixels = old
+
+
+def test_adding_items_makes_them_searchable_at_once(client, built) -> None:
+    yy, xx = np.mgrid[0:28, 0:28]
+    ring = ((np.abs(np.hypot(yy - 14, xx - 14) - 8) < 2) * 230).astype(np.uint8)
+    before = client.get("/health").json()["items"]
+    meta = json.dumps([{"category": "Bag", "gender": "Women", "colour": "red", "price": 42, "product_id": "API-1"}])
+    response = client.post("/items", files=[("files", ("ring.png", _png(ring), "image/png"))], data={"metadata": meta})
+    assert response.status_code == 201, response.text
+    added = response.json()["added"][0]
+    assert (added["product_id"], added["category"], added["gender"], added["price"]) == ("API-1", "Bag", "Women", 42.0)
+    assert client.get("/health").json()["items"] == before + 1
+    found = client.post("/search/image", files={"file": ("ring.png", _png(ring), "image/png")}, data={"k": "1"}).json()
+    assert found["results"][0]["product_id"] == "API-1"
+    assert client.get("/items/API-1/similar", params={"k": 3}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("metadata", "detail"),
+    [
+        ("{not json", "not valid JSON"),
+        ('[{"colour": "red"}, {"colour": "blue"}]', "list of 1 objects"),
+        ('[{"category": "Hat"}]', "unknown category"),
+        ('[{"product_id": "FM-000000"}]', "already in the catalog"),
+    ],
+    ids=["bad-json", "wrong-count", "bad-category", "taken-id"],
+)
+def test_bad_new_items_are_refused_and_nothing_is_added(client, metadata, detail) -> None:
+    before = client.get("/health").json()["items"]
+    image = _png(np.full((28, 28), 128, np.uint8))
+    response = client.post("/items", files=[("files", ("a.png", image, "image/png"))], data={"metadata": metadata})
+    assert response.status_code == 400 and detail in response.json()["detail"]
+    assert client.get("/health").json()["items"] == before
+
+
+def test_metrics_count_requests_and_errors_per_route(client) -> None:
+    client.post("/search/text", json={"query": "red dress", "k": 2})
+    client.post("/search/text", json={"query": "red dress", "gender": "kids"})
+    body = client.get("/metrics").json()
+    text = body["routes"]["/search/text"]
+    assert text["requests"] >= 2 and text["errors"] >= 1 and text["p95_ms"] >= text["p50_ms"] > 0
+    assert body["items"] > 0 and body["uptime_s"] >= 0
+
+
+def test_openapi_docs_list_every_endpoint(client) -> None:
+    assert client.get("/docs").status_code == 200
+    paths = set(client.get("/openapi.json").json()["paths"])
+    assert {"/health", "/search/text", "/search/image", "/items/{product_id}/similar", "/items", "/metrics"} <= paths
+
+
+def test_without_a_build_the_api_answers_503_with_what_to_run(tmp_path) -> None:
+    with TestClient(create_app(ApiSettings(artifacts_dir=tmp_path / "none", data_dir=tmp_path / "data"))) as client:
+        health = client.get("/health")
+        assert health.status_code == 503 and "multimodal build" in health.json()["detail"]
+        response = client.post("/search/text", json={"query": "boots"})
+        assert response.status_code == 503 and "multimodal build" in response.json()["detail"]
+        assert client.get("/metrics").json()["items"] is None

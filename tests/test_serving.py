@@ -1,0 +1,148 @@
+"""Real processes: the API under uvicorn answers curl; the engine on Milvus Lite, in a file and as a server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from multimodal import SearchEngine
+from multimodal.pipeline import add_items, build_index
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start(args: list[str], log: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    return subprocess.Popen([sys.executable, "-m", "multimodal", *args], cwd=ROOT, env=env,
+                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_for(check, process: subprocess.Popen, log: Path, seconds: float = 180) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the server exited with {process.returncode}:\n{log.read_text()[-2000:]}")
+        if check():
+            return
+        time.sleep(0.5)
+    pytest.fail(f"the server did not come up in {seconds} s:\n{log.read_text()[-2000:]}")
+
+
+def _curl(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["curl", "-s", "-S", "--max-time", "30", *args], capture_output=True, text=True)
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
+def test_a_real_uvicorn_process_answers_curl(toy_build, tmp_path) -> None:
+    config, _, _ = toy_build
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "api.log"
+    server = _start(["api", "--host", "127.0.0.1", "--port", str(port),
+                     "--artifacts-dir", str(config.artifacts_dir), "--data-dir", str(config.data_dir)], log)
+    try:
+        _wait_for(lambda: '"status":"ok"' in _curl(f"{base}/health").stdout, server, log)
+        answer = _curl("-X", "POST", f"{base}/search/text", "-H", "content-type: application/json",
+                       "-d", json.dumps({"query": "sneakers for men", "k": 3, "gender": "men"}))
+        results = json.loads(answer.stdout)["results"]
+        assert len(results) == 3 and all(r["gender"] in ("Men", "Unisex") for r in results)
+        bad = _curl("-w", "%{http_code}", "-o", "/dev/null", "-X", "POST", f"{base}/search/text",
+                    "-H", "content-type: application/json", "-d", '{"query": "boots", "gender": "kids"}')
+        assert bad.stdout == "400"
+    finally:
+        _stop(server)
+    assert server.returncode is not None
+
+
+def _same_results(a: SearchEngine, b: SearchEngine) -> None:
+    for gender in ("all", "women", "unisex"):
+        for query in ("black ankle boots", "summer dress under 80"):
+            assert a.search_text(query, k=8, gender=gender)["product_id"].tolist() == \
+                b.search_text(query, k=8, gender=gender)["product_id"].tolist()
+        image = a.images[11]
+        assert a.search_image(image, k=8, gender=gender)["product_id"].tolist() == \
+            b.search_image(image, k=8, gender=gender)["product_id"].tolist()
+
+
+def _ring() -> np.ndarray:
+    yy, xx = np.mgrid[0:28, 0:28]
+    return ((np.abs(np.hypot(yy - 14, xx - 14) - 8) < 2) * 230).astype(np.uint8)
+
+
+def _engine_on_milvus(toy_build, tmp_path, store_uri: str | None) -> None:
+    """Index the toy build into Milvus; search must equal FAISS (both exact), and adding items must work."""
+    config, _, _ = toy_build
+    shutil.copytree(config.data_dir, tmp_path / "data")
+    shutil.copytree(config.artifacts_dir, tmp_path / "artifacts")
+    faiss_engine = SearchEngine.load(tmp_path / "artifacts", tmp_path / "data")
+    milvus_config = config.replace(data_dir=tmp_path / "data", artifacts_dir=tmp_path / "artifacts",
+                                   store="milvus", store_uri=store_uri)
+    manifest = build_index(milvus_config)
+    assert manifest["store"] == "milvus" and manifest["items"] == len(faiss_engine.catalog)
+    engine = SearchEngine.load(tmp_path / "artifacts", tmp_path / "data")
+    assert engine.index.kind == "milvus" and engine.index.count() == len(faiss_engine.catalog)
+    _same_results(faiss_engine, engine)
+    engine.index.close()
+
+    added = add_items(milvus_config, [_ring()], metadata=[{"gender": "Women", "category": "Bag", "product_id": "RING-1"}])
+    assert added["product_id"].tolist() == ["RING-1"]
+    engine = SearchEngine.load(tmp_path / "artifacts", tmp_path / "data")
+    assert engine.index.count() == len(faiss_engine.catalog) + 1
+    assert engine.search_image(_ring(), k=1, gender="women")["product_id"].iloc[0] == "RING-1"
+    assert "RING-1" not in engine.search_image(_ring(), k=5, gender="men")["product_id"].tolist()
+    engine.index.close()
+
+
+def test_the_engine_runs_on_milvus_lite_in_a_local_folder(toy_build, tmp_path) -> None:
+    _engine_on_milvus(toy_build, tmp_path, store_uri=None)
+    assert (tmp_path / "artifacts" / "milvus.db").is_dir()
+
+
+def test_the_engine_runs_against_a_milvus_lite_server(toy_build, tmp_path) -> None:
+    port = _free_port()
+    log = tmp_path / "milvus.log"
+    server = _start(["milvus-server", "--data-dir", str(tmp_path / "milvus-data"), "--port", str(port)], log)
+    try:
+        def listening() -> bool:
+            with socket.socket() as sock:
+                return sock.connect_ex(("127.0.0.1", port)) == 0
+        _wait_for(listening, server, log, seconds=60)
+        _engine_on_milvus(toy_build, tmp_path, store_uri=f"http://127.0.0.1:{port}")
+    finally:
+        _stop(server)
+
+
+def test_asking_for_another_store_than_the_build_used_says_how_to_rebuild(toy_build, capsys) -> None:
+    from multimodal.cli import main
+
+    config, _, _ = toy_build
+    code = main(["search", "--text", "boots", "--store", "milvus",
+                 "--artifacts-dir", str(config.artifacts_dir), "--data-dir", str(config.data_dir)])
+    assert code == 2
+    assert "built for the faiss store" in capsys.readouterr().err

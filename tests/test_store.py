@@ -1,0 +1,168 @@
+"""Both vector stores pass the same tests: exact filters inside the search, adding, removing, manifests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from multimodal.config import CATEGORIES, GENDERS, Config
+from multimodal.errors import ArtifactError, InvalidInputError
+from multimodal.metrics import top_k_by_inner_product, unit_rows
+from multimodal.store import SearchFilter, VectorStore, build_store, open_store
+from multimodal.store.milvus_store import filter_expression
+
+N, DIM = 300, 16
+
+
+def _vectors(n: int = N, seed: int = 0) -> np.ndarray:
+    return unit_rows(np.random.default_rng(seed).normal(size=(n, DIM))).astype(np.float32)
+
+
+def _catalog(n: int = N, seed: int = 0, prefix: str = "P") -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "product_id": [f"{prefix}{i}" for i in range(n)],
+        "gender": rng.choice(GENDERS, size=n, p=[0.45, 0.45, 0.10]),
+        "category": rng.choice(CATEGORIES, size=n),
+        "price": np.round(rng.uniform(10, 300, size=n), 2),
+    })
+
+
+_OPENED: list[VectorStore] = []
+
+
+@pytest.fixture(params=["faiss", "milvus"])
+def config(request, tmp_path):
+    yield Config(artifacts_dir=tmp_path / "artifacts", store=request.param)
+    while _OPENED:  # close Milvus clients: an idle open channel keeps pinging its server
+        store = _OPENED.pop()
+        if hasattr(store, "close"):
+            store.close()
+
+
+def _build(config: Config, kind: str = "flat", **manifest) -> tuple[VectorStore, np.ndarray, pd.DataFrame]:
+    vectors, catalog = _vectors(), _catalog()
+    store = build_store(config.replace(index_type=kind), vectors, catalog["product_id"].tolist(), catalog, **manifest)
+    _OPENED.append(store)
+    return store, vectors, catalog
+
+
+def test_unfiltered_search_matches_brute_force(config) -> None:
+    store, vectors, _ = _build(config)
+    queries = _vectors(4, seed=1)
+    scores, rows = store.search(queries, 10)
+    np.testing.assert_array_equal(rows, top_k_by_inner_product(queries, vectors, 10))
+    np.testing.assert_allclose(scores, np.take_along_axis(queries @ vectors.T, rows, axis=1), atol=1e-5)
+    assert store.count() == len(store) == N
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        SearchFilter(genders=frozenset({"Men", "Unisex"})),
+        SearchFilter(genders=frozenset({"Unisex"})),
+        SearchFilter(genders=frozenset({"Women", "Unisex"}), categories=frozenset({"Dress", "Bag"})),
+        SearchFilter(min_price=50, max_price=80.5),
+    ],
+    ids=["men", "unisex-only", "women-dress-or-bag", "price-range"],
+)
+def test_filters_are_exact_and_fill_k_inside_the_search(config, where) -> None:
+    store, vectors, catalog = _build(config)
+    allowed = where.mask(catalog["gender"].to_numpy(), catalog["category"].to_numpy(), catalog["price"].to_numpy())
+    k = min(10, int(allowed.sum()))
+    queries = _vectors(3, seed=2)
+    _, rows = store.search(queries, k, where=where)
+    expected = np.flatnonzero(allowed)[top_k_by_inner_product(queries, vectors[allowed], k)]
+    np.testing.assert_array_equal(rows, expected)  # exactly the best allowed items, k of them
+
+
+@pytest.mark.parametrize("keep", [0.05, 0.95], ids=["few-rows", "all-but-few"])
+def test_a_row_mask_combines_with_the_filter_inside_the_search(config, keep) -> None:
+    store, vectors, catalog = _build(config)
+    mask = np.random.default_rng(5).random(N) < keep
+    where = SearchFilter(genders=frozenset({"Women", "Unisex"}))
+    allowed = mask & where.mask(catalog["gender"].to_numpy(), catalog["category"].to_numpy(), catalog["price"].to_numpy())
+    k = min(5, int(allowed.sum()))
+    queries = _vectors(2, seed=6)
+    _, rows = store.search(queries, k, where=where, allowed=mask)
+    expected = np.flatnonzero(allowed)[top_k_by_inner_product(queries, vectors[allowed], k)]
+    np.testing.assert_array_equal(rows[:, :k], expected)
+
+
+def test_a_filter_nothing_passes_returns_no_rows(config) -> None:
+    store, _, _ = _build(config)
+    _, rows = store.search(_vectors(1, seed=3), 5, where=SearchFilter(min_price=1e6))
+    assert (rows == -1).all()
+
+
+@pytest.mark.parametrize("kind", ["hnsw", "ivf"])
+def test_approximate_indexes_keep_filters_exact(config, kind) -> None:
+    store, _, catalog = _build(config, kind=kind)
+    where = SearchFilter(genders=frozenset({"Unisex"}))
+    _, rows = store.search(_vectors(5, seed=4), 10, where=where)
+    found = rows[rows >= 0]
+    assert len(found) > 0 and set(catalog["gender"].to_numpy()[found]) == {"Unisex"}
+
+
+def test_added_items_are_found_and_filtered(config) -> None:
+    store, _, _ = _build(config)
+    new = _vectors(3, seed=9)
+    meta = pd.DataFrame({"gender": ["Women", "Men", "Unisex"], "category": ["Dress", "Coat", "Bag"], "price": [40.0, 99.0, 20.0]})
+    store.add(new, ["NEW-1", "NEW-2", "NEW-3"], meta)
+    assert store.count() == len(store) == N + 3
+    _, rows = store.search(new, 1)
+    assert [store.product_ids[r] for r in rows[:, 0]] == ["NEW-1", "NEW-2", "NEW-3"]
+    _, rows = store.search(new[1:2], 1, where=SearchFilter(genders=frozenset({"Women"})))
+    assert store.product_ids[rows[0, 0]] != "NEW-2"
+    with pytest.raises(InvalidInputError, match="already"):
+        store.add(new[:1], ["NEW-1"], meta[:1])
+    with pytest.raises(InvalidInputError, match="catalog's rules"):
+        store.add(new[:1], ["NEW-9"], [{"gender": "Kids", "category": "Dress", "price": 5}])
+
+
+def test_removed_items_are_gone_and_rows_stay_aligned(config) -> None:
+    store, vectors, _ = _build(config)
+    assert store.remove(["P0", "P1", "missing"]) == 2
+    assert store.count() == len(store) == N - 2 and store.product_ids[0] == "P2"
+    _, rows = store.search(vectors[5:6], 1)
+    assert store.product_ids[rows[0, 0]] == "P5"
+
+
+def test_save_open_round_trip_checks_the_manifest(config) -> None:
+    store, vectors, catalog = _build(config, model_fingerprint="abc", catalog_sha256="cat1")
+    store.save(config.artifacts_dir)
+    opened = open_store(config.artifacts_dir, catalog, expect={"model_fingerprint": "abc", "catalog_sha256": "cat1"})
+    _OPENED.append(opened)
+    assert opened.kind == config.store and len(opened) == N
+    np.testing.assert_array_equal(opened.search(vectors[:2], 5)[1], store.search(vectors[:2], 5)[1])
+    with pytest.raises(ArtifactError, match="model_fingerprint"):
+        open_store(config.artifacts_dir, catalog, expect={"model_fingerprint": "other"})
+    with pytest.raises(ArtifactError, match="catalog_sha256"):
+        open_store(config.artifacts_dir, catalog, expect={"catalog_sha256": "cat2"})
+    other = "milvus" if config.store == "faiss" else "faiss"
+    with pytest.raises(ArtifactError, match=f"not {other}"):
+        open_store(config.artifacts_dir, catalog, store=other)
+
+
+def test_query_of_the_wrong_dimension_is_an_artifact_mismatch(config) -> None:
+    store, _, _ = _build(config)
+    with pytest.raises(ArtifactError, match="dimension"):
+        store.search(np.ones((1, 8), np.float32), 3)
+
+
+def test_filters_refuse_values_outside_the_catalog() -> None:
+    with pytest.raises(InvalidInputError, match="unknown gender"):
+        SearchFilter(genders=frozenset({'Men" or 1==1 or "'}))
+    with pytest.raises(InvalidInputError, match="unknown categor"):
+        SearchFilter(categories=frozenset({"Hat"}))
+    with pytest.raises(InvalidInputError, match="finite"):
+        SearchFilter(max_price=float("nan"))
+
+
+def test_milvus_expressions_are_built_from_checked_values_only() -> None:
+    where = SearchFilter(genders=frozenset({"Women", "Unisex"}), categories=frozenset({"Ankle boot"}), min_price=10, max_price=99.5)
+    assert filter_expression(where) == (
+        'gender in ["Unisex", "Women"] and category in ["Ankle boot"] and price >= 10.0 and price <= 99.5'
+    )
+    assert filter_expression(None) == filter_expression(SearchFilter()) == ""
