@@ -73,14 +73,21 @@ class Config:
     text_epochs: int = 60
     index_type: str = "flat"
     text_candidates: int = 1000
-    # fused = w_image * cos(mapped query, item image) + w_text * cos(query, item text)
-    #       + w_category * [item is the category the query names] + w_colour * [item has a colour it names]
-    # The constraint weights exceed the spread of the similarity terms, so items meeting what the
-    # query states come first, ordered by similarity; chosen on queries about catalog (not held-out) items.
+    # Inside the items that meet every stated constraint (hard filters), three signals are fused:
+    # the query mapped into image space (w_image), the sentence model's query-product similarity
+    # (w_text) and BM25 over title, description and keywords (w_bm25). text_fusion "rrf" sums
+    # w / (60 + rank) per signal, "weighted" sums w * min-max-scaled score; chosen on a dev query set.
+    text_fusion: str = "rrf"
     w_image: float = 0.25
     w_text: float = 1.0
-    w_category: float = 2.0
-    w_colour: float = 1.0
+    w_bm25: float = 0.5
+    # Learned layer of query understanding: least cosine similarity between a query word and an
+    # attribute word that counts (chosen on dev words, see `evaluate`).
+    semantic_threshold: float = 0.62
+    # Text mapper objective: "mse" (land on the item's image embedding) or "contrastive"
+    # (in-batch softmax over items, temperature text_temperature), with varied training texts.
+    text_objective: str = "mse"
+    text_temperature: float = 0.05
 
     # Evaluation sizes: re-shot upload photos and timed queries.
     eval_upload_items: int = 300

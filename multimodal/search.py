@@ -6,11 +6,12 @@ way by the app, the CLI and scripts.
     engine.search_text("black trainers for men", k=10)
     engine.search_image("photo.jpg", k=10, gender="women")
 
-Text ranking fuses four signals, each reported per result so users see why an item matched:
-``image_score`` (the query mapped into image space, searched in the shared FAISS index),
-``text_score`` (sentence-model similarity of query and product text), and whether the item
-is of the ``category`` and ``colour`` the query names. Gender (from the filter, else from
-the query) and price phrases are hard filters.
+Text search parses the query (``multimodal.query``: every attribute, negations, price order,
+with a learned layer for words no list holds); every stated constraint is a hard filter,
+relaxed visibly when nothing meets them all (``text_ranking``). Inside the filter three signals
+are fused, each reported per result: ``image_score`` (the query mapped into image space,
+searched in the shared FAISS index), ``text_score`` (sentence-model similarity of query and
+product text) and ``bm25_score`` (SQLite FTS5). Price intents sort by price.
 
 Image ranking takes the nearest items in the same index and re-ranks them by similarity plus
 the classifier's belief in each item's category (``similarity``, ``category_probability``).
@@ -33,6 +34,7 @@ from .index import VectorIndex
 from .io import read_json
 from .preprocess import ImageInput, preprocess
 from .query import ParsedQuery, parse_query
+from .text_ranking import Relaxation
 
 log = logging.getLogger(__name__)
 
@@ -74,41 +76,18 @@ def item_text(row: pd.Series | dict) -> str:
 
 @dataclass
 class TextRanking:
-    """Rows of the catalog (best first) with the score of each signal; model-free so it can be tested alone."""
+    """Rows of the catalog (best first) with the score of each signal; model-free so it can be tested alone.
+
+    ``matches[i]``: the stated constraints row i meets (for its card); ``relaxation``: what was
+    dropped when nothing met every constraint; ``n_matching``: how many items passed the filters.
+    """
 
     rows: np.ndarray
     scores: np.ndarray
     signals: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-def fuse_text_scores(
-    image_scores: np.ndarray,
-    text_scores: np.ndarray,
-    categories: np.ndarray,
-    colours: np.ndarray,
-    parsed: ParsedQuery,
-    weights: Config,
-    allowed: np.ndarray,
-    k: int,
-) -> TextRanking:
-    """Weighted fusion over candidate rows; rows outside ``allowed`` are never returned.
-
-    All arrays are aligned over the same candidate rows (NaN image score = not retrieved by
-    the index, counted as the lowest score).
-    """
-    image = np.nan_to_num(np.asarray(image_scores, np.float32), nan=-1.0)
-    text = np.asarray(text_scores, np.float32)
-    category_match = (np.asarray(categories) == parsed.category).astype(np.float32) if parsed.category else np.zeros(len(text), np.float32)
-    colour_match = np.isin(np.asarray(colours), parsed.colours).astype(np.float32) if parsed.colours else np.zeros(len(text), np.float32)
-    fused = weights.w_image * image + weights.w_text * text + weights.w_category * category_match + weights.w_colour * colour_match
-    fused = np.where(allowed, fused, -np.inf)
-    order = np.argsort(-fused, kind="stable")
-    order = order[np.isfinite(fused[order])][:k]
-    return TextRanking(
-        rows=order, scores=fused[order],
-        signals={"image_score": image[order], "text_score": text[order],
-                 "category_match": category_match[order], "colour_match": colour_match[order]},
-    )
+    matches: list[list[str]] = field(default_factory=list)
+    relaxation: Relaxation = field(default_factory=Relaxation)
+    n_matching: int = 0
 
 
 @dataclass
@@ -179,6 +158,9 @@ class SearchEngine:
         self._prices = self.catalog["price"].to_numpy(np.float64)
         self._labels = self.catalog["label"].to_numpy(np.int64)
         self._columns: dict[str, np.ndarray] | None = None
+        self._attributes: dict[str, np.ndarray] | None = None
+        self._lexical: Any = None
+        self._matcher: Any = None
 
     # ------------------------------------------------------------ loading
 
@@ -275,34 +257,85 @@ class SearchEngine:
 
     # ------------------------------------------------------------ text search
 
-    def rank_text(self, query: str, k: int = 10, gender: str | None = None, parsed: ParsedQuery | None = None) -> tuple[TextRanking, ParsedQuery]:
-        """The fused ranking of a text query (catalog rows and per-signal scores)."""
+    @property
+    def lexical(self) -> Any:
+        """The FTS5 BM25 index of the catalog's texts, built on first use."""
+        if self._lexical is None:
+            from .lexical import LexicalIndex
+
+            self._lexical = LexicalIndex(self.catalog["title"].tolist(), self.catalog["description"].tolist(),
+                                         self.catalog["keywords"].tolist())
+        return self._lexical
+
+    @property
+    def matcher(self) -> Any:
+        """The learned layer of query understanding (anchor vectors computed once)."""
+        if self._matcher is None:
+            from .query.semantic import AttributeMatcher
+
+            self._matcher = AttributeMatcher(self.sentence_encoder, self.config.semantic_threshold)
+        return self._matcher
+
+    def parse(self, query: str) -> ParsedQuery:
+        """What the query states, read with every layer (lists, typos, learned matching)."""
+        return parse_query(query, self.matcher)
+
+    def text_signals(self, text: str, allowed: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Each text signal for every catalog row: ``image_score`` (mapped query vs item image, NaN
+        beyond the index's candidates), ``text_score`` (sentence model) and ``bm25_score``."""
         if self.mapper is None or self.text_vectors is None:
             raise ArtifactError("text search needs the text artifacts; run `python -m multimodal build`")
-        parsed = parsed or parse_query(query)
-        allowed = gender_mask(self._genders, gender)
-        if normalise_gender(gender) == "all" and parsed.gender:
-            allowed &= gender_mask(self._genders, parsed.gender)
-        if parsed.max_price is not None:
-            allowed &= self._prices <= parsed.max_price
-        if parsed.min_price is not None:
-            allowed &= self._prices >= parsed.min_price
-        sentence = self.sentence_encoder.encode_query(parsed.text)
-        mapped = self.mapper.map(sentence)[0]
         n = len(self.catalog)
-        n_cand = min(n, max(self.config.text_candidates, k))
+        sentence = self.sentence_encoder.encode_query(text)
+        mapped = self.mapper.map(sentence)[0]
         image_scores = np.full(n, np.nan, np.float32)
-        idx_scores, idx_rows = self.index.search(mapped, n_cand, allowed=allowed)
+        idx_scores, idx_rows = self.index.search(mapped, min(n, self.config.text_candidates), allowed=allowed)
         hit = idx_rows[0] >= 0
         image_scores[idx_rows[0][hit]] = idx_scores[0][hit]
-        text_scores = self.text_vectors @ sentence
-        ranking = fuse_text_scores(image_scores, text_scores, self._categories, self._colours, parsed, self.config, allowed, k)
+        return {"image_score": image_scores, "text_score": self.text_vectors @ sentence,
+                "bm25_score": self.lexical.scores(text)}
+
+    def rank_text(self, query: str, k: int = 10, gender: str | None = None, parsed: ParsedQuery | None = None,
+                  fusion: str | None = None) -> tuple[TextRanking, ParsedQuery]:
+        """The ranking of a text query: stated constraints filter (relaxed when nothing meets them
+        all), the fused signals order, or the price does for a price intent."""
+        from . import text_ranking as tr
+
+        if self.mapper is None or self.text_vectors is None:
+            raise ArtifactError("text search needs the text artifacts; run `python -m multimodal build`")
+        parsed = parsed or self.parse(query)
+        base = gender_mask(self._genders, gender)  # the sidebar's filter: never relaxed
+        query_gender = None
+        if normalise_gender(gender) == "all" and parsed.gender:
+            query_gender = gender_mask(self._genders, parsed.gender)
+        groups = tr.constraint_groups(parsed, self._attribute_columns(), self._prices, query_gender)
+        allowed, dropped = tr.relax(base, groups)
+        signals = self.text_signals(parsed.text, allowed)
+        weights = {"image_score": self.config.w_image, "text_score": self.config.w_text, "bm25_score": self.config.w_bm25}
+        fused = tr.fuse(signals, weights, allowed, fusion or self.config.text_fusion)
+        rows = tr.order_rows(fused, allowed, self._prices, parsed.sort, k)
+        ranking = TextRanking(
+            rows=rows, scores=fused[rows].astype(np.float32),
+            signals={name: np.asarray(values)[rows] for name, values in signals.items()},
+            matches=tr.matched_labels(parsed, self._attribute_columns(), self._prices, self._genders, rows),
+            relaxation=Relaxation(dropped, tr.relaxation_message(parsed, dropped)),
+            n_matching=int(allowed.sum()),
+        )
         return ranking, parsed
+
+    def _attribute_columns(self) -> dict[str, np.ndarray]:
+        if self._attributes is None:
+            from .query import FIELDS
+
+            self._attributes = {name: self.catalog[name].to_numpy() for name in FIELDS}
+        return self._attributes
 
     def search_text(self, query: str, k: int = 10, gender: str | None = None) -> pd.DataFrame:
         """Products matching a text query, best first, with the score of each signal.
 
-        ``attrs["parsed"]`` holds the constraints understood from the query.
+        ``matches`` holds, per result, the stated constraints it meets. ``attrs``: ``parsed`` (the
+        constraints understood), ``chips`` (their labels) and ``chip_items`` (with their kind),
+        ``relaxed`` (the message when nothing met every constraint, else None), ``n_matching``.
 
         Raises:
             InvalidInputError: empty query, or unknown gender.
@@ -310,8 +343,13 @@ class SearchEngine:
         k = _check_k(k)
         ranking, parsed = self.rank_text(query, k, gender)
         result = self._rows(ranking.rows, {"score": ranking.scores, **ranking.signals})
+        result["matches"] = ranking.matches
         result.attrs["parsed"] = parsed.to_dict()
         result.attrs["chips"] = parsed.chips()
+        result.attrs["chip_items"] = parsed.chip_items()
+        result.attrs["relaxed"] = ranking.relaxation.message
+        result.attrs["relaxed_groups"] = list(ranking.relaxation.dropped)
+        result.attrs["n_matching"] = ranking.n_matching
         return result
 
     def _rows(self, rows: np.ndarray, columns: dict[str, np.ndarray]) -> pd.DataFrame:
