@@ -503,6 +503,7 @@ def parse_query(query: str, matcher: Matcher | None = None) -> ParsedQuery:
             parsed.constraints.append(constraint)
             key = f"{'not ' if constraint.negated else ''}{m.field}:{'/'.join(m.values)}"
             parsed.matched.setdefault(key, unit.words)
+    _subtract_negated(parsed)
     distinct = list(dict.fromkeys(genders))
     if len(distinct) == 1:
         parsed.gender = distinct[0]
@@ -547,6 +548,21 @@ def _slots(units: list[_Unit], tokens: list[str]) -> dict[int, frozenset[str]]:
         if fields:
             out[j] = frozenset(fields)
     return out
+
+
+def _subtract_negated(parsed: ParsedQuery) -> None:
+    """A group minus what is ruled out ("shoes but not sneakers" states sandals and ankle boots)."""
+    out = []
+    for c in parsed.constraints:
+        if not c.negated:
+            ruled_out = set(parsed.values(c.field, negated=True))
+            kept = tuple(v for v in c.values if v not in ruled_out)
+            if not kept:
+                continue
+            if len(kept) < len(c.values):
+                c = Constraint(c.field, kept, c.words, False, c.source, c.similarity)
+        out.append(c)
+    parsed.constraints = out
 
 
 def _learn(units: list[_Unit], tokens: list[str], matcher: Matcher) -> None:
