@@ -88,3 +88,12 @@ def test_missing_artifacts_explain_how_to_build(tmp_path, monkeypatch) -> None:
     assert not at.exception
     assert any("not ready" in e.value for e in at.error)
     assert any("make run" in i.value for i in at.info)
+
+
+def test_text_page_shows_negation_and_sort_chips_and_the_relaxation_message(app) -> None:
+    app.text_input(key="query").input("cheapest winter sandals not red").run()
+    assert not app.exception
+    text = " ".join(m.value for m in app.markdown)
+    assert "not colour: red" in text and "sort: price low to high" in text
+    assert any("No winter sandals" in i.value for i in app.info)
+    assert any("matches:" in m.value for m in app.markdown)
