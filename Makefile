@@ -8,12 +8,12 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: run test setup setup-dev data data-package browser build evaluate bench clean
+.PHONY: run test setup setup-dev data data-package words browser build evaluate bench clean
 
-run: setup data build
+run: setup data words build
 	$(PY) -m streamlit run streamlit_app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
-test: setup-dev data-package browser
+test: setup-dev data-package words browser
 	$(PY) -m pytest -q
 
 setup: $(VENV)/.installed
@@ -40,6 +40,15 @@ data-package:
 		echo "      otherwise Fashion-MNIST is read from ~/.keras/datasets or downloaded by Keras."; \
 	fi
 
+# Debian's English word list (wamerican): the evaluation measures false parses on ordinary words.
+words:
+	@if [ -f /usr/share/dict/words ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wamerican >/dev/null; \
+	else \
+		echo "note: install the Debian package wamerican (as root) to measure false parses on English words"; \
+	fi
+
 # Debian's Chromium for the browser test; Playwright drives it and downloads no browser itself.
 browser:
 	@if [ -x /usr/bin/chromium ]; then :; \
@@ -55,7 +64,7 @@ data: data-package
 build: setup data
 	$(PY) -m multimodal build
 
-evaluate: setup
+evaluate: setup words
 	$(PY) -m multimodal evaluate
 
 # Warm query latency (median, p95) of the built engine.

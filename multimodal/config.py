@@ -77,10 +77,13 @@ class Config:
     # the query mapped into image space (w_image), the sentence model's query-product similarity
     # (w_text) and BM25 over title, description and keywords (w_bm25). text_fusion "rrf" sums
     # w / (60 + rank) per signal, "weighted" sums w * min-max-scaled score; chosen on a dev query set.
-    text_fusion: str = "rrf"
+    text_fusion: str = "weighted"
     w_image: float = 0.25
     w_text: float = 1.0
     w_bm25: float = 0.5
+    # Words in an attribute position below the learned layer's threshold ("vermilion dress") rank
+    # items by how like the item's value they are (soft, never a filter).
+    w_attribute: float = 1.0
     # Learned layer of query understanding: least cosine similarity between a query word and an
     # attribute word that counts (chosen on dev words, see `evaluate`).
     semantic_threshold: float = 0.62

@@ -79,7 +79,8 @@ class TextRanking:
     """Rows of the catalog (best first) with the score of each signal; model-free so it can be tested alone.
 
     ``matches[i]``: the stated constraints row i meets (for its card); ``relaxation``: what was
-    dropped when nothing met every constraint; ``n_matching``: how many items passed the filters.
+    dropped when nothing met every constraint; ``n_matching``: how many items passed the filters;
+    ``exact[i]``: row i meets them (False: a partial match shown after the exact ones).
     """
 
     rows: np.ndarray
@@ -88,6 +89,7 @@ class TextRanking:
     matches: list[list[str]] = field(default_factory=list)
     relaxation: Relaxation = field(default_factory=Relaxation)
     n_matching: int = 0
+    exact: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # meets every kept constraint
 
 
 @dataclass
@@ -311,17 +313,39 @@ class SearchEngine:
         groups = tr.constraint_groups(parsed, self._attribute_columns(), self._prices, query_gender)
         allowed, dropped = tr.relax(base, groups)
         signals = self.text_signals(parsed.text, allowed)
-        weights = {"image_score": self.config.w_image, "text_score": self.config.w_text, "bm25_score": self.config.w_bm25}
-        fused = tr.fuse(signals, weights, allowed, fusion or self.config.text_fusion)
+        if parsed.hints:
+            signals["attribute_score"] = self.hint_scores(parsed)
+        weights = {"image_score": self.config.w_image, "text_score": self.config.w_text, "bm25_score": self.config.w_bm25,
+                   "attribute_score": self.config.w_attribute}
+        method = fusion or self.config.text_fusion
+        fused = tr.fuse(signals, weights, allowed, method)
         rows = tr.order_rows(fused, allowed, self._prices, parsed.sort, k)
+        exact = len(rows)
+        if exact < k:
+            rows = tr.backfill(rows, base, groups, dropped, lambda mask: tr.fuse(signals, weights, mask, method), k)
+            fused = np.where(allowed, fused, np.nan)  # a partial match's score is of another fusion: not shown
         ranking = TextRanking(
-            rows=rows, scores=fused[rows].astype(np.float32),
+            rows=rows, scores=fused[rows].astype(np.float32), exact=np.arange(len(rows)) < exact,
             signals={name: np.asarray(values)[rows] for name, values in signals.items()},
             matches=tr.matched_labels(parsed, self._attribute_columns(), self._prices, self._genders, rows),
             relaxation=Relaxation(dropped, tr.relaxation_message(parsed, dropped)),
             n_matching=int(allowed.sum()),
         )
         return ranking, parsed
+
+    def hint_scores(self, parsed: ParsedQuery) -> np.ndarray:
+        """Per item, how like its attribute values the query's unsure words are (``parsed.hints``):
+        the learned layer's similarity of each word to the item's value in the field the word is most
+        like, summed over the words. A soft signal: it orders, it never filters."""
+        columns = self._attribute_columns()
+        total = np.zeros(len(self.catalog), np.float64)
+        for word, fields in parsed.hints:
+            found = self.matcher.value_similarities(word, tuple(fields))
+            if found is None:
+                continue
+            name, per_value = found
+            total += np.array([per_value.get(v, 0.0) for v in columns[name]])
+        return total
 
     def _attribute_columns(self) -> dict[str, np.ndarray]:
         if self._attributes is None:
@@ -333,7 +357,8 @@ class SearchEngine:
     def search_text(self, query: str, k: int = 10, gender: str | None = None) -> pd.DataFrame:
         """Products matching a text query, best first, with the score of each signal.
 
-        ``matches`` holds, per result, the stated constraints it meets. ``attrs``: ``parsed`` (the
+        ``matches`` holds, per result, the stated constraints it meets; ``exact_match`` whether it meets
+        all of them (when fewer than k do, partial matches follow them). ``attrs``: ``parsed`` (the
         constraints understood), ``chips`` (their labels) and ``chip_items`` (with their kind),
         ``relaxed`` (the message when nothing met every constraint, else None), ``n_matching``.
 
@@ -342,8 +367,10 @@ class SearchEngine:
         """
         k = _check_k(k)
         ranking, parsed = self.rank_text(query, k, gender)
-        result = self._rows(ranking.rows, {"score": ranking.scores, **ranking.signals})
+        signals = {"attribute_score": np.full(len(ranking.rows), np.nan), **ranking.signals}
+        result = self._rows(ranking.rows, {"score": ranking.scores, **signals})
         result["matches"] = ranking.matches
+        result["exact_match"] = ranking.exact
         result.attrs["parsed"] = parsed.to_dict()
         result.attrs["chips"] = parsed.chips()
         result.attrs["chip_items"] = parsed.chip_items()

@@ -7,7 +7,7 @@ works on arrays, so each step is tested on hand-made data.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,6 +78,33 @@ def relax(base: np.ndarray, groups: dict[str, np.ndarray]) -> tuple[np.ndarray, 
         name = next(g for g in RELAXATION_ORDER if g in kept)
         dropped.append(name)
         del kept[name]
+
+
+def backfill(rows: np.ndarray, base: np.ndarray, groups: dict[str, np.ndarray], dropped: list[str],
+             score: Callable[[np.ndarray], np.ndarray], k: int) -> np.ndarray:
+    """When fewer than k items meet every constraint, the next best items after them: those meeting
+    all but the least important constraints (``RELAXATION_ORDER``), each batch by its own fused score.
+    Shown after the exact matches and marked as partial; never outside ``base`` (the gender filter)."""
+    chosen = list(rows)
+    kept = {name: m for name, m in groups.items() if name not in dropped}
+    taken = np.zeros(len(base), bool)
+    taken[np.asarray(chosen, np.int64)] = True
+    for name in [g for g in RELAXATION_ORDER if g in kept]:
+        if len(chosen) >= k:
+            break
+        del kept[name]
+        mask = base.copy()
+        for m in kept.values():
+            mask &= m
+        mask &= ~taken
+        if not mask.any():
+            continue
+        fused = score(mask)
+        extra = np.flatnonzero(mask)
+        extra = extra[np.argsort(-fused[extra], kind="stable")][: k - len(chosen)]
+        chosen.extend(extra.tolist())
+        taken[extra] = True
+    return np.asarray(chosen, np.int64)
 
 
 def describe(parsed: ParsedQuery, skip: set[str] | frozenset[str] = frozenset()) -> str:

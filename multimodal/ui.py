@@ -180,7 +180,8 @@ def product_cards(engine, results: pd.DataFrame, columns: int = 4, why: bool = T
             st.markdown(f"score **{row.score:.3f}**")
             if why and hasattr(row, "image_score"):
                 if (line := matches_caption(getattr(row, "matches", None))) is not None:
-                    st.markdown(f"<small>{line}</small>", unsafe_allow_html=True)
+                    partial = "" if getattr(row, "exact_match", True) else " (partial match)"
+                    st.markdown(f"<small>{line}{partial}</small>", unsafe_allow_html=True)
                 image = "–" if pd.isna(row.image_score) else f"{row.image_score:.2f}"
                 reasons = [f"image {image}", f"text {row.text_score:.2f}"]
                 if hasattr(row, "bm25_score"):

@@ -219,3 +219,16 @@ def test_the_vocabulary_names_only_catalog_values() -> None:
         assert named <= catalog[field], (field, named - catalog[field])
         either = set(V.STYLE_OR_OCCASION.values()) if field in ("style", "occasion") else set()
         assert catalog[field] <= named | either, (field, catalog[field] - named)
+
+
+def test_ordinary_english_words_state_nothing() -> None:
+    """The precise layers (lists and typo correction) on 2,000 dictionary words that name no attribute."""
+    from multimodal.text_eval import ordinary_words, split_words
+
+    words = ordinary_words()
+    if not words:
+        pytest.skip("no /usr/share/dict/words (Debian's wamerican; `make words`)")
+    _, sample = split_words(words, seed=0, per_side=2000)
+    assert "wood" in words and "black" not in words and "sneakers" not in words
+    parsed = [w for w in sample if not parse_query(w).is_empty()]
+    assert len(parsed) / len(sample) <= 0.005, parsed

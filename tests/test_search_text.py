@@ -14,8 +14,15 @@ def engine(toy_build):
     return SearchEngine.load(config.artifacts_dir, config.data_dir)
 
 
+def _exact(results):
+    """The results that meet every stated constraint; they come before any partial match."""
+    flags = results["exact_match"].tolist()
+    assert flags == sorted(flags, reverse=True)
+    return results[results["exact_match"]]
+
+
 def test_negation_rules_a_colour_out(engine) -> None:
-    results = engine.search_text("dress not black", k=10)
+    results = _exact(engine.search_text("dress not black", k=10))
     assert len(results) > 0
     assert set(results["category"]) == {"Dress"}
     assert "black" not in set(results["colour"])
@@ -23,7 +30,7 @@ def test_negation_rules_a_colour_out(engine) -> None:
 
 
 def test_a_category_group_returns_every_member(engine) -> None:
-    results = engine.search_text("shoes", k=200)
+    results = _exact(engine.search_text("shoes", k=200))
     assert set(results["category"]) == {"Sneaker", "Sandal", "Ankle boot"}
     assert len(results) == int(engine.catalog["category"].isin(["Sneaker", "Sandal", "Ankle boot"]).sum())
 
@@ -48,7 +55,9 @@ def test_when_nothing_meets_every_constraint_the_least_important_is_relaxed_and_
 
 def test_chips_name_every_understood_constraint(engine) -> None:
     results = engine.search_text("cheapest leather boots not black for him", k=5)
-    kinds = {c["kind"]: c["label"] for c in results.attrs["chip_items"]}
+    kinds = {}
+    for chip in results.attrs["chip_items"]:
+        kinds.setdefault(chip["kind"], chip["label"])
     assert kinds["include"].startswith("category: Ankle boot")
     assert kinds["gender"] == "gender: Men"
     assert kinds["exclude"] == "not colour: black"
@@ -61,6 +70,14 @@ def test_the_gender_filter_stays_exact_and_is_never_relaxed(engine) -> None:
         results = engine.search_text("dress for a man", k=50, gender=gender)
         assert set(results["gender"]) <= allowed
         assert "gender" not in results.attrs["relaxed_groups"] or gender == "all"
+
+
+def test_partial_matches_fill_the_page_after_the_exact_ones(engine) -> None:
+    results = engine.search_text("navy shearling coats for women", k=30)
+    exact = _exact(results)
+    assert len(results) == 30 and 0 < len(exact) < 30
+    assert (exact["category"] == "Coat").all()
+    assert set(results["gender"]) <= {"Women", "Unisex"} or results.attrs["relaxed_groups"]
 
 
 def test_each_signal_is_reported_per_result(engine) -> None:

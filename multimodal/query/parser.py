@@ -88,6 +88,9 @@ class ParsedQuery:
     sort: str | None = None  # vocabulary.PRICE_ASCENDING / PRICE_DESCENDING
     constraints: list[Constraint] = field(default_factory=list)
     matched: dict[str, str] = field(default_factory=dict)  # constraint -> the words that stated it
+    # Words in an attribute position that the learned layer was not sure of, with the fields the
+    # position allows: a soft ranking signal, never a filter.
+    hints: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
 
     # ------------------------------------------------------------ views used by search and the UI
 
@@ -155,6 +158,7 @@ class ParsedQuery:
             "text": self.text, "gender": self.gender, "colours": self.colours, "category": self.category,
             "categories": self.categories, "min_price": self.min_price, "max_price": self.max_price, "sort": self.sort,
             "constraints": [c.to_dict() for c in self.constraints], "matched": dict(self.matched),
+            "hints": [[w, list(f)] for w, f in self.hints],
         }
 
 
@@ -330,6 +334,7 @@ class _Unit:
     meaning: _Meaning | None  # None = a leftover word
     source: str = "list"
     similarity: float | None = None
+    hint: frozenset[str] | None = None
 
 
 def _tokens(text: str) -> list[str]:
@@ -504,6 +509,12 @@ def parse_query(query: str, matcher: Matcher | None = None) -> ParsedQuery:
             key = f"{'not ' if constraint.negated else ''}{m.field}:{'/'.join(m.values)}"
             parsed.matched.setdefault(key, unit.words)
     _subtract_negated(parsed)
+    stated = {c.field for c in parsed.constraints if not c.negated}
+    for j, unit in enumerate(units):
+        if unit.meaning is None and unit.hint and j not in negated:
+            fields = tuple(sorted(unit.hint - stated))
+            if fields:
+                parsed.hints.append((unit.words, fields))
     distinct = list(dict.fromkeys(genders))
     if len(distinct) == 1:
         parsed.gender = distinct[0]
@@ -575,6 +586,7 @@ def _learn(units: list[_Unit], tokens: list[str], matcher: Matcher) -> None:
     results = matcher.match([units[j].words for j in order])
     for j, result in zip(order, results):
         if result is None or result[0] not in slots[j]:
+            units[j].hint = slots[j]
             continue
         name, values, sim = result
         units[j].meaning = _Meaning("field", name, values)

@@ -66,6 +66,7 @@ class AttributeMatcher:
         self.anchors = anchors()
         self.vectors = np.asarray(encoder.encode([a.text for a in self.anchors]), np.float32)
         self._cache: dict[str, tuple[int, float]] = {}
+        self._vectors_cache: dict[str, np.ndarray] = {}
 
     def nearest(self, phrases: Sequence[str]) -> list[tuple[Anchor, float]]:
         """The most similar anchor of each phrase and its cosine similarity."""
@@ -78,6 +79,26 @@ class AttributeMatcher:
             if len(self._cache) > 50_000:
                 self._cache.clear()
         return [(self.anchors[self._cache[p][0]], self._cache[p][1]) for p in phrases]
+
+    def value_similarities(self, phrase: str, fields: tuple[str, ...] | frozenset[str]) -> tuple[str, dict[str, float]] | None:
+        """The field among ``fields`` whose values ``phrase`` is most like, and the similarity of the
+        phrase to each value of it (its best anchor): a graded signal for words below the threshold."""
+        key = f"\x00values:{phrase}"
+        if key not in self._cache:
+            self._vectors_cache[phrase] = np.asarray(self.encoder.encode([phrase]), np.float32)[0]
+            self._cache[key] = (0, 0.0)
+        sims = self.vectors @ self._vectors_cache[phrase]
+        best: tuple[str, dict[str, float]] | None = None
+        top = -np.inf
+        for name in fields:
+            per_value: dict[str, float] = {}
+            for anchor, sim in zip(self.anchors, sims):
+                if anchor.field == name:
+                    for v in anchor.values:
+                        per_value[v] = max(per_value.get(v, -1.0), float(sim))
+            if per_value and max(per_value.values()) > top:
+                top, best = max(per_value.values()), (name, per_value)
+        return best
 
     def match(self, phrases: list[str]) -> list[tuple[str, tuple[str, ...], float] | None]:
         """For each phrase, (field, values, similarity) of its anchor when similar enough, else None."""
