@@ -89,8 +89,10 @@ class Config:
     semantic_threshold: float = 0.62
     # Text mapper objective: "mse" (land on the item's image embedding) or "contrastive"
     # (in-batch softmax over items, temperature text_temperature), with varied training texts.
-    text_objective: str = "mse"
+    # text_item_weight: the contrastive target's share on the text's own item (the rest on its category).
+    text_objective: str = "contrastive"
     text_temperature: float = 0.05
+    text_item_weight: float = 0.5
 
     # Evaluation sizes: re-shot upload photos and timed queries.
     eval_upload_items: int = 300

@@ -90,6 +90,9 @@ def evaluate_text_intents(engine: SearchEngine, queries: list[Any], k: int = 10)
         scores["fused"].append(text_eval.query_score(ranking.rows, relevant, k))
         relaxed += bool(ranking.relaxation.dropped)
         for fusion in ("rrf", "weighted"):
+            if fusion == engine.config.text_fusion:
+                scores[f"fused_{fusion}"].append(scores["fused"][-1])
+                continue
             other, _ = engine.rank_text(query.text, k=k, parsed=parsed, fusion=fusion)
             scores[f"fused_{fusion}"].append(text_eval.query_score(other.rows, relevant, k))
         signals = engine.text_signals(query.text)
@@ -131,6 +134,7 @@ def evaluate_query_understanding(engine: SearchEngine, seed: int = 0) -> dict[st
         return {"skipped": f"no word list at {text_eval.WORD_LIST}; install Debian's wamerican (`make words`)"}
     dev, test = text_eval.split_words(words, seed)
     matcher = engine.matcher
+    matcher.nearest(test)  # one batch for every word: parsing then reads the cache
     alone = [w for w in test if not engine.parse(w).is_empty()]
     in_context = [w for w in test if len(engine.parse(f"{w} dress").constraints) > 1 or engine.parse(f"{w} dress").gender]
     tuning = choose_threshold(matcher, text_eval.UNSEEN_DEV, dev)

@@ -181,7 +181,7 @@ def train_text(config: Config, verbose: int = 1) -> dict[str, Any]:
     labels = rows["label"].to_numpy()[groups_arr]
     mapper = train_mapper(vectors, image_vectors[groups_arr], groups_arr, epochs=config.text_epochs, seed=config.seed,
                           verbose=verbose, objective=config.text_objective, labels=labels,
-                          temperature=config.text_temperature)
+                          temperature=config.text_temperature, item_weight=config.text_item_weight)
     mapper.save(config.artifacts_dir)
     item_vectors = sentence.encode([item_text(r) for _, r in rows.iterrows()], progress=bool(verbose))
     from .io import save_npy_atomic
@@ -203,7 +203,7 @@ _IMAGE_FIELDS = (
     "bn_momentum", "early_stopping_patience", "validation_fraction", "image_extra_training_data", "image_max_seconds",
     "image_flip_tta",
 )
-_TEXT_FIELDS = ("seed", "sentence_model", "text_epochs", "text_objective", "text_temperature")
+_TEXT_FIELDS = ("seed", "sentence_model", "text_epochs", "text_objective", "text_temperature", "text_item_weight")
 STATE_FILE = "build_state.json"
 
 

@@ -201,6 +201,7 @@ def train_mapper(
     objective: str = "mse",
     labels: np.ndarray | None = None,
     temperature: float = 0.05,
+    item_weight: float = 0.5,
 ) -> TextMapper:
     """Fit the mapper; validation holds out whole products (``groups``), not single texts,
     so early stopping measures texts of products the network has not seen.
@@ -223,7 +224,7 @@ def train_mapper(
         if labels is None:
             raise ValueError("the contrastive objective needs each text's category label")
         targets = np.concatenate([targets, np.asarray(labels, np.float32)[:, None]], axis=1).astype(np.float32)
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=contrastive_loss(temperature))
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=contrastive_loss(temperature, item_weight))
     else:
         model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
     callbacks = [
