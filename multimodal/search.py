@@ -321,11 +321,12 @@ class SearchEngine:
         fused = tr.fuse(signals, weights, allowed, method)
         rows = tr.order_rows(fused, allowed, self._prices, parsed.sort, k)
         exact = len(rows)
+        scores = fused[rows].astype(np.float32)
         if exact < k:
-            rows = tr.backfill(rows, base, groups, dropped, lambda mask: tr.fuse(signals, weights, mask, method), k)
-            fused = np.where(allowed, fused, np.nan)  # a partial match's score is of another fusion: not shown
+            rows, scores = tr.backfill(rows, scores, base, groups, dropped,
+                                       lambda mask: tr.fuse(signals, weights, mask, method), k, sum(weights.values()))
         ranking = TextRanking(
-            rows=rows, scores=fused[rows].astype(np.float32), exact=np.arange(len(rows)) < exact,
+            rows=rows, scores=scores, exact=np.arange(len(rows)) < exact,
             signals={name: np.asarray(values)[rows] for name, values in signals.items()},
             matches=tr.matched_labels(parsed, self._attribute_columns(), self._prices, self._genders, rows),
             relaxation=Relaxation(dropped, tr.relaxation_message(parsed, dropped)),

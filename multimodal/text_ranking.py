@@ -80,12 +80,17 @@ def relax(base: np.ndarray, groups: dict[str, np.ndarray]) -> tuple[np.ndarray, 
         del kept[name]
 
 
-def backfill(rows: np.ndarray, base: np.ndarray, groups: dict[str, np.ndarray], dropped: list[str],
-             score: Callable[[np.ndarray], np.ndarray], k: int) -> np.ndarray:
+def backfill(rows: np.ndarray, scores: np.ndarray, base: np.ndarray, groups: dict[str, np.ndarray], dropped: list[str],
+             score: Callable[[np.ndarray], np.ndarray], k: int, total_weight: float) -> tuple[np.ndarray, np.ndarray]:
     """When fewer than k items meet every constraint, the next best items after them: those meeting
     all but the least important constraints (``RELAXATION_ORDER``), each batch by its own fused score.
-    Shown after the exact matches and marked as partial; never outside ``base`` (the gender filter)."""
+    Shown after the exact matches and marked as partial; never outside ``base`` (the gender filter).
+
+    Returns rows and scores; the score of batch i is its fused score minus ``(i + 1) * total_weight``
+    (the most any fused score can be), so scores fall along the list."""
     chosen = list(rows)
+    out_scores = [float(x) for x in scores]
+    batch = 0
     kept = {name: m for name, m in groups.items() if name not in dropped}
     taken = np.zeros(len(base), bool)
     taken[np.asarray(chosen, np.int64)] = True
@@ -102,21 +107,23 @@ def backfill(rows: np.ndarray, base: np.ndarray, groups: dict[str, np.ndarray], 
         fused = score(mask)
         extra = np.flatnonzero(mask)
         extra = extra[np.argsort(-fused[extra], kind="stable")][: k - len(chosen)]
+        batch += 1
         chosen.extend(extra.tolist())
+        out_scores.extend((fused[extra] - batch * total_weight).tolist())
         taken[extra] = True
-    return np.asarray(chosen, np.int64)
+    return np.asarray(chosen, np.int64), np.asarray(out_scores, np.float32)
 
 
 def describe(parsed: ParsedQuery, skip: set[str] | frozenset[str] = frozenset()) -> str:
     """The stated constraints in the shopper's own words ("navy shearling coats for men under $200")."""
     words = {name: [c.words for c in parsed.constraints if c.field == name and not c.negated] for name in
              ("category", "colour", "material", "style", "occasion", "season", "brand")}
-    front = [w for name in ("colour", "material", "style") if name not in skip for w in words[name]]
+    front = [w for name in ("season", "colour", "material", "style") if name not in skip for w in words[name]]
     noun = " or ".join(words["category"]) if "category" not in skip and words["category"] else "items"
     parts = [" ".join([*front, noun])]
     if "brand" not in skip and words["brand"]:
         parts.append("by " + " or ".join(words["brand"]))
-    for name in ("occasion", "season"):
+    for name in ("occasion",):
         if name not in skip and words[name]:
             parts.append("for " + " or ".join(words[name]))
     if "gender" not in skip and parsed.gender:
