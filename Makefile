@@ -11,12 +11,12 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 API_HOST ?= 127.0.0.1
 API_PORT ?= 8000
 
-.PHONY: run test lint api milvus-server setup setup-dev data data-package browser build evaluate bench bench-scale bench-load clean
+.PHONY: run test lint api milvus-server setup setup-dev data data-package words browser build evaluate bench bench-scale bench-load clean
 
-run: setup data build
+run: setup data words build
 	$(PY) -m streamlit run streamlit_app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
-test: setup-dev data-package browser lint
+test: setup-dev data-package words browser lint
 	$(PY) -m pytest -q
 
 lint: setup-dev
@@ -54,6 +54,15 @@ data-package:
 		echo "      otherwise Fashion-MNIST is read from ~/.keras/datasets or downloaded by Keras."; \
 	fi
 
+# Debian's English word list (wamerican): the evaluation measures false parses on ordinary words.
+words:
+	@if [ -f /usr/share/dict/words ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wamerican >/dev/null; \
+	else \
+		echo "note: install the Debian package wamerican (as root) to measure false parses on English words"; \
+	fi
+
 # Debian's Chromium for the browser test; Playwright drives it and downloads no browser itself.
 browser:
 	@if [ -x /usr/bin/chromium ]; then :; \
@@ -69,7 +78,7 @@ data: data-package
 build: setup data
 	$(PY) -m multimodal build
 
-evaluate: setup
+evaluate: setup words
 	$(PY) -m multimodal evaluate
 
 # Warm query latency (median, p95) of the built engine.

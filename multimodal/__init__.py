@@ -10,6 +10,11 @@ import os
 # before any of them loads, hence here.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+# TensorFlow ships its own libsqlite3.so.0, built without FTS5; loaded first, it takes the place of
+# the system library Python's sqlite3 links to, and the lexical text signal (FTS5 BM25) fails with
+# "no such module: fts5". Loading sqlite3 before TensorFlow keeps the system library.
+import sqlite3  # noqa: E402, F401
+
 from .config import CATEGORIES, Config
 from .errors import ArtifactError, DataNotFoundError, InvalidInputError, MultimodalError
 

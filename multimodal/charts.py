@@ -13,7 +13,9 @@ _NAMES = {
     "learned": "ours: embedding + category-aware ranking", "embedding_only": "ours: embedding only", "raw_pixels": "raw pixels", "pca_64": "PCA-64 of pixels",
     "untrained_network": "untrained network", "fused": "fused ranking (ours)",
     "mapped_vector_only": "mapped vector only", "sentence_only": "sentence model only",
+    "fused_rrf": "fused, reciprocal-rank fusion", "fused_weighted": "fused, weighted sum", "bm25_only": "BM25 only",
 }
+INTENT_METHODS: tuple[str, ...] = ("fused", "fused_rrf", "fused_weighted", "bm25_only", "sentence_only", "mapped_vector_only")
 
 
 def _image_methods(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -173,4 +175,34 @@ def scale_figure(results: dict[str, Any]) -> go.Figure:
     fig.update_yaxes(range=[min(0.5, float(frame["recall@10"].min())) - 0.02, 1.01])
     fig.update_layout(title="Vector stores at scale: recall@10 against exact search vs. latency (one query at a time)",
                       legend_title_text="")
+    return fig
+
+
+def intent_table(metrics: dict[str, Any]) -> pd.DataFrame | None:
+    """The shopper-language set per group (rows) and ranking (columns), plus the unseen-words third
+    and the overall score; None when the evaluation predates it."""
+    intents = metrics.get("text", {}).get("intents")
+    if not intents:
+        return None
+    methods = [m for m in INTENT_METHODS if m in intents]
+    groups = list(intents[methods[0]]["per_group"])
+    rows = {g: [intents[m]["per_group"].get(g, np.nan) for m in methods] for g in groups}
+    for extra in ("unseen_words", "seen_words", "overall"):
+        rows[extra] = [intents[m][extra] for m in methods]
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=[_NAMES.get(m, m) for m in methods])
+    table.index.name = "group"
+    return table
+
+
+def intent_figure(metrics: dict[str, Any]) -> go.Figure:
+    """Per group: the share of the top 10 meeting every stated constraint, fused ranking against each signal alone."""
+    table = intent_table(metrics)
+    if table is None:
+        return go.Figure().update_layout(title="No shopper-language evaluation yet (run `python -m multimodal evaluate`)")
+    keep = [c for c in table.columns if c in (_NAMES["fused"], _NAMES["bm25_only"], _NAMES["sentence_only"], _NAMES["mapped_vector_only"])]
+    frame = table[keep].reset_index().melt(id_vars="group", var_name="ranking", value_name="score")
+    fig = px.bar(frame, x="group", y="score", color="ranking", barmode="group", text_auto=".2f")
+    fig.update_yaxes(range=[0, 1.05])
+    fig.add_hline(y=0.85, line_dash="dot", annotation_text="group target 0.85")
+    fig.update_layout(title="Shopper-language queries: share of the top 10 meeting every stated constraint", legend_title_text="")
     return fig

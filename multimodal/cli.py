@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("evaluate", help="measure search on the held-out queries; writes artifacts/metrics.json")
     _common(evaluate)
     evaluate.add_argument("--json", action="store_true", help="print every figure as JSON")
+    evaluate.add_argument("--text-only", action="store_true",
+                          help="only the text figures (held-out queries, shopper-language set, query understanding); "
+                               "updates the text part of metrics.json")
     add = sub.add_parser("add-items", help="add products to the built catalog and index without retraining")
     add.add_argument("images", nargs="+", type=Path, help="image files, or folders of them")
     add.add_argument("--metadata", type=Path, help="CSV with a 'file' column and any catalog field (category, gender, colour, price, title ...)")
@@ -239,15 +242,47 @@ def cmd_ship_weights(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from .evaluate import run_evaluation
+    from .evaluate import run_evaluation, run_text_only
 
     config = config_from_args(args)
+    if args.text_only:
+        text = run_text_only(config)
+        print(json.dumps(text, indent=2) if args.json else _text_report(text))
+        return 0
     metrics = run_evaluation(config)
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:
         _print_metrics(metrics)
     return 0
+
+
+def _text_report(t: dict) -> str:
+    """The text figures as tables: held-out queries, then the shopper-language set per group."""
+    lines = [f"text -> image: {t['queries']:,} held-out shopper queries with unseen wording",
+             f"  {'':20} {'cat P@10':>9} {'strict P@10':>12} {'cat MRR':>8} {'strict MRR':>11}"]
+    for name in ("fused", "mapped_vector_only", "sentence_only"):
+        r = t[name]
+        lines.append(f"  {name:20} {r['category_p_at_k']:9.3f} {r['strict_p_at_k']:12.3f} {r['category_mrr']:8.3f} {r['strict_mrr']:11.3f}")
+    if "intents" in t:
+        intents = t["intents"]
+        methods = ("fused", "fused_rrf", "fused_weighted", "bm25_only", "sentence_only", "mapped_vector_only")
+        lines.append(f"\nshopper-language set: {intents['queries']:,} queries (score = share of the top 10 meeting every "
+                     f"stated constraint over min(10, items meeting them); fusion in use: {intents['fusion']})")
+        lines.append(f"  {'group':16}" + "".join(f"{m:>19}" for m in methods))
+        groups = list(intents["fused"]["per_group"])
+        for g in (*groups, "unseen_words", "seen_words", "overall"):
+            row = [intents[m]["per_group"].get(g) if g in groups else intents[m][g] for m in methods]
+            lines.append(f"  {g:16}" + "".join(f"{v:19.3f}" for v in row))
+    u = t.get("understanding", {})
+    if "false_parse_rate" in u:
+        lines.append(f"\nfalse parses: {u['false_parse_rate']:.4f} of {u['ordinary_words']:,} ordinary English words alone, "
+                     f"{u['false_parse_rate_before_a_garment']:.4f} before a garment word ('<word> dress')")
+        lines.append(f"learned layer: threshold {u['threshold_in_use']:.2f} (dev choice {u['threshold_dev']['chosen']['threshold']:.2f}); "
+                     f"unseen test words matched right {u['unseen_test_words_matched_right']:.3f}")
+    elif u:
+        lines.append(f"\nfalse parses: {u.get('skipped')}")
+    return "\n".join(lines)
 
 
 def _print_metrics(m: dict) -> None:
@@ -280,12 +315,7 @@ def _print_metrics(m: dict) -> None:
             r = ti[name]
             print(f"    {name:18} {r['precision_at_k']['1']:.3f} {r['precision_at_k']['10']:.3f} {r['top_k_accuracy']['5']:.3f}")
         print(f"    classifier accuracy {ti['classifier_accuracy']:.3f}")
-    t = m["text"]
-    print(f"\ntext -> image: {t['queries']:,} shopper queries with unseen wording")
-    print(f"  {'':20} {'cat P@10':>9} {'strict P@10':>12} {'cat MRR':>8} {'strict MRR':>11}")
-    for name in ("fused", "mapped_vector_only", "sentence_only"):
-        r = t[name]
-        print(f"  {name:20} {r['category_p_at_k']:9.3f} {r['strict_p_at_k']:12.3f} {r['category_mrr']:8.3f} {r['strict_mrr']:11.3f}")
+    print("\n" + _text_report(m["text"]))
     lat = m["latency"]
     print(f"\nlatency (warm, ms): image median {lat['image_query_ms']['median']:.1f} p95 {lat['image_query_ms']['p95']:.1f}; "
           f"text median {lat['text_query_ms']['median']:.1f} p95 {lat['text_query_ms']['p95']:.1f}")
@@ -299,7 +329,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.text is not None:
         result = engine.search_text(args.text, k=args.k, gender=args.gender)
         print("understood: " + (", ".join(result.attrs["chips"]) or "nothing explicit"))
-        columns = ["rank", "product_id", "category", "gender", "colour", "price", "score", "image_score", "text_score", "title"]
+        if result.attrs.get("relaxed"):
+            print(result.attrs["relaxed"])
+        columns = ["rank", "product_id", "category", "gender", "colour", "material", "price", "score", "image_score",
+                   "text_score", "bm25_score", "title"]
     else:
         result = engine.search_image(args.image, k=args.k, gender=args.gender)
         print(f"predicted category: {result.attrs['predicted_category']} ({result.attrs['confidence']:.0%})")

@@ -92,14 +92,26 @@ class Config:
     store_uri: str | None = None
     store_collection: str = "fashion_items"
     text_candidates: int = 1000
-    # fused = w_image * cos(mapped query, item image) + w_text * cos(query, item text)
-    #       + w_category * [item is the category the query names] + w_colour * [item has a colour it names]
-    # The constraint weights exceed the spread of the similarity terms, so items meeting what the
-    # query states come first, ordered by similarity; chosen on queries about catalog (not held-out) items.
+    # Inside the items that meet every stated constraint (hard filters), three signals are fused:
+    # the query mapped into image space (w_image), the sentence model's query-product similarity
+    # (w_text) and BM25 over title, description and keywords (w_bm25). text_fusion "rrf" sums
+    # w / (60 + rank) per signal, "weighted" sums w * min-max-scaled score; chosen on a dev query set.
+    text_fusion: str = "weighted"
     w_image: float = 0.25
     w_text: float = 1.0
-    w_category: float = 2.0
-    w_colour: float = 1.0
+    w_bm25: float = 0.5
+    # Words in an attribute position below the learned layer's threshold ("vermilion dress") rank
+    # items by how like the item's value they are (soft, never a filter).
+    w_attribute: float = 1.0
+    # Learned layer of query understanding: least cosine similarity between a query word and an
+    # attribute word that counts (chosen on dev words, see `evaluate`).
+    semantic_threshold: float = 0.62
+    # Text mapper objective: "mse" (land on the item's image embedding) or "contrastive"
+    # (in-batch softmax over items, temperature text_temperature), with varied training texts.
+    # text_item_weight: the contrastive target's share on the text's own item (the rest on its category).
+    text_objective: str = "contrastive"
+    text_temperature: float = 0.05
+    text_item_weight: float = 0.5
 
     # Evaluation sizes: re-shot upload photos and timed queries.
     eval_upload_items: int = 300

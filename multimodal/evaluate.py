@@ -73,6 +73,115 @@ def evaluate_text(engine: SearchEngine, queries: list[EvalQuery], k: int = 10) -
     return out
 
 
+def evaluate_text_intents(engine: SearchEngine, queries: list[Any], k: int = 10) -> dict[str, Any]:
+    """The generated shopper-language set (``text_eval``): per group, the share of the top k that
+    meets every stated constraint over min(k, items meeting them), for the fused ranking (both
+    fusions) and for each signal alone (no parsing, no filters: BM25, sentence model, mapped vector)."""
+    from . import text_eval
+
+    columns = engine._attribute_columns()
+    methods = ("fused", "fused_rrf", "fused_weighted", "bm25_only", "sentence_only", "mapped_vector_only")
+    scores: dict[str, list[float]] = {m: [] for m in methods}
+    parsed_right = []
+    relaxed = 0
+    for query in queries:
+        relevant = text_eval.relevant_mask(query, columns, engine._prices, engine._genders)
+        ranking, parsed = engine.rank_text(query.text, k=k)
+        scores["fused"].append(text_eval.query_score(ranking.rows, relevant, k))
+        relaxed += bool(ranking.relaxation.dropped)
+        for fusion in ("rrf", "weighted"):
+            if fusion == engine.config.text_fusion:
+                scores[f"fused_{fusion}"].append(scores["fused"][-1])
+                continue
+            other, _ = engine.rank_text(query.text, k=k, parsed=parsed, fusion=fusion)
+            scores[f"fused_{fusion}"].append(text_eval.query_score(other.rows, relevant, k))
+        signals = engine.text_signals(query.text)
+        for name, key in (("bm25_only", "bm25_score"), ("sentence_only", "text_score"), ("mapped_vector_only", "image_score")):
+            values = np.nan_to_num(np.asarray(signals[key], np.float64), nan=-np.inf)
+            scores[name].append(text_eval.query_score(np.argsort(-values, kind="stable")[:k], relevant, k))
+        parsed_right.append(_states_truth(parsed, query))
+    out: dict[str, Any] = {name: text_eval.summarise(queries, np.array(vals)) for name, vals in scores.items()}
+    out["fusion"] = engine.config.text_fusion
+    out["queries"] = len(queries)
+    out["relaxed_queries"] = relaxed
+    right = np.array(parsed_right)
+    unseen = np.array([q.unseen for q in queries])
+    out["parsed_exactly"] = {"all": float(right.mean()) if len(right) else float("nan"),
+                             "unseen_words": float(right[unseen].mean()) if unseen.any() else float("nan")}
+    out["examples"] = [q.to_dict() for q in queries[:: max(1, len(queries) // 26)]]
+    return out
+
+
+def _states_truth(parsed: Any, query: Any) -> bool:
+    """The parser understood exactly what the generated query states (field by field)."""
+    for name, values in query.include.items():
+        if set(parsed.values(name)) != set(values):
+            return False
+    for name, values in query.exclude.items():
+        if not set(values) <= set(parsed.values(name, negated=True)):
+            return False
+    return parsed.sort == query.sort and (query.gender is None or parsed.gender == query.gender)
+
+
+def evaluate_query_understanding(engine: SearchEngine, seed: int = 0) -> dict[str, Any]:
+    """False parses on ordinary English words (alone, and before a garment word), and the learned
+    layer's threshold as chosen on dev words, with recall on the test words."""
+    from . import text_eval
+    from .query.semantic import choose_threshold
+
+    words = text_eval.ordinary_words()
+    if not words:
+        return {"skipped": f"no word list at {text_eval.WORD_LIST}; install Debian's wamerican (`make words`)"}
+    dev, test = text_eval.split_words(words, seed)
+    matcher = engine.matcher
+    matcher.nearest(test)  # one batch for every word: parsing then reads the cache
+    alone = [w for w in test if not engine.parse(w).is_empty()]
+    in_context = [w for w in test if len(engine.parse(f"{w} dress").constraints) > 1 or engine.parse(f"{w} dress").gender]
+    tuning = choose_threshold(matcher, text_eval.UNSEEN_DEV, dev)
+    nearest = matcher.nearest(list(text_eval.UNSEEN_TEST))
+    from .query.semantic import _agrees
+
+    right = [w for w, (a, s) in zip(text_eval.UNSEEN_TEST, nearest) if s >= matcher.threshold and _agrees(a, text_eval.UNSEEN_TEST[w])]
+    return {
+        "ordinary_words": len(test),
+        "false_parse_rate": len(alone) / len(test),
+        "false_parses": alone[:50],
+        "false_parse_rate_before_a_garment": len(in_context) / len(test),
+        "false_parses_before_a_garment": in_context[:50],
+        "threshold_in_use": matcher.threshold,
+        "threshold_dev": {k: v for k, v in tuning.items() if k != "sweep"},
+        "threshold_sweep": tuning["sweep"],
+        "unseen_test_words_matched_right": len(right) / len(text_eval.UNSEEN_TEST),
+    }
+
+
+def run_text_evaluation(engine: SearchEngine, seed: int, k: int = 10) -> dict[str, Any]:
+    """The shopper-language evaluation and the query-understanding figures (``evaluate --text-only``)."""
+    from . import text_eval
+
+    catalog = engine.catalog
+    queries = text_eval.generate(catalog, seed=seed)
+    started = time.perf_counter()
+    out = {"intents": evaluate_text_intents(engine, queries, k), "understanding": evaluate_query_understanding(engine, seed)}
+    out["seconds"] = round(time.perf_counter() - started, 1)
+    return out
+
+
+def run_text_only(config: Config, k: int = 10) -> dict[str, Any]:
+    """Every text figure, computed now; replaces the text part of ``metrics.json`` (the rest is kept)."""
+    engine = SearchEngine.load(config.artifacts_dir, config.data_dir)
+    prepared = load_prepared(config.data_dir)
+    q_rows, _ = prepared.part("query")
+    queries = eval_queries(q_rows, seed=config.seed)
+    text = {**evaluate_text(engine, queries, k), "examples": [q.text for q in queries[:12]],
+            **run_text_evaluation(engine, config.seed, k)}
+    path = config.artifacts_dir / METRICS_FILE
+    metrics = read_json(path) if path.is_file() else {}
+    metrics["text"] = text
+    write_json_atomic(path, metrics)
+    return text
+
+
 def ranking_metrics(ranked: np.ndarray, gallery_labels: np.ndarray, query_labels: np.ndarray, k: int = 10) -> dict[str, Any]:
     """Top-K accuracy (K = 1, 3, 5, 7, 9), precision@K, MRR, mAP@10 and NDCG@10 for same-category retrieval."""
     rel = relevance_by_label(ranked, gallery_labels, query_labels)
@@ -290,7 +399,8 @@ def run_evaluation(config: Config, k: int = 10) -> dict[str, Any]:
         },
         "classifier": {"accuracy": float(np.mean(predicted == q_y)), "confusion": confusion.tolist(),
                        "labels": list(CATEGORIES)},
-        "text": {**evaluate_text(engine, queries, k), "examples": [q.text for q in queries[:12]]},
+        "text": {**evaluate_text(engine, queries, k), "examples": [q.text for q in queries[:12]],
+                 **run_text_evaluation(engine, config.seed, k)},
         "latency": measure_latency(engine, q_images, [q.text for q in queries], config.eval_latency_repeats),
         "training": _training_histories(config),
     }

@@ -190,15 +190,19 @@ def train_text(config: Config, verbose: int = 1) -> dict[str, Any]:
     rows, image_vectors, _ = catalog_embeddings(prepared, config)
     sentence = SentenceEncoder(config.sentence_model)
     texts, groups = [], []
+    rng = np.random.default_rng(config.seed + 17)
     for i, row in rows.iterrows():
-        variants = training_texts(row)
+        variants = training_texts(row, rng)
         texts.extend(variants)
         groups.extend([i] * len(variants))
     groups_arr = np.asarray(groups)
     unique, position = np.unique(np.asarray(texts, dtype=object), return_inverse=True)  # ~20% repeat
     log.info("encoding %d distinct training texts (%d in all)", len(unique), len(texts))
     vectors = sentence.encode(unique.tolist(), progress=bool(verbose))[position]
-    mapper = train_mapper(vectors, image_vectors[groups_arr], groups_arr, epochs=config.text_epochs, seed=config.seed, verbose=verbose)
+    labels = rows["label"].to_numpy()[groups_arr]
+    mapper = train_mapper(vectors, image_vectors[groups_arr], groups_arr, epochs=config.text_epochs, seed=config.seed,
+                          verbose=verbose, objective=config.text_objective, labels=labels,
+                          temperature=config.text_temperature, item_weight=config.text_item_weight)
     mapper.save(config.artifacts_dir)
     item_vectors = sentence.encode([item_text(r) for _, r in rows.iterrows()], progress=bool(verbose))
     from .io import save_npy_atomic
@@ -220,7 +224,7 @@ _IMAGE_FIELDS = (
     "bn_momentum", "early_stopping_patience", "validation_fraction", "image_extra_training_data", "image_max_seconds",
     "image_flip_tta",
 )
-_TEXT_FIELDS = ("seed", "sentence_model", "text_epochs")
+_TEXT_FIELDS = ("seed", "sentence_model", "text_epochs", "text_objective", "text_temperature", "text_item_weight")
 STATE_FILE = "build_state.json"
 
 

@@ -6,11 +6,12 @@ way by the app, the CLI and scripts.
     engine.search_text("black trainers for men", k=10)
     engine.search_image("photo.jpg", k=10, gender="women")
 
-Text ranking fuses four signals, each reported per result so users see why an item matched:
-``image_score`` (the query mapped into image space, searched in the shared FAISS index),
-``text_score`` (sentence-model similarity of query and product text), and whether the item
-is of the ``category`` and ``colour`` the query names. Gender (from the filter, else from
-the query) and price phrases are hard filters.
+Text search parses the query (``multimodal.query``: every attribute, negations, price order,
+with a learned layer for words no list holds); every stated constraint is a hard filter,
+relaxed visibly when nothing meets them all (``text_ranking``). Inside the filter three signals
+are fused, each reported per result: ``image_score`` (the query mapped into image space,
+searched in the shared FAISS index), ``text_score`` (sentence-model similarity of query and
+product text) and ``bm25_score`` (SQLite FTS5). Price intents sort by price.
 
 Image ranking takes the nearest items in the same index and re-ranks them by similarity plus
 the classifier's belief in each item's category (``similarity``, ``category_probability``).
@@ -34,6 +35,7 @@ from .io import read_json
 from .preprocess import ImageInput, preprocess
 from .query import ParsedQuery, parse_query
 from .store import SearchFilter, VectorStore, open_store
+from .text_ranking import Relaxation
 
 log = logging.getLogger(__name__)
 
@@ -80,41 +82,20 @@ def item_text(row: pd.Series | dict) -> str:
 
 @dataclass
 class TextRanking:
-    """Rows of the catalog (best first) with the score of each signal; model-free so it can be tested alone."""
+    """Rows of the catalog (best first) with the score of each signal; model-free so it can be tested alone.
+
+    ``matches[i]``: the stated constraints row i meets (for its card); ``relaxation``: what was
+    dropped when nothing met every constraint; ``n_matching``: how many items passed the filters;
+    ``exact[i]``: row i meets them (False: a partial match shown after the exact ones).
+    """
 
     rows: np.ndarray
     scores: np.ndarray
     signals: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-def fuse_text_scores(
-    image_scores: np.ndarray,
-    text_scores: np.ndarray,
-    categories: np.ndarray,
-    colours: np.ndarray,
-    parsed: ParsedQuery,
-    weights: Config,
-    allowed: np.ndarray,
-    k: int,
-) -> TextRanking:
-    """Weighted fusion over candidate rows; rows outside ``allowed`` are never returned.
-
-    All arrays are aligned over the same candidate rows (NaN image score = not retrieved by
-    the index, counted as the lowest score).
-    """
-    image = np.nan_to_num(np.asarray(image_scores, np.float32), nan=-1.0)
-    text = np.asarray(text_scores, np.float32)
-    category_match = (np.asarray(categories) == parsed.category).astype(np.float32) if parsed.category else np.zeros(len(text), np.float32)
-    colour_match = np.isin(np.asarray(colours), parsed.colours).astype(np.float32) if parsed.colours else np.zeros(len(text), np.float32)
-    fused = weights.w_image * image + weights.w_text * text + weights.w_category * category_match + weights.w_colour * colour_match
-    fused = np.where(allowed, fused, -np.inf)
-    order = np.argsort(-fused, kind="stable")
-    order = order[np.isfinite(fused[order])][:k]
-    return TextRanking(
-        rows=order, scores=fused[order],
-        signals={"image_score": image[order], "text_score": text[order],
-                 "category_match": category_match[order], "colour_match": colour_match[order]},
-    )
+    matches: list[list[str]] = field(default_factory=list)
+    relaxation: Relaxation = field(default_factory=Relaxation)
+    n_matching: int = 0
+    exact: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # meets every kept constraint
 
 
 def pixel_features(images: np.ndarray) -> np.ndarray:
@@ -269,6 +250,9 @@ class SearchEngine:
         self._item_vectors: np.ndarray | None = None
         self._pixel_features: np.ndarray | None = None
         self._positions: dict[str, int] | None = None
+        self._attributes: dict[str, np.ndarray] | None = None
+        self._lexical: Any = None
+        self._matcher: Any = None
 
     # ------------------------------------------------------------ loading
 
@@ -456,51 +440,142 @@ class SearchEngine:
 
     # ------------------------------------------------------------ text search
 
-    def rank_text(self, query: str, k: int = 10, gender: str | None = None, parsed: ParsedQuery | None = None,
-                  liked: Sequence[str] = (), disliked: Sequence[str] = ()) -> tuple[TextRanking, ParsedQuery]:
-        """The fused ranking of a text query (catalog rows and per-signal scores).
+    @property
+    def lexical(self) -> Any:
+        """The FTS5 BM25 index of the catalog's texts, built on first use."""
+        if self._lexical is None:
+            from .lexical import LexicalIndex
 
-        Liked and disliked products refine the query's image-space vector (``refine_vector``);
-        disliked products are filtered out.
+            self._lexical = LexicalIndex(self.catalog["title"].tolist(), self.catalog["description"].tolist(),
+                                         self.catalog["keywords"].tolist())
+        return self._lexical
+
+    @property
+    def matcher(self) -> Any:
+        """The learned layer of query understanding (anchor vectors computed once)."""
+        if self._matcher is None:
+            from .query.semantic import AttributeMatcher
+
+            self._matcher = AttributeMatcher(self.sentence_encoder, self.config.semantic_threshold)
+        return self._matcher
+
+    def parse(self, query: str) -> ParsedQuery:
+        """What the query states, read with every layer (lists, typos, learned matching)."""
+        return parse_query(query, self.matcher)
+
+    def text_signals(self, text: str, allowed: np.ndarray | None = None, liked: np.ndarray | None = None,
+                     disliked: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Each text signal for every catalog row: ``image_score`` (mapped query vs item image, NaN
+        beyond the index's candidates), ``text_score`` (sentence model) and ``bm25_score``.
+
+        ``liked``/``disliked`` catalog rows refine the mapped query in image space (``refine_vector``).
         """
         if self.mapper is None or self.text_vectors is None:
             raise ArtifactError("text search needs the text artifacts; run `python -m multimodal build`")
-        parsed = parsed or parse_query(query)
-        chosen = gender if normalise_gender(gender) != "all" or not parsed.gender else parsed.gender
-        where = gender_filter(chosen, min_price=parsed.min_price, max_price=parsed.max_price)
-        allowed = where.mask(self._genders, self._categories, self._prices)
-        liked_rows, disliked_rows = self._rows_of(liked), self._rows_of(disliked)
-        allowed[disliked_rows] = False
-        sentence = self.sentence_encoder.encode_query(parsed.text)
-        mapped = self.mapper.map(sentence)[0]
-        if len(liked_rows) or len(disliked_rows):
-            vectors = self.item_vectors
-            mapped = refine_vector(mapped, vectors[liked_rows], vectors[disliked_rows], self.config)[0]
         n = len(self.catalog)
-        n_cand = min(n, max(self.config.text_candidates, k))
+        sentence = self.sentence_encoder.encode_query(text)
+        mapped = self.mapper.map(sentence)[0]
+        liked = np.zeros(0, np.int64) if liked is None else liked
+        disliked = np.zeros(0, np.int64) if disliked is None else disliked
+        if len(liked) or len(disliked):
+            vectors = self.item_vectors
+            mapped = refine_vector(mapped, vectors[liked], vectors[disliked], self.config)[0]
         image_scores = np.full(n, np.nan, np.float32)
-        idx_scores, idx_rows = self.index.search(mapped, n_cand, where=where, allowed=allowed if len(disliked_rows) else None)
+        idx_scores, idx_rows = self.index.search(mapped, min(n, self.config.text_candidates), allowed=allowed)
         hit = idx_rows[0] >= 0
         image_scores[idx_rows[0][hit]] = idx_scores[0][hit]
-        text_scores = self.text_vectors @ sentence
-        ranking = fuse_text_scores(image_scores, text_scores, self._categories, self._colours, parsed, self.config, allowed, k)
+        return {"image_score": image_scores, "text_score": self.text_vectors @ sentence,
+                "bm25_score": self.lexical.scores(text)}
+
+    def rank_text(self, query: str, k: int = 10, gender: str | None = None, parsed: ParsedQuery | None = None,
+                  fusion: str | None = None, liked: Sequence[str] = (),
+                  disliked: Sequence[str] = ()) -> tuple[TextRanking, ParsedQuery]:
+        """The ranking of a text query: stated constraints filter (relaxed when nothing meets them
+        all), the fused signals order, or the price does for a price intent. Liked and disliked
+        products refine the query's image-space vector; disliked products never come back.
+        """
+        from . import text_ranking as tr
+
+        if self.mapper is None or self.text_vectors is None:
+            raise ArtifactError("text search needs the text artifacts; run `python -m multimodal build`")
+        parsed = parsed or self.parse(query)
+        liked_rows, disliked_rows = self._rows_of(liked), self._rows_of(disliked)
+        base = gender_mask(self._genders, gender)  # the sidebar's filter: never relaxed
+        base[disliked_rows] = False  # nor are the shopper's dislikes
+        query_gender = None
+        if normalise_gender(gender) == "all" and parsed.gender:
+            query_gender = gender_mask(self._genders, parsed.gender)
+        groups = tr.constraint_groups(parsed, self._attribute_columns(), self._prices, query_gender)
+        allowed, dropped = tr.relax(base, groups)
+        signals = self.text_signals(parsed.text, allowed, liked_rows, disliked_rows)
+        if parsed.hints:
+            signals["attribute_score"] = self.hint_scores(parsed)
+        weights = {"image_score": self.config.w_image, "text_score": self.config.w_text, "bm25_score": self.config.w_bm25,
+                   "attribute_score": self.config.w_attribute}
+        method = fusion or self.config.text_fusion
+        fused = tr.fuse(signals, weights, allowed, method)
+        rows = tr.order_rows(fused, allowed, self._prices, parsed.sort, k)
+        exact = len(rows)
+        scores = fused[rows].astype(np.float32)
+        if exact < k:
+            rows, scores = tr.backfill(rows, scores, base, groups, dropped,
+                                       lambda mask: tr.fuse(signals, weights, mask, method), k, sum(weights.values()))
+        ranking = TextRanking(
+            rows=rows, scores=scores, exact=np.arange(len(rows)) < exact,
+            signals={name: np.asarray(values)[rows] for name, values in signals.items()},
+            matches=tr.matched_labels(parsed, self._attribute_columns(), self._prices, self._genders, rows),
+            relaxation=Relaxation(dropped, tr.relaxation_message(parsed, dropped)),
+            n_matching=int(allowed.sum()),
+        )
         return ranking, parsed
+
+    def hint_scores(self, parsed: ParsedQuery) -> np.ndarray:
+        """Per item, how like its attribute values the query's unsure words are (``parsed.hints``):
+        the learned layer's similarity of each word to the item's value in the field the word is most
+        like, summed over the words. A soft signal: it orders, it never filters."""
+        columns = self._attribute_columns()
+        total = np.zeros(len(self.catalog), np.float64)
+        for word, fields in parsed.hints:
+            found = self.matcher.value_similarities(word, tuple(fields))
+            if found is None:
+                continue
+            name, per_value = found
+            total += np.array([per_value.get(v, 0.0) for v in columns[name]])
+        return total
+
+    def _attribute_columns(self) -> dict[str, np.ndarray]:
+        if self._attributes is None:
+            from .query import FIELDS
+
+            self._attributes = {name: self.catalog[name].to_numpy() for name in FIELDS}
+        return self._attributes
 
     def search_text(self, query: str, k: int = 10, gender: str | None = None,
                     liked: Sequence[str] = (), disliked: Sequence[str] = ()) -> pd.DataFrame:
         """Products matching a text query, best first, with the score of each signal.
 
-        ``attrs["parsed"]`` holds the constraints understood from the query. ``liked`` and
-        ``disliked`` product ids refine the ranking; disliked products never come back.
+        ``matches`` holds, per result, the stated constraints it meets; ``exact_match`` whether it meets
+        all of them (when fewer than k do, partial matches follow them). ``attrs``: ``parsed`` (the
+        constraints understood), ``chips`` (their labels) and ``chip_items`` (with their kind),
+        ``relaxed`` (the message when nothing met every constraint, else None), ``n_matching``.
+
+        ``liked``/``disliked`` product ids refine the ranking; disliked products never come back.
 
         Raises:
             InvalidInputError: empty query, unknown gender or unknown liked/disliked product id.
         """
         k = _check_k(k)
         ranking, parsed = self.rank_text(query, k, gender, liked=liked, disliked=disliked)
-        result = self._rows(ranking.rows, {"score": ranking.scores, **ranking.signals})
+        signals = {"attribute_score": np.full(len(ranking.rows), np.nan), **ranking.signals}
+        result = self._rows(ranking.rows, {"score": ranking.scores, **signals})
+        result["matches"] = ranking.matches
+        result["exact_match"] = ranking.exact
         result.attrs["parsed"] = parsed.to_dict()
         result.attrs["chips"] = parsed.chips()
+        result.attrs["chip_items"] = parsed.chip_items()
+        result.attrs["relaxed"] = ranking.relaxation.message
+        result.attrs["relaxed_groups"] = list(ranking.relaxation.dropped)
+        result.attrs["n_matching"] = ranking.n_matching
         return result
 
     def _rows(self, rows: np.ndarray, columns: dict[str, np.ndarray]) -> pd.DataFrame:

@@ -52,9 +52,12 @@ _EVAL_TEMPLATES = (
 )
 
 
-def training_texts(row: pd.Series | dict) -> list[str]:
+def training_texts(row: pd.Series | dict, rng: np.random.Generator | None = None) -> list[str]:
     """Five texts per product: the catalog's title, description and keywords, and two short
-    shopper-style phrases built from its attributes."""
+    shopper-style phrases built from its attributes; given ``rng``, five more varied phrases that
+    each name one or two attributes with a category word ("sporty trainers for gym", "wool coat"),
+    so the mapper learns what single attributes and bare category words mean. The words come from
+    the catalog's own vocabulary, never from the evaluation's held-out words."""
     noun = str(row["title"]).split(" ", 4)[-1].lower() if isinstance(row["title"], str) else row["category"].lower()
     synonym = CATEGORY_SYNONYMS[row["category"]][0]
     gender = row["gender"]
@@ -64,6 +67,20 @@ def training_texts(row: pd.Series | dict) -> list[str]:
         str(row["keywords"]),
         f"{row['colour']} {noun} for {_GENDER_PLURAL[gender]}",
         f"{_GENDER_ADJ[gender]} {row['material']} {synonym} {row['style']}",
+    ] + (_attribute_phrases(row, rng) if rng is not None else [])
+
+
+def _attribute_phrases(row: pd.Series | dict, rng: np.random.Generator) -> list[str]:
+    held_out = {w for ws in EVAL_CATEGORY_WORDS.values() for w in ws}
+    words = [w for w in CATEGORY_SYNONYMS[row["category"]] if not set(w.split()) & held_out]
+    noun = str(words[int(rng.integers(len(words)))])
+    season = "all year" if row["season"] == "All-season" else str(row["season"]).lower()
+    return [
+        noun,
+        f"{row['style']} {noun} for {row['occasion']}",
+        f"{row['material']} {noun}",
+        f"{row['colour']} {noun} for {season}",
+        f"{noun} by {row['brand']} for {_GENDER_PLURAL[row['gender']]}",
     ]
 
 

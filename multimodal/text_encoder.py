@@ -162,6 +162,33 @@ class TextMapper:
         return cls(model, history)
 
 
+OBJECTIVES: tuple[str, ...] = ("mse", "contrastive")
+
+
+def contrastive_loss(temperature: float = 0.05, item_weight: float = 0.5):
+    """In-batch softmax over the batch's image embeddings, scale-free unlike MSE.
+
+    ``y_true`` carries each text's image embedding and, in its last column, the item's category
+    label. The target distribution puts ``item_weight`` on the text's own item and the rest evenly
+    on every item of its category in the batch (its own included): texts learn their item and,
+    above all, their category's region of the image space.
+    """
+    import keras
+    from keras import ops
+
+    def loss(y_true, y_pred):
+        images, labels = y_true[:, :-1], y_true[:, -1]
+        images = images / ops.maximum(ops.norm(images, axis=1, keepdims=True), 1e-12)
+        logits = ops.matmul(y_pred, ops.transpose(images)) / temperature
+        same = ops.cast(ops.equal(labels[:, None], labels[None, :]), "float32")
+        n = ops.shape(y_pred)[0]
+        own = ops.eye(n, dtype="float32")
+        target = item_weight * own + (1.0 - item_weight) * same / ops.sum(same, axis=1, keepdims=True)
+        return keras.losses.categorical_crossentropy(target, logits, from_logits=True)
+
+    return loss
+
+
 def train_mapper(
     sentence_vectors: np.ndarray,
     targets: np.ndarray,
@@ -171,18 +198,35 @@ def train_mapper(
     learning_rate: float = 1e-3,
     seed: int = 0,
     verbose: int = 0,
+    objective: str = "mse",
+    labels: np.ndarray | None = None,
+    temperature: float = 0.05,
+    item_weight: float = 0.5,
 ) -> TextMapper:
-    """Fit the mapper with MSE; validation holds out whole products (``groups``), not single texts,
-    so early stopping measures texts of products the network has not seen."""
+    """Fit the mapper; validation holds out whole products (``groups``), not single texts,
+    so early stopping measures texts of products the network has not seen.
+
+    ``objective`` "mse" lands each text on its item's image embedding; "contrastive"
+    (``contrastive_loss``, needs ``labels``: each text's category) ranks its item and category
+    above the rest of the batch.
+    """
     import keras
 
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown text objective {objective!r}; use one of {', '.join(OBJECTIVES)}")
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     unique = np.unique(groups)
     val_groups = rng.choice(unique, size=max(1, len(unique) // 10), replace=False)
     val = np.isin(groups, val_groups)
     model = build_mapper(sentence_vectors.shape[1], output_dim=targets.shape[1])
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
+    if objective == "contrastive":
+        if labels is None:
+            raise ValueError("the contrastive objective needs each text's category label")
+        targets = np.concatenate([targets, np.asarray(labels, np.float32)[:, None]], axis=1).astype(np.float32)
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=contrastive_loss(temperature, item_weight))
+    else:
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
     callbacks = [
         # The loss creeps down by ~0.1% an epoch long after it has settled: stop on gains under 1%.
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=3, min_delta=1e-6, restore_best_weights=True),

@@ -31,12 +31,15 @@ GENDER_OPTIONS = ("All", "Men", "Women", "Unisex")
 GENDER_HELP = "Men shows Men + Unisex items, Women shows Women + Unisex, Unisex shows Unisex only, All shows everything."
 EXAMPLE_QUERIES = (
     "black leather ankle boots for women",
-    "black trainers for men",
-    "cozy wool jumper",
-    "red summer dress under $80",
-    "navy chinos for him",
-    "unisex canvas tote bag",
+    "cheapest sandals",
+    "dress not black",
+    "shoes for the gym",
+    "linen shirt for the beach",
+    "most expensive coat",
+    "navy shearling coats",
 )
+# Badge colour per kind of understood constraint (Streamlit's :color-badge[] names).
+CHIP_COLOURS = {"include": "blue", "gender": "violet", "price": "green", "exclude": "red", "sort": "orange"}
 
 
 @st.cache_resource(show_spinner="Loading models and the index…")
@@ -187,9 +190,28 @@ def _card_actions(row: Any, context: str) -> None:
                    args=(pid, "disliked"), use_container_width=True)
 
 
+def chip_markdown(chip_items: list[dict[str, Any]]) -> str:
+    """One badge per understood constraint (negations red, sort orange); learned ones marked ≈."""
+    if not chip_items:
+        return "no explicit constraint; ranking by meaning"
+    return " ".join(f":{CHIP_COLOURS.get(c['kind'], 'gray')}-badge[{_escape(c['label'])}]" for c in chip_items)
+
+
+def _escape(text: str) -> str:
+    return text.replace("[", "(").replace("]", ")").replace("$", "\\$")
+
+
+def matches_caption(matches: Any) -> str | None:
+    """The card line that says which stated attributes the item meets."""
+    if not isinstance(matches, (list, tuple)) or not matches:
+        return None
+    return "matches: " + " · ".join(f"✓ {_escape(str(m))}" for m in matches)
+
+
 def product_cards(engine, results: pd.DataFrame, columns: int = 4, why: bool = True, context: str = "results") -> None:
-    """Results as a grid of product cards with image, facts, score, why each matched, and actions
-    ("More like this", like, dislike); ``context`` keeps widget keys unique per page."""
+    """Results as a grid of product cards with image, facts, score, why each matched (which stated
+    attributes it meets, for text search) and actions ("More like this", like, dislike);
+    ``context`` keeps widget keys unique per page."""
     if results.empty:
         st.warning("No products match these filters. Try Gender = All, or fewer words in the query.")
         return
@@ -201,11 +223,13 @@ def product_cards(engine, results: pd.DataFrame, columns: int = 4, why: bool = T
             st.caption(f"{row.category} · {row.gender} · {row.colour} · ${row.price:.2f}")
             st.markdown(f"score **{row.score:.3f}**")
             if why and hasattr(row, "image_score"):
-                reasons = [f"image {row.image_score:.2f}", f"text {row.text_score:.2f}"]
-                if row.category_match:
-                    reasons.append("category ✓")
-                if row.colour_match:
-                    reasons.append("colour ✓")
+                if (line := matches_caption(getattr(row, "matches", None))) is not None:
+                    partial = "" if getattr(row, "exact_match", True) else " (partial match)"
+                    st.markdown(f"<small>{line}{partial}</small>", unsafe_allow_html=True)
+                image = "–" if pd.isna(row.image_score) else f"{row.image_score:.2f}"
+                reasons = [f"image {image}", f"text {row.text_score:.2f}"]
+                if hasattr(row, "bm25_score"):
+                    reasons.append(f"BM25 {row.bm25_score:.1f}")
                 st.caption("why: " + " · ".join(reasons))
             elif why and hasattr(row, "similarity"):
                 st.caption(f"why: similarity {row.similarity:.2f} · query is {row.category_probability:.0%} {row.category}")

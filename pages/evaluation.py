@@ -49,6 +49,26 @@ st.plotly_chart(charts.top_k_figure(metrics), use_container_width=True)
 left, right = st.columns(2)
 left.plotly_chart(charts.ranking_bars(metrics), use_container_width=True)
 right.plotly_chart(charts.text_bars(metrics), use_container_width=True)
+st.subheader("Text search in shoppers' words")
+intents = charts.intent_table(metrics)
+if intents is None:
+    st.info("This evaluation predates the shopper-language set; run `python -m multimodal evaluate --text-only`.")
+else:
+    detail = metrics["text"]["intents"]
+    understanding = metrics["text"].get("understanding", {})
+    cols = st.columns(4)
+    cols[0].metric("Overall (fused)", f"{detail['fused']['overall']:.3f}")
+    cols[1].metric("Unseen words (fused)", f"{detail['fused']['unseen_words']:.3f}",
+                   help="Queries whose attribute words no list and no catalog text holds")
+    if "false_parse_rate" in understanding:
+        cols[2].metric("False parses, ordinary words", f"{understanding['false_parse_rate']:.2%}",
+                       help=f"{understanding['ordinary_words']:,} English words that name no attribute")
+        cols[3].metric("Learned-layer threshold", f"{understanding['threshold_in_use']:.2f}")
+    st.plotly_chart(charts.intent_figure(metrics), use_container_width=True)
+    st.dataframe(intents.style.format("{:.3f}"), use_container_width=True)
+    st.caption(f"{detail['queries']:,} generated queries, worded unlike any training text; "
+               f"{detail['fused']['unseen_share']:.0%} use attribute words no list and no catalog text holds. "
+               "Score: share of the top 10 meeting every stated constraint, over min(10, items meeting them).")
 st.plotly_chart(charts.per_category_figure(metrics), use_container_width=True)
 left, right = st.columns(2)
 left.plotly_chart(charts.confusion_figure(metrics), use_container_width=True)

@@ -21,9 +21,11 @@ if query.strip():
     except InvalidInputError as exc:
         st.warning(str(exc))
     else:
-        chips = results.attrs.get("chips", [])
-        st.markdown("**Understood:** " + (" ".join(f":blue-badge[{c}]" for c in chips) if chips else "no explicit constraint; ranking by meaning"))
-        st.caption(f"{len(results)} results · gender filter: {ui.selected_gender().title()}")
+        st.markdown("**Understood:** " + ui.chip_markdown(results.attrs.get("chip_items", [])))
+        if results.attrs.get("relaxed"):
+            st.info(results.attrs["relaxed"])
+        st.caption(f"{len(results)} of {results.attrs.get('n_matching', len(results)):,} matching products · "
+                   f"gender filter: {ui.selected_gender().title()}")
         ui.feedback_bar()
         ui.product_cards(engine, results, context="text")
 elif query:

@@ -127,3 +127,12 @@ def test_disliking_a_result_hides_it_and_liking_refines_the_search(app) -> None:
     assert refined.index(shown[-1]) < len(shown) - 1, "a liked item moves up"
     app.button(key="clear-marks").click().run()
     assert _result_ids(app, "image") == shown
+
+
+def test_text_page_shows_negation_and_sort_chips_and_the_relaxation_message(app) -> None:
+    app.text_input(key="query").input("cheapest winter sandals not red").run()
+    assert not app.exception
+    text = " ".join(m.value for m in app.markdown)
+    assert "not colour: red" in text and "sort: price low to high" in text
+    assert any("No winter sandals" in i.value for i in app.info)
+    assert any("matches:" in m.value for m in app.markdown)

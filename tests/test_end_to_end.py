@@ -142,8 +142,8 @@ def test_changing_only_a_fusion_weight_re_evaluates_without_retraining(toy_build
 
     config, _, _ = toy_build
     log: list[str] = []
-    build(config.replace(w_colour=0.9), report=log.append)
+    build(config.replace(w_bm25=0.9), report=log.append)
     assert "[evaluate] done" in " ".join(log)
     for stage in ("train-image", "index", "train-text"):
         assert f"[{stage}] up to date" in log, log
-    assert json.loads((config.artifacts_dir / "config.json").read_text())["w_colour"] == 0.9
+    assert json.loads((config.artifacts_dir / "config.json").read_text())["w_bm25"] == 0.9

@@ -88,3 +88,147 @@ def test_huge_and_emoji_only_queries_do_not_crash() -> None:
     assert len(long.text) <= MAX_QUERY_CHARS and long.category == "Ankle boot"
     emoji = parse_query("👢👢🔥")
     assert emoji.category is None and emoji.text == "👢👢🔥"
+
+
+# ---------------------------------------------------------------- every attribute, groups, intents
+
+
+def _fields(parsed) -> dict:
+    return {(c.field, c.negated): set(c.values) for c in parsed.constraints}
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("high top sneakers", {("category", False): {"Sneaker"}}),
+        ("something warm for winter", {("season", False): {"Winter"}}),
+        ("shoes", {("category", False): {"Sneaker", "Sandal", "Ankle boot"}}),
+        ("footwear for the beach", {("category", False): {"Sneaker", "Sandal", "Ankle boot"}, ("occasion", False): {"beach"}}),
+        ("knitwear", {("category", False): {"Pullover"}}),
+        ("outerwear", {("category", False): {"Coat"}}),
+        ("accessories", {("category", False): {"Bag"}}),
+        ("any wool coat", {("category", False): {"Coat"}, ("material", False): {"wool", "merino wool", "wool blend"}}),
+        ("waterproof jacket", {("category", False): {"Coat"}, ("material", False): {"waterproof nylon", "waterproof leather"}}),
+        ("boho dress for a festival", {("category", False): {"Dress"}, ("style", False): {"bohemian"},
+                                       ("occasion", False): {"festival"}}),
+        ("party dress", {("category", False): {"Dress"}, ("style", False): {"party"}}),
+        ("dress for a party", {("category", False): {"Dress"}, ("occasion", False): {"party"}}),
+        ("Harbor & Pine tote", {("category", False): {"Bag"}, ("brand", False): {"Harbor & Pine"}}),
+        ("blue fjord shirt", {("category", False): {"Shirt"}, ("brand", False): {"Blue Fjord"}}),
+        ("down jacket", {("category", False): {"Coat"}, ("material", False): {"down"}}),
+        ("slow down", {}),
+        ("knit sneakers", {("category", False): {"Sneaker"}, ("material", False): {"knit", "chunky knit", "cotton knit"}}),
+        ("shirt dress", {("category", False): {"Dress"}}),
+    ],
+)
+def test_parser_reads_every_attribute_and_category_groups(query, expected) -> None:
+    assert _fields(parse_query(query)) == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "values"),
+    [
+        ("dress not black", "colour", {"black"}),
+        ("boots without leather", "material", {"leather", "waterproof leather"}),
+        ("bags except Carryall", "brand", {"Carryall"}),
+        ("no linen please, a summer shirt", "material", {"linen", "linen blend"}),
+    ],
+)
+def test_negations_rule_values_out(query, field, values) -> None:
+    parsed = parse_query(query)
+    assert set(parsed.values(field, negated=True)) == values
+    assert not set(parsed.values(field)) & values
+
+
+def test_category_words_joined_by_and_add_up() -> None:
+    assert set(parse_query("bags and shoes").categories) == {"Bag", "Sneaker", "Sandal", "Ankle boot"}
+
+
+def test_a_group_minus_a_negated_member() -> None:
+    parsed = parse_query("shoes but not sneakers")
+    assert parsed.categories == ["Sandal", "Ankle boot"]
+    assert parsed.chips() == ["category: Sandal / Ankle boot", "not category: Sneaker"]
+
+
+def test_a_negation_covers_a_list_joined_by_or() -> None:
+    parsed = parse_query("boots not black or brown")
+    assert parsed.values("colour", negated=True) == ["black", "brown"]
+    assert parsed.categories == ["Ankle boot"]
+
+
+@pytest.mark.parametrize(
+    ("query", "sort"),
+    [("cheapest sandals", "price_asc"), ("budget trainers", "price_asc"), ("most expensive coat", "price_desc"),
+     ("premium leather bag", "price_desc"), ("boots, not too expensive", "price_asc"), ("sandals", None)],
+)
+def test_price_order_intents(query, sort) -> None:
+    assert parse_query(query).sort == sort
+
+
+@pytest.mark.parametrize("word", ["wood", "lined", "greet", "winter", "boor", "nice", "comfortable", "table"])
+def test_real_words_are_never_corrected_into_other_attributes(word) -> None:
+    parsed = parse_query(word)
+    assert all(c.source != "typo" for c in parsed.constraints)
+    assert parse_query("something warm for winter").colours == []
+
+
+def test_chips_show_negations_sort_and_families() -> None:
+    chips = parse_query("cheapest leather boots not black for her").chips()
+    assert chips == ["category: Ankle boot", "gender: Women", "material: leather / waterproof leather",
+                     "not colour: black", "sort: price low to high"]
+    kinds = [c["kind"] for c in parse_query("cheapest leather boots not black for her").chip_items()]
+    assert kinds == ["include", "gender", "include", "exclude", "sort"]
+
+
+class _FakeMatcher:
+    """A learned layer with known answers: only 'vermilion' is like red."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def match(self, phrases):
+        self.asked.extend(phrases)
+        return [("colour", ("red",), 0.9) if p == "vermilion" else None for p in phrases]
+
+
+def test_the_learned_layer_reads_words_in_attribute_positions_only() -> None:
+    matcher = _FakeMatcher()
+    parsed = parse_query("vermilion dress", matcher)
+    assert parsed.colours == ["red"]
+    assert [c.source for c in parsed.constraints if c.field == "colour"] == ["learned"]
+    assert "colour: red (≈ “vermilion”)" in parsed.chips()
+    matcher = _FakeMatcher()
+    assert parse_query("vermilion", matcher).is_empty() and matcher.asked == []  # one word alone: no evidence
+
+
+def test_the_precise_layer_wins_over_the_learned_one() -> None:
+    assert parse_query("vermilion black dress", _FakeMatcher()).colours == ["black"]
+
+
+def test_the_vocabulary_names_only_catalog_values() -> None:
+    from multimodal.catalog import COLOURS, SPECS, STYLE_OCCASIONS
+    from multimodal.query import vocabulary as V
+
+    catalog = {
+        "category": set(SPECS), "colour": set(COLOURS), "style": set(STYLE_OCCASIONS),
+        "material": {m for s in SPECS.values() for m in s.materials}, "occasion": {o for s in SPECS.values() for o in s.occasions},
+        "season": {x for s in SPECS.values() for x in s.seasons}, "brand": {b for s in SPECS.values() for b in s.brands},
+    }
+    for field, words in V.LEXICON.items():
+        named = {v for values in words.values() for v in values}
+        assert named <= catalog[field], (field, named - catalog[field])
+        either = set(V.STYLE_OR_OCCASION.values()) if field in ("style", "occasion") else set()
+        assert catalog[field] <= named | either, (field, catalog[field] - named)
+
+
+def test_ordinary_english_words_state_nothing() -> None:
+    """The precise layers (lists and typo correction) on 2,000 dictionary words that name no attribute."""
+    from multimodal.text_eval import ordinary_words, split_words
+
+    words = ordinary_words()
+    if not words:
+        pytest.skip("no /usr/share/dict/words (Debian's wamerican; `make words`)")
+    _, sample = split_words(words, seed=0, per_side=2000)
+    assert "wood" in words and "black" not in words and "sneakers" not in words
+    parsed = [w for w in sample if not parse_query(w).is_empty()]
+    assert len(parsed) / len(sample) <= 0.005, parsed

@@ -18,6 +18,8 @@ def test_each_product_gets_several_training_texts() -> None:
     row = _catalog().iloc[0]
     texts = training_texts(row)
     assert len(texts) == 5 and len(set(texts)) == 5
+    varied = training_texts(row, np.random.default_rng(0))
+    assert len(varied) == 10 and varied[:5] == texts
     assert all(row["colour"] in t.lower() for t in (texts[0], texts[3]))
 
 
@@ -26,7 +28,7 @@ def test_eval_vocabulary_never_appears_in_training_texts() -> None:
         catalog = build_catalog(np.repeat(np.arange(10), 60), np.array(["catalog"] * 600), seed=seed)
         words = set()
         for _, row in catalog.iterrows():
-            for text in training_texts(row):
+            for text in training_texts(row, np.random.default_rng(seed)):
                 words.update(re.findall(r"[a-z][a-z\-']*", text.lower()))
         query_words = {w for ws in EVAL_CATEGORY_WORDS.values() for w in ws}
         query_words |= {w for ws in EVAL_COLOUR_WORDS.values() for w in ws}

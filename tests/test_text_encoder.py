@@ -49,3 +49,22 @@ def test_mapper_learns_targets_and_round_trips(tmp_path) -> None:
 def test_missing_mapper_says_what_to_run(tmp_path) -> None:
     with pytest.raises(ArtifactError, match="train-text"):
         TextMapper.load(tmp_path)
+
+
+def test_contrastive_mapper_puts_each_text_nearest_its_own_category() -> None:
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 75)
+    centres = unit_rows(rng.normal(size=(4, 64)))
+    targets = unit_rows(centres[labels] + 0.3 * rng.normal(size=(300, 64)))
+    x = unit_rows(np.concatenate([np.eye(4)[labels] * 3, rng.normal(size=(300, 380))], axis=1))
+    mapper = train_mapper(x, targets, groups=np.arange(300), epochs=30, seed=1, objective="contrastive",
+                          labels=labels, temperature=0.1)
+    out = mapper.map(x)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-4)
+    nearest_centre = np.argmax(out @ centres.T, axis=1)
+    assert np.mean(nearest_centre == labels) > 0.9
+
+
+def test_an_unknown_objective_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown text objective"):
+        train_mapper(np.zeros((4, 8), np.float32), np.zeros((4, 4), np.float32), np.arange(4), objective="cosine")

@@ -1,0 +1,508 @@
+"""Parse a shopper's query into constraints: what it states, what it rules out, how to sort.
+
+Three layers, most precise first: the hand-written phrases of ``vocabulary`` (every catalog
+attribute, families and groups, price phrases and intents), typo correction for words that
+are not English words, and, for the words left over, an optional learned matcher
+(``semantic.AttributeMatcher``) that compares them with the attribute values by sentence-model
+similarity. A word that names no attribute states nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..errors import InvalidInputError
+from . import vocabulary as V
+from .typos import closest
+
+MAX_QUERY_CHARS = 500  # longer queries are cut: the sentence model reads ~256 tokens anyway
+FIELD_ORDER: tuple[str, ...] = V.FIELDS
+
+_PRICE = r"\$?\s*(\d+(?:[.,]\d{1,2})?)\s*(?:\$|usd|dollars?|bucks|eur|euros?)?"
+_MAX_PRICE = re.compile(r"\b(?:under|below|less than|cheaper than|max(?:imum)?|up to|at most|no more than|within|<=?)\s*" + _PRICE)
+_MIN_PRICE = re.compile(r"(?:\b(?:over|above|more than|at least|min(?:imum)?|from|>=?)|>)\s*" + _PRICE)
+_RANGE = re.compile(r"\bbetween\s*" + _PRICE + r"\s*(?:and|-|to)\s*" + _PRICE + r"|" + r"\$\s*(\d+)\s*(?:-|to)\s*\$?\s*(\d+)")
+_MAX_PHRASE = 4
+# Words between a negator and what it rules out ("not in black", "without any leather").
+_NEGATION_FILLERS = frozenset({"a", "an", "the", "any", "in", "of", "made", "from", "by", "with", "too", "very", "so",
+                               "that", "which", "is", "are", "be", "color", "colour", "colours", "colors", "want", "wanted"})
+_LIST_JOINERS = frozenset({"or", "nor", "and", ","})
+_CATEGORY_JOINERS = frozenset({"and", "or", ",", "/", "plus"})
+# Words the learned layer never reads: function words and the shopping talk around attributes.
+STOPWORDS = frozenset("""
+a an the and or nor but of for to in on at by with from as into onto about than then that this these those it its
+i me my mine we our you your he she they them their is are was were be been being am do does did have has had
+will would can could should shall may might must want wants wanted need needs needed looking look looks find show
+give get buy buying shop shopping please some any something anything thing things one ones pair pairs item items
+piece pieces kind sort type style look very really so too just also more most less least much many lot lots
+good nice great best new like love perfect ideal suitable wear wearing worn go going use used what which who
+where when how why if all each every other another same such only own both either neither
+""".split())
+
+
+class Matcher(Protocol):
+    """What the learned layer offers the parser (``semantic.AttributeMatcher`` is one)."""
+
+    def match(self, phrases: list[str]) -> list[tuple[str, tuple[str, ...], float] | None]: ...
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """One understood statement: ``field`` must (or, negated, must not) be one of ``values``.
+
+    ``source`` says which layer understood it: "list" (hand-written phrase), "typo" (a corrected
+    misspelling) or "learned" (sentence-model similarity, ``similarity`` holds the cosine).
+    """
+
+    field: str
+    values: tuple[str, ...]
+    words: str
+    negated: bool = False
+    source: str = "list"
+    similarity: float | None = None
+
+    def label(self) -> str:
+        values = " / ".join(self.values)
+        text = f"{'not ' if self.negated else ''}{self.field}: {values}"
+        if self.source == "learned":
+            text += f" (≈ “{self.words}”)"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"field": self.field, "values": list(self.values), "words": self.words, "negated": self.negated,
+                "source": self.source, "similarity": self.similarity}
+
+
+@dataclass
+class ParsedQuery:
+    """What the query states; ``text`` is the cleaned query given to the sentence model and BM25."""
+
+    text: str
+    gender: str | None = None
+    min_price: float | None = None
+    max_price: float | None = None
+    sort: str | None = None  # vocabulary.PRICE_ASCENDING / PRICE_DESCENDING
+    constraints: list[Constraint] = field(default_factory=list)
+    matched: dict[str, str] = field(default_factory=dict)  # constraint -> the words that stated it
+    # Words in an attribute position that the learned layer was not sure of, with the fields the
+    # position allows: a soft ranking signal, never a filter.
+    hints: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+
+    # ------------------------------------------------------------ views used by search and the UI
+
+    def values(self, name: str, negated: bool = False) -> list[str]:
+        """Every value of ``name`` that the query asks for (or, ``negated``, rules out), in query order."""
+        out: list[str] = []
+        for c in self.constraints:
+            if c.field == name and c.negated == negated:
+                out.extend(v for v in c.values if v not in out)
+        return out
+
+    @property
+    def categories(self) -> list[str]:
+        return self.values("category")
+
+    @property
+    def category(self) -> str | None:
+        """The one category stated, or None when none or a group of several is stated."""
+        cats = self.categories
+        return cats[0] if len(cats) == 1 else None
+
+    @property
+    def colours(self) -> list[str]:
+        return self.values("colour")
+
+    def is_empty(self) -> bool:
+        return not (self.constraints or self.gender or self.sort or self.min_price is not None or self.max_price is not None)
+
+    def price_label(self) -> str | None:
+        if self.min_price is not None and self.max_price is not None:
+            return f"price: ${self.min_price:g}-${self.max_price:g}"
+        if self.max_price is not None:
+            return f"price: under ${self.max_price:g}"
+        if self.min_price is not None:
+            return f"price: over ${self.min_price:g}"
+        return None
+
+    def chip_items(self) -> list[dict[str, Any]]:
+        """One chip per understood constraint, in a stable order: kind ("include", "exclude", "gender",
+        "price", "sort"), the label shown, and the layer that understood it."""
+        chips: list[dict[str, Any]] = []
+        positive = [c for c in self.constraints if not c.negated]
+        for name in FIELD_ORDER:
+            for c in positive:
+                if c.field == name:
+                    chips.append({"kind": "include", "field": name, "label": c.label(), "source": c.source})
+            if name == "category" and self.gender:
+                chips.append({"kind": "gender", "field": "gender", "label": f"gender: {self.gender}", "source": "list"})
+        if price := self.price_label():
+            chips.append({"kind": "price", "field": "price", "label": price, "source": "list"})
+        for c in self.constraints:
+            if c.negated:
+                chips.append({"kind": "exclude", "field": c.field, "label": c.label(), "source": c.source})
+        if self.sort:
+            label = "sort: price low to high" if self.sort == V.PRICE_ASCENDING else "sort: price high to low"
+            chips.append({"kind": "sort", "field": "price", "label": label, "source": "list"})
+        return chips
+
+    def chips(self) -> list[str]:
+        """Short labels for the UI: what was understood."""
+        return [c["label"] for c in self.chip_items()]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text, "gender": self.gender, "colours": self.colours, "category": self.category,
+            "categories": self.categories, "min_price": self.min_price, "max_price": self.max_price, "sort": self.sort,
+            "constraints": [c.to_dict() for c in self.constraints], "matched": dict(self.matched),
+            "hints": [[w, list(f)] for w, f in self.hints],
+        }
+
+
+def clean_query(query: str) -> str:
+    """Validate and normalise a query: refuse empty ones, cut very long ones, drop control characters."""
+    if not isinstance(query, str):
+        raise InvalidInputError(f"a text query must be a string, got {type(query).__name__}")
+    text = "".join(ch if ch.isprintable() else " " for ch in query)
+    text = " ".join(text.split())
+    if not text:
+        raise InvalidInputError("the query is empty; type what you are looking for, e.g. 'black leather ankle boots'")
+    return text[:MAX_QUERY_CHARS]
+
+
+# ---------------------------------------------------------------- lexicon and typo correction
+
+@dataclass(frozen=True)
+class _Meaning:
+    kind: str  # "field", "gender", "sort", "negator", "blocked", "weak", "style_or_occasion", "garment_material"
+    field: str = ""
+    values: tuple[str, ...] = ()
+
+
+@functools.lru_cache(maxsize=1)
+def _phrases() -> dict[str, _Meaning]:
+    """Every phrase of the precise layer with its meaning; earlier kinds win a clash."""
+    table: dict[str, _Meaning] = {}
+
+    def add(phrase: str, meaning: _Meaning) -> None:
+        table.setdefault(phrase, meaning)
+
+    for phrase in V.BLOCKED_PHRASES:
+        add(phrase, _Meaning("blocked"))
+    for phrase, direction in V.SORT_WORDS.items():
+        add(phrase, _Meaning("sort", values=(direction,)))
+    for phrase in V.NEGATORS:
+        add(phrase, _Meaning("negator"))
+    for phrase, gender in V.GENDER_WORDS.items():
+        add(phrase, _Meaning("gender", values=(gender,)))
+    for phrase, value in V.STYLE_OR_OCCASION.items():
+        add(phrase, _Meaning("style_or_occasion", values=(value,)))
+    for phrase, values in V.MATERIAL_BEFORE_GARMENT.items():
+        add(phrase, _Meaning("garment_material", "material", values))
+    for phrase, values in V.WEAK_CATEGORY_WORDS.items():
+        add(phrase, _Meaning("weak", "category", values))
+    for name, words in V.LEXICON.items():
+        for phrase, values in words.items():
+            add(phrase, _Meaning("field", name, values))
+    return table
+
+
+@functools.lru_cache(maxsize=1)
+def _fuzzy_targets() -> list[str]:
+    """Single words typo correction may correct to: attribute and gender words of 4+ letters."""
+    return sorted(p for p, m in _phrases().items() if " " not in p and len(p) >= 4 and m.kind in ("field", "gender", "sort")
+                  and p.replace("-", "").isalpha())
+
+
+def correct_typo(word: str) -> str | None:
+    """The attribute word ``word`` is a plausible misspelling of, or None (``typos.closest``)."""
+    return closest(word, _fuzzy_targets(), _phrases().__getitem__)
+
+
+def _singular(word: str) -> str | None:
+    table = _phrases()
+    for cut in ("es", "s"):
+        if word.endswith(cut) and word[: -len(cut)] in table:
+            return word[: -len(cut)]
+    return None
+
+
+# ---------------------------------------------------------------- parsing
+
+@dataclass
+class _Unit:
+    start: int
+    end: int
+    words: str
+    meaning: _Meaning | None  # None = a leftover word
+    source: str = "list"
+    similarity: float | None = None
+    hint: frozenset[str] | None = None
+
+
+def _tokens(text: str) -> list[str]:
+    """Lower-case words (hyphens and apostrophes kept inside); commas stay, as they end a negation."""
+    text = text.lower().replace("’", "'").replace("&", " and ")
+    return [t.strip("'-/") for t in re.findall(r",|[a-z0-9][a-z0-9'\-/]*", text) if t.strip("'-/")]
+
+
+def _read_prices(lower: str, parsed: ParsedQuery) -> str:
+    """Price phrases into ``parsed``; returns the text with them blanked out."""
+    if match := _RANGE.search(lower):
+        numbers = [g for g in match.groups() if g is not None]
+        low, high = sorted((_number(numbers[0]), _number(numbers[1])))
+        parsed.min_price, parsed.max_price = low, high
+        parsed.matched["price"] = match.group(0).strip()
+        return lower.replace(match.group(0), " ")
+    for pattern, key in ((_MAX_PRICE, "max_price"), (_MIN_PRICE, "min_price")):
+        if match := pattern.search(lower):
+            setattr(parsed, key, _number(match.group(1)))
+            parsed.matched[key] = match.group(0).strip()
+            lower = lower.replace(match.group(0), " ")
+    return lower
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", "."))
+
+
+def _scan(tokens: list[str]) -> list[_Unit]:
+    """Greedy longest-phrase reading of the tokens into units (known phrases and leftover words)."""
+    table = _phrases()
+    units: list[_Unit] = []
+    i = 0
+    while i < len(tokens):
+        for n in range(min(_MAX_PHRASE, len(tokens) - i), 0, -1):
+            phrase = " ".join(tokens[i : i + n])
+            meaning = table.get(phrase)
+            source = "list"
+            if meaning is None and n == 1:
+                if (single := _singular(phrase)) is not None:
+                    meaning = table[single]
+                elif (fixed := correct_typo(phrase)) is not None:
+                    meaning, source = table[fixed], "typo"
+            if meaning is not None:
+                units.append(_Unit(i, i + n, phrase, meaning, source))
+                i += n
+                break
+        else:
+            units.append(_Unit(i, i + 1, tokens[i], None))
+            i += 1
+    return units
+
+
+def _is_garment(unit: _Unit | None) -> bool:
+    return unit is not None and unit.meaning is not None and unit.meaning.field == "category" and unit.meaning.kind in ("field", "weak")
+
+
+def _resolve(units: list[_Unit], tokens: list[str]) -> None:
+    """Words whose meaning depends on their neighbours: party/beach, down/knit, weak category words."""
+    for j, unit in enumerate(units):
+        m = unit.meaning
+        if m is None:
+            continue
+        if m.kind == "style_or_occasion":
+            before = [t for t in tokens[max(0, unit.start - 2) : unit.start] if t not in ("a", "an", "the")]
+            occasion = bool(before) and before[-1] in ("for", "to", "at", "on")
+            unit.meaning = _Meaning("field", "occasion" if occasion else "style", m.values)
+        elif m.kind == "garment_material":
+            following = units[j + 1] if j + 1 < len(units) else None
+            if _is_garment(following):
+                unit.meaning = _Meaning("field", "material", m.values)
+            elif unit.words == "knit":
+                unit.meaning = _Meaning("weak", "category", V.WEAK_CATEGORY_WORDS["knit"])
+            else:
+                unit.meaning = None
+
+
+def _categories(units: list[_Unit], tokens: list[str], negated: set[int]) -> None:
+    """Several category words: joined by and/or they add up ("bags and shoes"); otherwise the last
+    is the head noun ("shirt dress" is a dress). Weak words count only when no other one is there."""
+    strong = [u for j, u in enumerate(units) if u.meaning and u.meaning.kind == "field" and u.meaning.field == "category"
+              and j not in negated]
+    weak = [u for u in units if u.meaning and u.meaning.kind == "weak"]
+    for u in weak:
+        u.meaning = _Meaning("field", "category", u.meaning.values) if not strong else None
+    if len(strong) < 2:
+        return
+    joined = any(t in _CATEGORY_JOINERS for t in tokens[strong[0].end : strong[-1].start])
+    if not joined:
+        for u in strong[:-1]:
+            u.meaning = None
+
+
+def _negations(units: list[_Unit], tokens: list[str]) -> set[int]:
+    """Indices of the units a negator rules out: the attribute phrases right after it, and those
+    joined to them by or/and/nor ("not black or brown"); fillers between are skipped."""
+    negated: set[int] = set()
+    j = 0
+    while j < len(units):
+        if units[j].meaning is None or units[j].meaning.kind != "negator":
+            j += 1
+            continue
+        j += 1
+        found = False
+        while j < len(units):
+            unit = units[j]
+            m = unit.meaning
+            if m is not None and m.kind in ("field", "sort") and not found:
+                negated.add(j)
+                found = True
+                j += 1
+                continue
+            if m is None and unit.words in _NEGATION_FILLERS and not found:
+                j += 1
+                continue
+            if found and unit.words in _LIST_JOINERS - {","} and j + 1 < len(units) and units[j + 1].meaning is not None \
+                    and units[j + 1].meaning.kind == "field":
+                negated.add(j + 1)
+                j += 2
+                continue
+            break
+    return negated
+
+
+def parse_query(query: str, matcher: Matcher | None = None) -> ParsedQuery:
+    """Parse a shopper's query into constraints, intents and price limits.
+
+    Args:
+        query: what the shopper typed.
+        matcher: the learned layer for words no list holds (``semantic.AttributeMatcher``); without
+            it only the hand-written phrases and typo correction are used.
+
+    Raises:
+        InvalidInputError: the query is empty or not a string.
+    """
+    text = clean_query(query)
+    parsed = ParsedQuery(text=text)
+    lower = _read_prices(text.lower(), parsed)
+    tokens = _tokens(lower)
+    units = _scan(tokens)
+    _resolve(units, tokens)
+    if matcher is not None:
+        _learn(units, tokens, matcher)
+    negated = _negations(units, tokens)
+    _categories(units, tokens, negated)
+
+    genders: list[str] = []
+    listed_fields = {u.meaning.field for u in units if u.meaning and u.meaning.kind == "field" and u.source != "learned"}
+    for j, unit in enumerate(units):
+        m = unit.meaning
+        if m is None or m.kind in ("negator", "blocked"):
+            continue
+        if m.kind == "gender":
+            if j not in negated:
+                genders.append(m.values[0])
+                parsed.matched.setdefault("gender", unit.words)
+            continue
+        if m.kind == "sort":
+            direction = m.values[0]
+            if j in negated:  # "not expensive" asks for the cheap end
+                direction = V.PRICE_ASCENDING if direction == V.PRICE_DESCENDING else V.PRICE_DESCENDING
+            parsed.sort = direction
+            parsed.matched["sort"] = unit.words
+            continue
+        if m.kind != "field":
+            continue
+        if unit.source == "learned" and m.field in listed_fields and j not in negated:
+            continue  # the precise layer already states this field
+        constraint = Constraint(m.field, m.values, unit.words, j in negated, unit.source, unit.similarity)
+        if constraint not in parsed.constraints:
+            parsed.constraints.append(constraint)
+            key = f"{'not ' if constraint.negated else ''}{m.field}:{'/'.join(m.values)}"
+            parsed.matched.setdefault(key, unit.words)
+    _subtract_negated(parsed)
+    stated = {c.field for c in parsed.constraints if not c.negated}
+    for j, unit in enumerate(units):
+        if unit.meaning is None and unit.hint and j not in negated:
+            fields = tuple(sorted(unit.hint - stated))
+            if fields:
+                parsed.hints.append((unit.words, fields))
+    distinct = list(dict.fromkeys(genders))
+    if len(distinct) == 1:
+        parsed.gender = distinct[0]
+    else:  # "for men and women" means either: unisex is not implied
+        parsed.matched.pop("gender", None)
+    return parsed
+
+
+_OCCASION_CUES = frozenset({"for", "to", "at", "during", "on"})
+_MATERIAL_CUES = frozenset({"of", "from"})
+_STYLE_NOUNS = frozenset({"style", "look", "vibe", "vibes", "feel", "aesthetic"})
+_MODIFIER_FIELDS = frozenset({"colour", "material", "style", "season", "occasion"})
+
+
+def _slots(units: list[_Unit], tokens: list[str]) -> dict[int, frozenset[str]]:
+    """Leftover words in a position that states an attribute, with the fields it may state there.
+
+    Structural evidence comes first: a word right before a garment word modifies it ("vermilion
+    dress"), one after "in" is a colour or material, after "made of" a material, after "for" an
+    occasion or season, before "style" a style; the last leftover noun of a query that names no
+    garment may be the garment ("a windbreaker for him"). A word with no such position (a query
+    of one unknown word, "nice" in "nice shoes") is left to the dense ranking, never a filter.
+    """
+    has_category = any(u.meaning is not None and u.meaning.kind in ("field", "weak") and u.meaning.field == "category" for u in units)
+    out: dict[int, frozenset[str]] = {}
+    leftovers = [j for j, u in enumerate(units) if u.meaning is None and _content(u.words)]
+    for j in leftovers:
+        before = [u.words for u in units[max(0, j - 2) : j] if u.words not in ("a", "an", "the", "some", "my", "your")]
+        prev = before[-1] if before else ""
+        nxt = next((u for u in units[j + 1 :] if u.meaning is not None or _content(u.words)), None)
+        fields: set[str] = set()
+        if prev in _OCCASION_CUES:
+            fields |= {"occasion", "season"}
+        if prev == "in":
+            fields |= {"colour", "material", "season"}
+        if prev in _MATERIAL_CUES:
+            fields |= {"material"}
+        if nxt is not None and (_is_garment(nxt) or nxt.words in _STYLE_NOUNS or (nxt.meaning is None and not has_category)):
+            fields |= _MODIFIER_FIELDS
+        if not has_category and j == leftovers[-1] and len(tokens) > 1:
+            fields |= {"category"}
+        if fields:
+            out[j] = frozenset(fields)
+    return out
+
+
+def _subtract_negated(parsed: ParsedQuery) -> None:
+    """A group minus what is ruled out ("shoes but not sneakers" states sandals and ankle boots)."""
+    out = []
+    for c in parsed.constraints:
+        if not c.negated:
+            ruled_out = set(parsed.values(c.field, negated=True))
+            kept = tuple(v for v in c.values if v not in ruled_out)
+            if not kept:
+                continue
+            if len(kept) < len(c.values):
+                c = Constraint(c.field, kept, c.words, False, c.source, c.similarity)
+        out.append(c)
+    parsed.constraints = out
+
+
+def _learn(units: list[_Unit], tokens: list[str], matcher: Matcher) -> None:
+    """Leftover words in attribute positions (``_slots``) to the learned layer; a match outside the
+    fields its position allows is dropped."""
+    slots = _slots(units, tokens)
+    if not slots:
+        return
+    order = list(slots)
+    results = matcher.match([units[j].words for j in order])
+    for j, result in zip(order, results):
+        if result is None or result[0] not in slots[j]:
+            units[j].hint = slots[j]
+            continue
+        name, values, sim = result
+        units[j].meaning = _Meaning("field", name, values)
+        units[j].source, units[j].similarity = "learned", sim
+
+
+def _content(word: str) -> bool:
+    return word not in STOPWORDS and word != "," and any(ch.isalpha() for ch in word) and len(word) > 2
+
+
+def known_phrases() -> Iterable[str]:
+    """Every phrase the precise layer knows (for tests and for checking evaluation words are new)."""
+    return _phrases().keys()

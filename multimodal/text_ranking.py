@@ -1,0 +1,214 @@
+"""Text ranking, model-free: stated constraints as hard filters (relaxed visibly when nothing
+meets them all), dense and lexical signals fused inside them, price intents as the order.
+
+``SearchEngine.rank_text`` encodes the query and calls ``rank_constrained``; everything here
+works on arrays, so each step is tested on hand-made data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .query import PRICE_ASCENDING, Constraint, ParsedQuery
+
+RRF_K = 60  # Cormack et al. (2009)
+FUSIONS: tuple[str, ...] = ("rrf", "weighted")
+# Dropped first when nothing meets every stated constraint: the least important comes first.
+# The sidebar's gender filter is never relaxed; a gender stated in the query is, nearly last.
+RELAXATION_ORDER: tuple[str, ...] = (
+    "season", "occasion", "style", "colour", "brand", "material", "exclusions", "price", "gender", "category",
+)
+_OTHER = {
+    "season": "for other seasons", "occasion": "for other occasions", "style": "in other styles",
+    "colour": "in other colours", "brand": "from other brands", "material": "in other materials",
+    "exclusions": "including what you ruled out", "price": "at other prices", "gender": "for other genders",
+    "category": "of other kinds",
+}
+
+
+@dataclass
+class Relaxation:
+    """Which groups of constraints were dropped, and the sentence that tells the shopper."""
+
+    dropped: list[str] = field(default_factory=list)
+    message: str | None = None
+
+
+def constraint_groups(parsed: ParsedQuery, columns: Mapping[str, np.ndarray], prices: np.ndarray,
+                      query_gender_mask: np.ndarray | None) -> dict[str, np.ndarray]:
+    """One mask per relaxation group (rows that meet every constraint of the group)."""
+    n = len(prices)
+    groups: dict[str, np.ndarray] = {}
+    for c in parsed.constraints:
+        key = "exclusions" if c.negated else c.field
+        mask = meets(c, columns[c.field])
+        groups[key] = groups[key] & mask if key in groups else mask
+    price = np.ones(n, bool)
+    if parsed.max_price is not None:
+        price &= prices <= parsed.max_price
+    if parsed.min_price is not None:
+        price &= prices >= parsed.min_price
+    if parsed.max_price is not None or parsed.min_price is not None:
+        groups["price"] = price
+    if query_gender_mask is not None:
+        groups["gender"] = query_gender_mask
+    return groups
+
+
+def meets(constraint: Constraint, values: np.ndarray) -> np.ndarray:
+    """Rows whose value is one of the constraint's (or, negated, none of them)."""
+    inside = np.isin(np.asarray(values), list(constraint.values))
+    return ~inside if constraint.negated else inside
+
+
+def relax(base: np.ndarray, groups: dict[str, np.ndarray]) -> tuple[np.ndarray, list[str]]:
+    """Rows meeting ``base`` and every group; when none do, drop groups in ``RELAXATION_ORDER``
+    until some rows remain. Returns the rows and the groups dropped."""
+    kept = dict(groups)
+    dropped: list[str] = []
+    while True:
+        mask = base.copy()
+        for m in kept.values():
+            mask &= m
+        if mask.any() or not kept:
+            return mask, dropped
+        name = next(g for g in RELAXATION_ORDER if g in kept)
+        dropped.append(name)
+        del kept[name]
+
+
+def backfill(rows: np.ndarray, scores: np.ndarray, base: np.ndarray, groups: dict[str, np.ndarray], dropped: list[str],
+             score: Callable[[np.ndarray], np.ndarray], k: int, total_weight: float) -> tuple[np.ndarray, np.ndarray]:
+    """When fewer than k items meet every constraint, the next best items after them: those meeting
+    all but the least important constraints (``RELAXATION_ORDER``), each batch by its own fused score.
+    Shown after the exact matches and marked as partial; never outside ``base`` (the gender filter).
+
+    Returns rows and scores; the score of batch i is its fused score minus ``(i + 1) * total_weight``
+    (the most any fused score can be), so scores fall along the list."""
+    chosen = list(rows)
+    out_scores = [float(x) for x in scores]
+    batch = 0
+    kept = {name: m for name, m in groups.items() if name not in dropped}
+    taken = np.zeros(len(base), bool)
+    taken[np.asarray(chosen, np.int64)] = True
+    for name in [g for g in RELAXATION_ORDER if g in kept]:
+        if len(chosen) >= k:
+            break
+        del kept[name]
+        mask = base.copy()
+        for m in kept.values():
+            mask &= m
+        mask &= ~taken
+        if not mask.any():
+            continue
+        fused = score(mask)
+        extra = np.flatnonzero(mask)
+        extra = extra[np.argsort(-fused[extra], kind="stable")][: k - len(chosen)]
+        batch += 1
+        chosen.extend(extra.tolist())
+        out_scores.extend((fused[extra] - batch * total_weight).tolist())
+        taken[extra] = True
+    return np.asarray(chosen, np.int64), np.asarray(out_scores, np.float32)
+
+
+def describe(parsed: ParsedQuery, skip: set[str] | frozenset[str] = frozenset()) -> str:
+    """The stated constraints in the shopper's own words ("navy shearling coats for men under $200")."""
+    words = {name: [c.words for c in parsed.constraints if c.field == name and not c.negated] for name in
+             ("category", "colour", "material", "style", "occasion", "season", "brand")}
+    front = [w for name in ("season", "colour", "material", "style") if name not in skip for w in words[name]]
+    noun = " or ".join(words["category"]) if "category" not in skip and words["category"] else "items"
+    parts = [" ".join([*front, noun])]
+    if "brand" not in skip and words["brand"]:
+        parts.append("by " + " or ".join(words["brand"]))
+    for name in ("occasion",):
+        if name not in skip and words[name]:
+            parts.append("for " + " or ".join(words[name]))
+    if "gender" not in skip and parsed.gender:
+        parts.append(f"for {parsed.gender.lower()}")
+    if "price" not in skip and (label := parsed.price_label()):
+        parts.append(label.removeprefix("price: "))
+    if "exclusions" not in skip:
+        ruled_out = [c.words for c in parsed.constraints if c.negated]
+        if ruled_out:
+            parts.append("not " + " or ".join(ruled_out))
+    return " ".join(parts)
+
+
+def relaxation_message(parsed: ParsedQuery, dropped: list[str]) -> str | None:
+    """"no navy shearling coats; showing shearling coats in other colours"."""
+    if not dropped:
+        return None
+    others = " and ".join(_OTHER[d] for d in dropped)
+    return f"No {describe(parsed)}; showing {describe(parsed, set(dropped))} {others}."
+
+
+def ranks_within(scores: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """1-based rank of each allowed row by ``scores`` (NaN last); disallowed rows get a large rank."""
+    s = np.where(np.isnan(scores), -np.inf, scores)
+    s = np.where(allowed, s, -np.inf)
+    order = np.argsort(-s, kind="stable")
+    rank = np.empty(len(s), np.float64)
+    rank[order] = np.arange(1, len(s) + 1)
+    return rank
+
+
+def fuse(signals: Mapping[str, np.ndarray], weights: Mapping[str, float], allowed: np.ndarray, method: str = "rrf") -> np.ndarray:
+    """One score per row from several signals.
+
+    ``rrf``: sum of weight / (60 + rank of the row by that signal among the allowed rows);
+    ``weighted``: sum of weight * signal, each signal min-max scaled over the allowed rows.
+    Missing values (NaN) count as the worst.
+    """
+    if method not in FUSIONS:
+        raise ValueError(f"unknown fusion {method!r}; use one of {', '.join(FUSIONS)}")
+    total = np.zeros(len(allowed), np.float64)
+    for name, values in signals.items():
+        w = float(weights.get(name, 0.0))
+        if w == 0.0:
+            continue
+        values = np.asarray(values, np.float64)
+        if method == "rrf":
+            total += w / (RRF_K + ranks_within(values, allowed))
+        else:
+            inside = values[allowed & ~np.isnan(values)]
+            low, high = (float(inside.min()), float(inside.max())) if inside.size else (0.0, 1.0)
+            scaled = (np.nan_to_num(values, nan=low) - low) / (high - low if high > low else 1.0)
+            total += w * scaled
+    return total
+
+
+def order_rows(fused: np.ndarray, allowed: np.ndarray, prices: np.ndarray, sort: str | None, k: int) -> np.ndarray:
+    """The k best allowed rows: by fused score, or by price (then fused score) for a price intent."""
+    rows = np.flatnonzero(allowed)
+    if sort is None:
+        order = np.argsort(-fused[rows], kind="stable")
+    else:
+        direction = 1.0 if sort == PRICE_ASCENDING else -1.0
+        order = np.lexsort((-fused[rows], direction * prices[rows]))
+    return rows[order][:k]
+
+
+def matched_labels(parsed: ParsedQuery, columns: Mapping[str, np.ndarray], prices: np.ndarray, genders: np.ndarray,
+                   rows: np.ndarray) -> list[list[str]]:
+    """For each result row, the stated constraints it meets, as short labels for its card."""
+    out: list[list[str]] = [[] for _ in rows]
+    for c in parsed.constraints:
+        ok = meets(c, columns[c.field][rows])
+        for i in np.flatnonzero(ok):
+            value = columns[c.field][rows[i]]
+            out[i].append(f"not {c.words}" if c.negated else str(value))
+    if parsed.gender:
+        allowed = {"Men": ("Men", "Unisex"), "Women": ("Women", "Unisex"), "Unisex": ("Unisex",)}[parsed.gender]
+        for i, r in enumerate(rows):
+            if genders[r] in allowed:
+                out[i].append(str(genders[r]))
+    if parsed.min_price is not None or parsed.max_price is not None:
+        low = parsed.min_price if parsed.min_price is not None else -np.inf
+        high = parsed.max_price if parsed.max_price is not None else np.inf
+        for i, r in enumerate(rows):
+            if low <= prices[r] <= high:
+                out[i].append(f"${prices[r]:.2f}")
+    return out

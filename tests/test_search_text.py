@@ -1,0 +1,87 @@
+"""Text search through the public API (``SearchEngine.search_text``) on the toy build: each intent."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="module")
+def engine(toy_build):
+    from multimodal.search import SearchEngine
+
+    config, _, _ = toy_build
+    return SearchEngine.load(config.artifacts_dir, config.data_dir)
+
+
+def _exact(results):
+    """The results that meet every stated constraint; they come before any partial match."""
+    flags = results["exact_match"].tolist()
+    assert flags == sorted(flags, reverse=True)
+    return results[results["exact_match"]]
+
+
+def test_negation_rules_a_colour_out(engine) -> None:
+    results = _exact(engine.search_text("dress not black", k=10))
+    assert len(results) > 0
+    assert set(results["category"]) == {"Dress"}
+    assert "black" not in set(results["colour"])
+    assert all("Dress" in m and "not black" in m for m in results["matches"])
+
+
+def test_a_category_group_returns_every_member(engine) -> None:
+    results = _exact(engine.search_text("shoes", k=200))
+    assert set(results["category"]) == {"Sneaker", "Sandal", "Ankle boot"}
+    assert len(results) == int(engine.catalog["category"].isin(["Sneaker", "Sandal", "Ankle boot"]).sum())
+
+
+@pytest.mark.parametrize(("query", "ascending"), [("cheapest sandals", True), ("most expensive coat", False)])
+def test_price_order_sorts_the_matching_items_by_price(engine, query, ascending) -> None:
+    results = engine.search_text(query, k=5)
+    category = "Sandal" if ascending else "Coat"
+    prices = engine.catalog.loc[engine.catalog["category"] == category, "price"].sort_values(ascending=ascending)
+    assert set(results["category"]) == {category}
+    np.testing.assert_allclose(results["price"].to_numpy(), prices.to_numpy()[:5])
+    assert results.attrs["chips"][-1] == ("sort: price low to high" if ascending else "sort: price high to low")
+
+
+def test_when_nothing_meets_every_constraint_the_least_important_is_relaxed_and_said(engine) -> None:
+    # The catalog sells sandals in spring and summer only.
+    results = engine.search_text("winter sandals", k=10)
+    assert results.attrs["relaxed_groups"] == ["season"]
+    assert results.attrs["relaxed"] == "No winter sandals; showing sandals for other seasons."
+    assert len(results) > 0 and set(results["category"]) == {"Sandal"}
+
+
+def test_chips_name_every_understood_constraint(engine) -> None:
+    results = engine.search_text("cheapest leather boots not black for him", k=5)
+    kinds = {}
+    for chip in results.attrs["chip_items"]:
+        kinds.setdefault(chip["kind"], chip["label"])
+    assert kinds["include"].startswith("category: Ankle boot")
+    assert kinds["gender"] == "gender: Men"
+    assert kinds["exclude"] == "not colour: black"
+    assert kinds["sort"] == "sort: price low to high"
+    assert "material: leather / waterproof leather" in results.attrs["chips"]
+
+
+def test_the_gender_filter_stays_exact_and_is_never_relaxed(engine) -> None:
+    for gender, allowed in (("men", {"Men", "Unisex"}), ("women", {"Women", "Unisex"}), ("unisex", {"Unisex"})):
+        results = engine.search_text("dress for a man", k=50, gender=gender)
+        assert set(results["gender"]) <= allowed
+        assert "gender" not in results.attrs["relaxed_groups"] or gender == "all"
+
+
+def test_partial_matches_fill_the_page_after_the_exact_ones(engine) -> None:
+    results = engine.search_text("navy shearling coats for women", k=30)
+    exact = _exact(results)
+    assert len(results) == 30 and 0 < len(exact) < 30
+    assert (exact["category"] == "Coat").all()
+    assert set(results["gender"]) <= {"Women", "Unisex"} or results.attrs["relaxed_groups"]
+
+
+def test_each_signal_is_reported_per_result(engine) -> None:
+    results = engine.search_text("black leather boots", k=5)
+    for column in ("score", "image_score", "text_score", "bm25_score", "matches"):
+        assert column in results.columns
+    assert (results["bm25_score"] > 0).all()

@@ -1,0 +1,74 @@
+"""Model-free text ranking: filters, relaxation, fusion and price order on hand-made arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from multimodal.query import parse_query
+from multimodal.text_ranking import constraint_groups, fuse, order_rows, relax, relaxation_message
+
+COLUMNS = {
+    "category": np.array(["Coat", "Coat", "Coat", "Dress"]),
+    "colour": np.array(["black", "navy", "grey", "navy"]),
+    "material": np.array(["shearling", "wool", "shearling", "silk"]),
+    "style": np.array(["classic"] * 4), "occasion": np.array(["office"] * 4), "season": np.array(["Winter"] * 4),
+    "brand": np.array(["Northline"] * 4),
+}
+PRICES = np.array([300.0, 150.0, 250.0, 90.0])
+
+
+def _filter(query: str) -> tuple[np.ndarray, list[str], str | None]:
+    parsed = parse_query(query)
+    mask, dropped = relax(np.ones(4, bool), constraint_groups(parsed, COLUMNS, PRICES, None))
+    return mask, dropped, relaxation_message(parsed, dropped)
+
+
+def test_every_stated_constraint_filters() -> None:
+    mask, dropped, message = _filter("shearling coats")
+    assert mask.tolist() == [True, False, True, False] and dropped == [] and message is None
+
+
+def test_negation_filters_out() -> None:
+    mask, _, _ = _filter("coats not black")
+    assert mask.tolist() == [False, True, True, False]
+
+
+def test_when_nothing_meets_everything_the_least_important_constraint_is_dropped_and_said() -> None:
+    mask, dropped, message = _filter("navy shearling coats")
+    assert dropped == ["colour"]
+    assert mask.tolist() == [True, False, True, False]
+    assert message == "No navy shearling coats; showing shearling coats in other colours."
+
+
+def test_price_limits_filter() -> None:
+    mask, _, _ = _filter("coat under $200")
+    assert mask.tolist() == [False, True, False, False]
+
+
+def test_rrf_adds_reciprocal_ranks_among_allowed_rows() -> None:
+    allowed = np.array([True, True, True, False])
+    a = np.array([0.9, 0.5, 0.1, 5.0])
+    b = np.array([0.1, 0.5, 0.9, 5.0])
+    fused = fuse({"a": a, "b": b}, {"a": 1.0, "b": 1.0}, allowed, "rrf")
+    np.testing.assert_allclose(fused[:3], [1 / 61 + 1 / 63, 2 / 62, 1 / 63 + 1 / 61])
+    weighted = fuse({"a": a, "b": b}, {"a": 2.0, "b": 1.0}, allowed, "weighted")
+    assert np.argmax(weighted[:3]) == 0  # scaled over the allowed rows: a counts twice
+
+
+def test_missing_scores_rank_last() -> None:
+    fused = fuse({"a": np.array([np.nan, 0.1, 0.2])}, {"a": 1.0}, np.ones(3, bool), "rrf")
+    assert fused.argmin() == 0
+
+
+def test_unknown_fusion_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown fusion"):
+        fuse({}, {}, np.ones(1, bool), "max")
+
+
+def test_price_intents_sort_by_price_then_score() -> None:
+    fused = np.array([0.1, 0.9, 0.5, 0.7])
+    allowed = np.array([True, True, True, False])
+    assert order_rows(fused, allowed, PRICES, None, 3).tolist() == [1, 2, 0]
+    assert order_rows(fused, allowed, PRICES, "price_asc", 3).tolist() == [1, 2, 0]
+    assert order_rows(fused, allowed, PRICES, "price_desc", 2).tolist() == [0, 2]
