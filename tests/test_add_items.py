@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from multimodal import InvalidInputError, SearchEngine
+from multimodal import InvalidInputError, SearchEngine, generations
 from multimodal.cli import main
 from multimodal.io import file_sha256
 from multimodal.pipeline import add_items, build
@@ -41,12 +41,16 @@ def _png(array: np.ndarray) -> bytes:
 
 def _fingerprints(config) -> dict[str, str]:
     folders = (config.data_dir, config.artifacts_dir)
-    return {str(p): file_sha256(p) for folder in folders for p in sorted(Path(folder).iterdir()) if p.is_file()}
+    return {str(p): file_sha256(p) for folder in folders for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+def _live(config) -> Path:
+    return generations.resolve(config.artifacts_dir)
 
 
 def test_added_items_are_found_by_image_and_by_text_without_retraining(built) -> None:
-    model_before = file_sha256(built.artifacts_dir / "image_embedding.keras")
-    mapper_before = file_sha256(built.artifacts_dir / "text_mapper.keras")
+    model_before = file_sha256(_live(built) / "image_embedding.keras")
+    mapper_before = file_sha256(_live(built) / "text_mapper.keras")
     before = SearchEngine.load(built.artifacts_dir, built.data_dir)
     item = _new_item(0)
     added = add_items(built, [_png(item)], names=["ring.png"],
@@ -61,8 +65,8 @@ def test_added_items_are_found_by_image_and_by_text_without_retraining(built) ->
     assert len(engine.catalog) == len(before.catalog) + 1
     assert engine.search_image(item, k=1)["product_id"].iloc[0] == row["product_id"]
     assert row["product_id"] in engine.search_text(row["title"], k=3)["product_id"].tolist()
-    assert file_sha256(built.artifacts_dir / "image_embedding.keras") == model_before
-    assert file_sha256(built.artifacts_dir / "text_mapper.keras") == mapper_before
+    assert file_sha256(_live(built) / "image_embedding.keras") == model_before
+    assert file_sha256(_live(built) / "text_mapper.keras") == mapper_before
 
 
 def test_a_given_category_is_kept_even_where_the_classifier_disagrees(built) -> None:
