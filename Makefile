@@ -13,8 +13,11 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 run: setup data build
 	$(PY) -m streamlit run streamlit_app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
+# Random order (pytest-randomly); the header says `Using --randomly-seed=N`.
+# Repeat an order: make test PYTEST_ARGS=--randomly-seed=N; keep file order: PYTEST_ARGS="-p no:randomly".
+PYTEST_ARGS ?=
 test: setup-dev data-package browser
-	$(PY) -m pytest -q
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 setup: $(VENV)/.installed
 setup-dev: $(VENV)/.installed-dev
