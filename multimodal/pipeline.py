@@ -233,6 +233,11 @@ def stage_inputs(config: Config) -> dict[str, str]:
     }
 
 
+def _settings(values: dict[str, Any]) -> dict[str, Any]:
+    """Settings without the folders: a build copied or moved elsewhere is the same build."""
+    return {k: v for k, v in values.items() if k not in ("data_dir", "artifacts_dir", "fashion_mnist_dir")}
+
+
 def _prepared_matches(config: Config) -> bool:
     from .catalog import MANIFEST_FILE
     from .io import read_json
@@ -366,10 +371,10 @@ def build(config: Config, force: bool = False, report: Any = print) -> dict[str,
         # The engine loads its settings (fusion weights included) from here: keep it current even
         # when every model stage was up to date. Paths are the real folders, not the stage's.
         config_path = staged.artifacts_dir / "config.json"
-        old_settings = read_json(config_path) if config_path.is_file() else None
+        old_settings = _settings(read_json(config_path)) if config_path.is_file() else None
         write_json_atomic(config_path, config.to_dict())
         metrics_path = staged.artifacts_dir / METRICS_FILE
-        eval_key = _fingerprint(config.to_dict(), {k: v for k, v in state.items() if k != "evaluate"})
+        eval_key = _fingerprint(_settings(config.to_dict()), {k: v for k, v in state.items() if k != "evaluate"})
         if ran_any or force or not metrics_path.is_file() or state.get("evaluate") != eval_key:
             metrics = run("evaluate", lambda: run_evaluation(staged))
             state["evaluate"] = eval_key
@@ -378,7 +383,7 @@ def build(config: Config, force: bool = False, report: Any = print) -> dict[str,
         else:
             report("[evaluate] up to date")
             metrics = read_json(metrics_path)
-        if ran_any or txn.base is None or txn.dropped or old_settings != read_json(config_path):
+        if ran_any or txn.base is None or txn.dropped or old_settings != _settings(config.to_dict()):
             generation = txn.commit("build")
             report(f"[commit] {generation.name} is live")
         else:

@@ -271,6 +271,53 @@ def test_kill_9_during_add_items_then_rerun_completes_without_duplicates(built, 
     assert sorted(p.name for p in built.artifacts_dir.glob("gen-*")) == sorted({before_gen, _served(built)[0]})
 
 
+BUILD_KILLER = textwrap.dedent("""
+    import json, os, signal, sys
+    from pathlib import Path
+    import multimodal.evaluate
+    from multimodal.config import Config
+    from multimodal.io import write_json_atomic
+    from multimodal.pipeline import build
+
+    kill_after, config = sys.argv[1], Config.from_dict(json.loads(sys.argv[2]))
+
+    def stub(config):  # the evaluation's figures are not what is tested; its write is
+        write_json_atomic(config.artifacts_dir / "metrics.json", {"stub": True})
+        return {"stub": True}
+
+    def wrap(real):
+        def call(src, dst, *args, **kwargs):
+            result = real(src, dst, *args, **kwargs)
+            if Path(dst).name.startswith(kill_after):
+                os.kill(os.getpid(), signal.SIGKILL)
+            return result
+        return call
+
+    multimodal.evaluate.run_evaluation = stub
+    os.replace, os.rename = wrap(os.replace), wrap(os.rename)
+    build(config, report=lambda line: None)
+""")
+
+
+@pytest.mark.parametrize("kill_after", ["index_ids.json", "gen-"])
+def test_kill_9_during_build_then_rebuild_completes(built, stub_evaluation, kill_after) -> None:
+    import json
+
+    before = _served(built)
+    hnsw = built.replace(index_type="hnsw")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    run = subprocess.run([sys.executable, "-c", BUILD_KILLER, kill_after, json.dumps(hnsw.to_dict())],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == -signal.SIGKILL, run.stderr[-2000:]
+    assert _served(built) == before, "the old generation is served, whole"
+    uncommitted = [p.name for p in built.artifacts_dir.glob("gen-*") if p.name != before[0]]
+    assert _leftovers(built) or uncommitted, "the killed build left its stage (removed by the next writer)"
+    build(hnsw, report=lambda line: None)
+    engine = SearchEngine.load(built.artifacts_dir, built.data_dir, text=False)
+    assert engine.index.manifest["index_type"] == "hnsw" and engine.catalog["product_id"].tolist() == before[1]
+    assert _leftovers(built) == [] and len(list(built.artifacts_dir.glob("gen-*"))) == 2
+
+
 # ---------------------------------------------------------------- readers during a write
 
 

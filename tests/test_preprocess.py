@@ -111,7 +111,12 @@ def test_a_missing_path_is_refused(tmp_path) -> None:
 
 
 def test_to_uint8_round_trips() -> None:
-    assert to_uint8(preprocess(_item())).dtype == np.uint8
+    """What add-items stores (uint8) is what the model saw, to half a grey level."""
+    seen = preprocess(_png(255 - _item()))  # a photo: inverted, cropped, resized
+    stored = to_uint8(seen)
+    assert stored.dtype == np.uint8
+    np.testing.assert_allclose(stored / 255.0, seen, atol=0.5 / 255 + 1e-6)
+    np.testing.assert_allclose(preprocess(stored), seen, atol=1 / 255 + 1e-6)
 
 
 @pytest.mark.parametrize(("width", "height", "message"), [(39_000_000, 1, "on a side"), (20_000, 2_000, "on a side"),
