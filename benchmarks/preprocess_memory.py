@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -65,7 +66,8 @@ def main() -> None:
         for width, height, mode, fmt in CASES:
             path = Path(tmp) / f"{width}x{height}.{fmt.lower()}"
             _write(path, width, height, mode, fmt)
-            run = subprocess.run([sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, check=True)
+            env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+            run = subprocess.run([sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, check=True, env=env)
             result = json.loads(run.stdout.strip().splitlines()[-1])
             rows.append({"size": f"{width:,} x {height:,}", "mode": mode, "format": fmt,
                          "file_kb": round(path.stat().st_size / 1024, 1), **result})
