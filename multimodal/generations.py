@@ -307,9 +307,11 @@ def cleanup(root: str | os.PathLike[str]) -> list[str]:
             keep.add(generation_name(older[0]))
     elif has_generations(root):
         return removed  # CURRENT is unreadable: delete nothing that could still be needed
+    flat = set(live.manifest["files"]) if live is not None else set()  # copies of the layout before generations
     for path in root.iterdir():
         stray = path.name.startswith(_STAGING_PREFIX) or (path.name.startswith(".") and ".tmp" in path.name)
         old = _number(path.name) is not None and path.name not in keep and live is not None
+        stray = stray or (path.is_file() and path.name in flat and path.name != MANIFEST_FILE)
         if stray or old:
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
             removed.append(path.name)
