@@ -16,8 +16,11 @@ API_PORT ?= 8000
 run: setup data words build
 	$(PY) -m streamlit run streamlit_app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
+# Random order (pytest-randomly); the header says `Using --randomly-seed=N`.
+# Repeat an order: make test PYTEST_ARGS=--randomly-seed=N; keep file order: PYTEST_ARGS="-p no:randomly".
+PYTEST_ARGS ?=
 test: setup-dev data-package words browser lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup-dev
 	$(PY) -m ruff check .

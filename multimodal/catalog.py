@@ -17,7 +17,9 @@ import pandas as pd
 
 from .config import CATEGORIES
 from .errors import ArtifactError, InvalidInputError
-from .io import file_sha256, read_json, save_npy_atomic, write_json_atomic, write_with
+from .io import (
+    REPAIR, file_sha256, load_npy, read_json, remove_stray_temp_files, save_npy_atomic, write_json_atomic, write_with,
+)
 
 COLOURS: tuple[str, ...] = (
     "black", "white", "grey", "navy", "blue", "red", "green", "beige",
@@ -433,6 +435,7 @@ def save_prepared(directory: str | os.PathLike[str], catalog: pd.DataFrame, imag
     """Write images, table and manifest, each atomically; the manifest (last) records checksums."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    remove_stray_temp_files(directory)
     save_npy_atomic(directory / IMAGES_FILE, np.ascontiguousarray(images, dtype=np.uint8))
     write_with(directory / CATALOG_FILE, lambda tmp: catalog.to_csv(tmp, index=False))
     manifest = {
@@ -462,9 +465,16 @@ def load_prepared(directory: str | os.PathLike[str], verify: bool = True) -> Pre
     if verify:
         for name, key in ((CATALOG_FILE, "catalog_sha256"), (IMAGES_FILE, "images_sha256")):
             if file_sha256(directory / name) != manifest.get(key):
-                raise ArtifactError(f"{directory / name} does not match its manifest; run `python -m multimodal prepare` again")
-    catalog = pd.read_csv(directory / CATALOG_FILE, keep_default_na=False)
-    images = np.load(directory / IMAGES_FILE, allow_pickle=False)
+                raise ArtifactError(f"{directory / name} does not match {directory / MANIFEST_FILE} (a write was "
+                                    f"interrupted or the file was changed); {REPAIR}")
+    try:
+        catalog = pd.read_csv(directory / CATALOG_FILE, keep_default_na=False)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise ArtifactError(f"{directory / CATALOG_FILE} is damaged ({type(exc).__name__}: {exc}); {REPAIR}") from exc
+    missing_columns = [c for c in ("product_id", "image_index", "split", "label", "gender", "price") if c not in catalog.columns]
+    if missing_columns:
+        raise ArtifactError(f"{directory / CATALOG_FILE} lacks the columns {', '.join(missing_columns)}; {REPAIR}")
+    images = load_npy(directory / IMAGES_FILE)
     if len(images) != len(catalog) or images.shape[1:] != (28, 28):
         raise ArtifactError(f"{directory}: {len(catalog)} catalog rows but images of shape {images.shape}")
     return PreparedData(catalog, images, manifest)

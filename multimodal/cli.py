@@ -173,12 +173,12 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_train_image(args: argparse.Namespace) -> int:
-    from .pipeline import train_image
+    from .pipeline import run_in_generation, train_image
 
     config = config_from_args(args)
     print(f"train-image: MobileNetV2 alpha={config.image_alpha} input={config.image_input_size} "
           f"weights={config.image_weights or 'none'} epochs<={config.image_epochs}", flush=True)
-    s = train_image(config)
+    s = run_in_generation(config, train_image)
     learned, pixels = s["learned"], s["raw_pixels"]
     print(f"trained on {s['train_images']:,} images for {s['epochs']} epochs in {s['train_seconds']:.0f} s")
     print(f"held-out queries: {s['queries']:,} against a catalog of {s['catalog']:,}")
@@ -194,21 +194,21 @@ def cmd_train_image(args: argparse.Namespace) -> int:
 
 
 def cmd_train_text(args: argparse.Namespace) -> int:
-    from .pipeline import train_text
+    from .pipeline import run_in_generation, train_text
 
     config = config_from_args(args)
     print("train-text: encoding product texts with the sentence model, then fitting the mapping network", flush=True)
-    s = train_text(config)
+    s = run_in_generation(config, train_text)
     print(f"trained on {s['texts']:,} texts of {s['products']:,} products for {s['epochs']} epochs; "
           f"validation MSE {s['val_mse']:.4f}")
     return 0
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from .pipeline import build_index
+    from .pipeline import build_index, run_in_generation
 
     config = config_from_args(args)
-    manifest = build_index(config)
+    manifest = run_in_generation(config, build_index)
     print(f"indexed {manifest['items']:,} items ({manifest['dim']}-d, {manifest['index_type']}) in {config.artifacts_dir}/")
     return 0
 
@@ -243,13 +243,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
     from .evaluate import run_evaluation, run_text_only
+    from .pipeline import run_in_generation
 
     config = config_from_args(args)
     if args.text_only:
-        text = run_text_only(config)
+        text = run_in_generation(config, run_text_only, note="evaluate --text-only")
         print(json.dumps(text, indent=2) if args.json else _text_report(text))
         return 0
-    metrics = run_evaluation(config)
+    metrics = run_in_generation(config, run_evaluation)
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:
@@ -397,8 +398,13 @@ def cmd_add_items(args: argparse.Namespace) -> int:
     print(f"add-items: {len(files)} image(s) -> {config.data_dir}/ and {config.artifacts_dir}/", flush=True)
     added = add_items(config, files, names=[str(f) for f in files], metadata=_metadata_rows(args.metadata, files))
     columns = ["product_id", "file", "category", "predicted_category", "confidence", "gender", "colour", "price", "title"]
-    print(added[columns].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
-    print(f"added {len(added)} product(s); they are searchable now (nothing was retrained)")
+    for name, product_id in added.attrs.get("skipped", []):
+        print(f"skipped {name}: already in the catalog as {product_id}")
+    if len(added):
+        print(added[columns].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+        print(f"added {len(added)} product(s) in {added.attrs['generation']}; they are searchable now (nothing was retrained)")
+    else:
+        print("added nothing: every item is already in the catalog")
     return 0
 
 

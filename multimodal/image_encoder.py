@@ -27,7 +27,7 @@ from keras import layers, ops  # noqa: E402
 
 from .config import CATEGORIES, Config  # noqa: E402
 from .errors import ArtifactError, InvalidInputError  # noqa: E402
-from .io import read_json, write_json_atomic, write_with  # noqa: E402
+from .io import load_keras, read_json, write_json_atomic, write_with  # noqa: E402
 from .metrics import retrieval_summary, unit_rows  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -423,11 +423,8 @@ class ImageEncoder:
                 "Run `python -m multimodal train-image` (or `build`) first."
             )
         config = Config.from_dict(read_json(directory / CONFIG_FILE))
-        try:
-            embedding_model = keras.models.load_model(directory / EMBEDDING_FILE, compile=False)
-            head = keras.models.load_model(directory / CLASSIFIER_FILE, compile=False)
-        except Exception as exc:  # noqa: BLE001 - Keras raises many types for a bad file
-            raise ArtifactError(f"cannot load the image encoder from {directory}: {exc}") from exc
+        embedding_model = load_keras(directory / EMBEDDING_FILE)
+        head = load_keras(directory / CLASSIFIER_FILE)
         history_path = directory / HISTORY_FILE
         saved = read_json(history_path) if history_path.is_file() else {}
         return cls(embedding_model, head, config, saved.get("history", {}), saved.get("train_seconds", 0.0))

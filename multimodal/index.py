@@ -18,7 +18,7 @@ import faiss
 import numpy as np
 
 from .errors import ArtifactError, InvalidInputError
-from .io import read_json, write_json_atomic, write_with
+from .io import REPAIR, read_json, write_json_atomic, write_with
 
 INDEX_FILE = "image.index"
 IDS_FILE = "index_ids.json"
@@ -140,6 +140,8 @@ class VectorIndex:
         if missing:
             raise ArtifactError(f"no search index in {directory} (missing {', '.join(missing)}); run `python -m multimodal build`")
         manifest = read_json(directory / MANIFEST_FILE)
+        if not isinstance(manifest, dict):
+            raise ArtifactError(f"{directory / MANIFEST_FILE} is damaged (not a JSON object); {REPAIR}")
         for key, value in (expect or {}).items():
             if manifest.get(key) != value:
                 raise ArtifactError(
@@ -150,8 +152,10 @@ class VectorIndex:
         try:
             index = faiss.read_index(str(directory / INDEX_FILE))
         except RuntimeError as exc:
-            raise ArtifactError(f"cannot read the search index {directory / INDEX_FILE}: {exc}") from exc
+            raise ArtifactError(f"{directory / INDEX_FILE} is damaged: FAISS cannot read it ({str(exc)[:200]}); {REPAIR}") from exc
         product_ids = read_json(directory / IDS_FILE)
+        if not isinstance(product_ids, list) or not all(isinstance(p, str) for p in product_ids):
+            raise ArtifactError(f"{directory / IDS_FILE} is damaged (not a list of product ids); {REPAIR}")
         if index.ntotal != len(product_ids) or index.ntotal != manifest.get("items") or index.d != manifest.get("dim"):
             raise ArtifactError(f"the search index in {directory} is inconsistent (rows, ids and manifest disagree); rebuild it")
         return cls(index, product_ids, manifest)

@@ -13,6 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from .errors import ArtifactError
+
+REPAIR = "run `python -m multimodal build` to rebuild what is damaged"
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str], suffix: str = "") -> Iterator[Path]:
@@ -63,7 +67,47 @@ def write_with(target: str | os.PathLike[str], writer: Callable[[Path], None], s
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """Parse a JSON artifact; a damaged one is an ``ArtifactError`` naming the file, not a traceback."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ArtifactError(f"{path} is damaged ({type(exc).__name__}: {exc}); {REPAIR}") from exc
+
+
+def load_npy(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read an .npy artifact (no pickles); a truncated or garbled one is an ``ArtifactError`` naming the file."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, EOFError) as exc:
+        raise ArtifactError(f"{path} is damaged ({type(exc).__name__}: {exc}); {REPAIR}") from exc
+
+
+def load_keras(path: str | os.PathLike[str]) -> Any:
+    """Load a saved Keras model; a damaged file is an ``ArtifactError`` naming it (Keras itself
+    may say "File not found" for a file that exists but is not a valid archive)."""
+    import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"missing {path}; run `python -m multimodal build`")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as exc:  # noqa: BLE001 - Keras raises many types for a bad file
+        raise ArtifactError(f"{path} is damaged: Keras cannot load it ({type(exc).__name__}); {REPAIR}") from exc
+
+
+def remove_stray_temp_files(directory: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporary files that writes killed mid-way left in ``directory`` (``.NAME.XXXX.tmp*``)."""
+    removed = []
+    for path in Path(directory).glob(".*.tmp*"):
+        if path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,7 +15,7 @@ import pandas as pd
 from .catalog import PreparedData, build_catalog, load_prepared, save_prepared
 from .config import CATEGORIES, Config
 from .data import load_fashion_mnist, make_subset
-from .errors import InvalidInputError
+from .errors import ArtifactError, InvalidInputError
 from .io import write_json_atomic
 from .metrics import (
     mean_reciprocal_rank, precision_at_k, relevance_by_label, retrieval_summary, top_k_of_scores,
@@ -229,7 +231,6 @@ STATE_FILE = "build_state.json"
 
 
 def _fingerprint(*parts: Any) -> str:
-    import hashlib
     import json
 
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
@@ -269,6 +270,11 @@ def _from_shipped(config: Config) -> bool:
         return False
 
 
+def _settings(values: dict[str, Any]) -> dict[str, Any]:
+    """Settings without the folders: a build copied or moved elsewhere is the same build."""
+    return {k: v for k, v in values.items() if k not in ("data_dir", "artifacts_dir", "fashion_mnist_dir")}
+
+
 def _prepared_matches(config: Config) -> bool:
     from .catalog import MANIFEST_FILE
     from .io import read_json
@@ -276,24 +282,95 @@ def _prepared_matches(config: Config) -> bool:
     path = config.data_dir / MANIFEST_FILE
     if not path.is_file():
         return False
-    manifest = read_json(path)
+    from .catalog import CATALOG_FILE, IMAGES_FILE
+    from .errors import ArtifactError
+    from .io import file_sha256
+
+    try:
+        manifest = read_json(path)
+        intact = all(
+            (config.data_dir / name).is_file() and file_sha256(config.data_dir / name) == manifest.get(key)
+            for name, key in ((CATALOG_FILE, "catalog_sha256"), (IMAGES_FILE, "images_sha256"))
+        )
+    except ArtifactError:
+        return False  # a damaged or half-written prepare: run it again (it is deterministic)
     wanted = {"profile": config.profile, "seed": config.seed}
     if config.profile == "default":
         wanted.update(per_class=config.per_class, query_fraction=config.query_fraction)
-    return all(manifest.get(k) == v for k, v in wanted.items())
+    return intact and all(manifest.get(k) == v for k, v in wanted.items())
+
+
+_STAGE_OUTPUTS = {
+    "train-image": ("image_embedding.keras", "image_classifier_head.keras", "image_config.json"),
+    "index": ("image.index", "index_ids.json", "index_manifest.json"),
+    "train-text": ("text_mapper.keras", "item_text_vectors.npy"),
+}
+
+
+def sync_catalog(prepared_dir: Path, staged_data: Path) -> bool:
+    """Make the stage's catalog the prepared one plus every item added to the previous catalog.
+
+    Nothing happens when the stage already holds this prepared catalog (with its added items).
+    When ``prepare`` wrote a new one (another seed or size), the added items move over to it,
+    so no command drops them. Returns True if the stage's catalog changed.
+
+    Raises:
+        InvalidInputError: an added item's product id is taken in the new prepared catalog.
+    """
+    from .errors import ArtifactError
+
+    base = load_prepared(prepared_dir)
+    try:
+        old = load_prepared(staged_data) if (staged_data / "manifest.json").is_file() else None
+    except ArtifactError as exc:
+        log.warning("the previous catalog cannot be read (%s); starting from the prepared one", exc)
+        old = None
+    if old is not None and old.manifest.get("prepared_catalog_sha256", old.manifest["catalog_sha256"]) == base.manifest["catalog_sha256"]:
+        return False
+    catalog, images, manifest = base.catalog, base.images, dict(base.manifest)
+    if old is not None and "source_split" in old.catalog:
+        added = old.catalog[old.catalog["source_split"] == "added"]
+        if len(added):
+            clash = set(added["product_id"]) & set(base.catalog["product_id"])
+            if clash:
+                raise InvalidInputError(f"added products {sorted(clash)[:5]} clash with ids of the new prepared catalog")
+            moved = added.assign(image_index=np.arange(len(base.images), len(base.images) + len(added)))
+            images = np.concatenate([base.images, old.images[added["image_index"].to_numpy()]])
+            catalog = pd.concat([base.catalog, moved], ignore_index=True)
+            manifest.update(prepared_catalog_sha256=base.manifest["catalog_sha256"],
+                            prepared_images_sha256=base.manifest["images_sha256"], added_items=len(added))
+    save_prepared(staged_data, catalog, images, manifest)
+    return True
+
+
+def run_in_generation(config: Config, stage: Any, note: str = "") -> Any:
+    """Run one stage function (``train_image``, ``build_index``, ``train_text``, ``run_evaluation``)
+    on a staged copy of the live generation and commit the result as the next generation."""
+    from . import generations
+
+    with generations.transaction(config.artifacts_dir, legacy_data_dir=config.data_dir) as txn:
+        staged = config.replace(artifacts_dir=txn.path, data_dir=txn.data_dir)
+        sync_catalog(config.data_dir, staged.data_dir)
+        result = stage(staged)
+        txn.commit(note or getattr(stage, "__name__", "stage"))
+    return result
 
 
 def build(config: Config, force: bool = False, report: Any = print, retrain: bool = False) -> dict[str, Any]:
     """prepare -> train-image -> index -> train-text -> evaluate, skipping stages whose inputs did not change.
 
-    The image encoder comes from the shipped weights when they were trained for this catalog and
-    these settings (see ``multimodal.shipped``); ``retrain=True`` always trains from scratch.
+    Every stage after ``prepare`` writes into one staged generation that is committed at the
+    end (see ``multimodal.generations``): a build killed anywhere leaves the previous engine
+    state served, whole, and the next build completes the work. A stage whose output files
+    are missing or damaged runs again, so ``build`` is also the repair command. The image encoder
+    comes from the shipped weights when they were trained for this catalog and these settings
+    (see ``multimodal.shipped``); ``retrain=True`` always trains from scratch.
     """
+    from . import generations
+    from .evaluate import METRICS_FILE, run_evaluation
     from .io import read_json
 
     config.artifacts_dir.mkdir(parents=True, exist_ok=True)
-    state_path = config.artifacts_dir / STATE_FILE
-    state = read_json(state_path) if state_path.is_file() else {}
     timings: dict[str, float] = {}
     started = time.monotonic()
 
@@ -311,31 +388,47 @@ def build(config: Config, force: bool = False, report: Any = print, retrain: boo
         ran_any = True
     else:
         report("[prepare] up to date")
-    for stage, fn in (("train-image", lambda: train_image(config, retrain=retrain, report=report)),
-                      ("index", lambda: build_index(config)),
-                      ("train-text", lambda: train_text(config))):
-        key = stage_inputs(config)[stage]
-        if not force and state.get(stage) == key and not (retrain and stage == "train-image" and _from_shipped(config)):
-            report(f"[{stage}] up to date")
-            continue
-        run(stage, fn)
-        ran_any = True
-        state[stage] = stage_inputs(config)[stage]  # after the stage: the model file may be new
-        write_json_atomic(state_path, state)
-    # The engine loads its settings (fusion weights included) from here: keep it current even
-    # when every model stage was up to date.
-    write_json_atomic(config.artifacts_dir / "config.json", config.to_dict())
-    from .evaluate import METRICS_FILE, run_evaluation
-
-    metrics_path = config.artifacts_dir / METRICS_FILE
-    eval_key = _fingerprint(config.to_dict(), {k: v for k, v in state.items() if k != "evaluate"})
-    if ran_any or force or not metrics_path.is_file() or state.get("evaluate") != eval_key:
-        metrics = run("evaluate", lambda: run_evaluation(config))
-        state["evaluate"] = eval_key
-        write_json_atomic(state_path, state)
-    else:
-        report("[evaluate] up to date")
-        metrics = read_json(metrics_path)
+    with generations.transaction(config.artifacts_dir, legacy_data_dir=config.data_dir) as txn:
+        if txn.dropped:
+            report(f"[repair] {txn.seeded_from}: rebuilding from damaged {', '.join(txn.dropped)}")
+        staged = config.replace(artifacts_dir=txn.path, data_dir=txn.data_dir)
+        if sync_catalog(config.data_dir, staged.data_dir):
+            ran_any = True
+        state_path = staged.artifacts_dir / STATE_FILE
+        state = read_json(state_path) if state_path.is_file() else {}
+        for stage, fn in (("train-image", lambda: train_image(staged, retrain=retrain, report=report)),
+                          ("index", lambda: build_index(staged)),
+                          ("train-text", lambda: train_text(staged))):
+            key = stage_inputs(staged)[stage]
+            present = all((staged.artifacts_dir / name).is_file() for name in _STAGE_OUTPUTS[stage])
+            shipped_but_retrain = retrain and stage == "train-image" and _from_shipped(staged)
+            if not force and state.get(stage) == key and present and not shipped_but_retrain:
+                report(f"[{stage}] up to date")
+                continue
+            run(stage, fn)
+            ran_any = True
+            state[stage] = stage_inputs(staged)[stage]  # after the stage: the model file may be new
+            write_json_atomic(state_path, state)
+        # The engine loads its settings (fusion weights included) from here: keep it current even
+        # when every model stage was up to date. Paths are the real folders, not the stage's.
+        config_path = staged.artifacts_dir / "config.json"
+        old_settings = _settings(read_json(config_path)) if config_path.is_file() else None
+        write_json_atomic(config_path, config.to_dict())
+        metrics_path = staged.artifacts_dir / METRICS_FILE
+        eval_key = _fingerprint(_settings(config.to_dict()), {k: v for k, v in state.items() if k != "evaluate"})
+        if ran_any or force or not metrics_path.is_file() or state.get("evaluate") != eval_key:
+            metrics = run("evaluate", lambda: run_evaluation(staged))
+            state["evaluate"] = eval_key
+            write_json_atomic(state_path, state)
+            ran_any = True
+        else:
+            report("[evaluate] up to date")
+            metrics = read_json(metrics_path)
+        if ran_any or txn.base is None or txn.dropped or old_settings != _settings(config.to_dict()):
+            generation = txn.commit("build")
+            report(f"[commit] {generation.name} is live")
+        else:
+            report(f"[commit] nothing changed; {txn.seeded_from} stays live")
     timings["total"] = round(time.monotonic() - started, 1)
     return {"timings": timings, "metrics": metrics}
 
@@ -349,23 +442,29 @@ def add_items(
     metadata: Sequence[dict[str, Any]] | None = None,
 ) -> pd.DataFrame:
     """Add products to a built catalog: embed their images with the trained encoder, append them to
-    the catalog files, the FAISS index and the product-text vectors. Nothing is retrained.
+    the catalog, the FAISS index and the product-text vectors. Nothing is retrained.
 
     ``metadata[i]`` may fix any catalog field of item i (``category``, ``gender``, ``colour``,
     ``price``, ``title`` ... and ``product_id``); missing fields are drawn under the catalog's
     rules, and a missing category is the classifier's prediction. Every image and value is checked
-    before anything is written. The catalog files are written first and the build state last, so
-    an interrupted run leaves a state that ``build`` repairs by re-indexing.
+    before anything is written.
 
-    Returns the added rows (with ``predicted_category`` and ``confidence``).
+    Idempotent: an image already added (same pixels after preprocessing) or a product id
+    already added with that image is skipped and listed in ``attrs["skipped"]``, so re-running
+    an interrupted or finished run adds nothing twice. All files change in one committed
+    generation (``multimodal.generations``): a run killed at any point adds nothing, and
+    re-running it completes it.
+
+    Returns the added rows (with ``predicted_category`` and ``confidence``); ``attrs["skipped"]``
+    holds ``(name, product_id)`` of the items already in the catalog, ``attrs["generation"]`` the
+    generation committed (None if nothing was added).
 
     Raises:
         InvalidInputError: an image cannot be used, a value breaks the catalog's rules, an id is taken.
         ArtifactError: there is no consistent build to add to.
     """
+    from . import generations
     from .catalog import make_product
-    from .image_encoder import EMBEDDING_FILE
-    from .index import model_fingerprint
     from .io import read_json, save_npy_atomic
     from .preprocess import preprocess, to_uint8
     from .search import TEXT_VECTORS_FILE, SearchEngine, item_text
@@ -376,71 +475,112 @@ def add_items(
     metadata = [dict(m or {}) for m in metadata] if metadata is not None else [{} for _ in images]
     if not len(names) == len(metadata) == len(images):
         raise InvalidInputError(f"{len(images)} images but {len(names)} names and {len(metadata)} metadata rows")
-    engine = SearchEngine.load(config.artifacts_dir, config.data_dir, store_uri=config.store_uri)  # checks models, index and catalog agree
-    prepared = load_prepared(config.data_dir)
-
     pixels = []
     for name, image in zip(names, images):
         try:
             pixels.append(to_uint8(preprocess(image)))
         except InvalidInputError as exc:
             raise InvalidInputError(f"{name}: {exc}") from None
-    new_images = np.stack(pixels)
-    vectors, probs = engine.image_encoder.encode(preprocess_batch(new_images))
 
-    taken = set(prepared.catalog["product_id"])
-    serial = len(prepared.catalog)
-    rng = np.random.default_rng([config.seed, len(prepared.catalog)])
-    rows = []
-    for j, (name, given) in enumerate(zip(names, metadata)):
-        label = _category_label(given.pop("category", None), int(np.argmax(probs[j])), name)
-        product_id = str(given.pop("product_id", "") or "").strip()
-        if not product_id:
-            while f"NEW-{serial:06d}" in taken:
-                serial += 1
-            product_id = f"NEW-{serial:06d}"
-        if product_id in taken:
-            raise InvalidInputError(f"{name}: product id {product_id!r} is already in the catalog")
-        taken.add(product_id)
-        try:
-            product = make_product(label, rng, given)
-        except InvalidInputError as exc:
-            raise InvalidInputError(f"{name}: {exc}") from None
-        rows.append({
-            "product_id": product_id, "image_index": len(prepared.images) + j, "source_split": "added",
-            "source_index": -1, "split": "catalog", "label": label, **product,
-        })
-    added = pd.DataFrame(rows, columns=list(prepared.catalog.columns))
-    text_vectors = engine.sentence_encoder.encode([item_text(r) for r in rows])
+    with generations.transaction(config.artifacts_dir, legacy_data_dir=config.data_dir) as txn:
+        if txn.base is None and not (txn.path / "image.index").is_file():
+            raise ArtifactError(f"nothing built in {config.artifacts_dir} to add to; run `python -m multimodal build` first")
+        staged_data = txn.data_dir
+        # checks that models, index and catalog of the live generation agree
+        engine = SearchEngine.load(txn.path, staged_data, store_uri=config.store_uri)
+        prepared = load_prepared(staged_data)
+        already = _added_by_pixels(prepared)
+        ids_before = set(prepared.catalog["product_id"])
+        skipped, keep = [], []
+        for j, (name, given) in enumerate(zip(names, metadata)):
+            digest = _pixel_key(pixels[j])
+            wanted_id = str(given.get("product_id", "") or "").strip()
+            if digest in already:
+                existing = already[digest]
+                if wanted_id and wanted_id != existing and wanted_id in ids_before:
+                    raise InvalidInputError(f"{name}: product id {wanted_id!r} is already in the catalog")
+                skipped.append((name, existing))
+                continue
+            if wanted_id and wanted_id in ids_before:
+                raise InvalidInputError(f"{name}: product id {wanted_id!r} is already in the catalog with another image")
+            already[digest] = wanted_id or f"#{j}"  # the same image twice in one call is added once
+            keep.append(j)
+        if not keep:
+            log.info("all %d item(s) are already in the catalog; nothing to add", len(skipped))
+            added = pd.DataFrame(columns=[*prepared.catalog.columns, "file", "predicted_category", "confidence"])
+            added.attrs.update(skipped=skipped, generation=None)
+            return added
 
-    # Write: catalog files first, build state last (see the docstring).
-    manifest = dict(prepared.manifest)
-    manifest.setdefault("prepared_catalog_sha256", manifest["catalog_sha256"])
-    manifest.setdefault("prepared_images_sha256", manifest["images_sha256"])
-    manifest["added_items"] = int(manifest.get("added_items", 0)) + len(added)
-    manifest = save_prepared(
-        config.data_dir, pd.concat([prepared.catalog, added], ignore_index=True),
-        np.concatenate([prepared.images, new_images]), manifest,
-    )
-    engine.index.add(vectors, added["product_id"].tolist(), added)
-    engine.index.manifest.update(
-        catalog_sha256=manifest["catalog_sha256"],
-        model_fingerprint=model_fingerprint(config.artifacts_dir / EMBEDDING_FILE),
-    )
-    engine.index.save(config.artifacts_dir)
-    save_npy_atomic(config.artifacts_dir / TEXT_VECTORS_FILE, np.concatenate([engine.text_vectors, text_vectors]))
-    state_path = config.artifacts_dir / STATE_FILE
-    state = read_json(state_path) if state_path.is_file() else {}
-    if state:
-        build_config = engine.config.replace(data_dir=config.data_dir, artifacts_dir=config.artifacts_dir)
-        keys = stage_inputs(build_config)
-        state.update({stage: keys[stage] for stage in ("index", "train-text")})
-        write_json_atomic(state_path, state)
+        new_images = np.stack([pixels[j] for j in keep])
+        vectors, probs = engine.image_encoder.encode(preprocess_batch(new_images))
+        taken = set(ids_before)
+        serial = len(prepared.catalog)
+        rng = np.random.default_rng([config.seed, len(prepared.catalog)])
+        rows = []
+        for n, j in enumerate(keep):
+            name, given = names[j], dict(metadata[j])
+            label = _category_label(given.pop("category", None), int(np.argmax(probs[n])), name)
+            product_id = str(given.pop("product_id", "") or "").strip()
+            if not product_id:
+                while f"NEW-{serial:06d}" in taken:
+                    serial += 1
+                product_id = f"NEW-{serial:06d}"
+            if product_id in taken:
+                raise InvalidInputError(f"{name}: product id {product_id!r} is given twice")
+            taken.add(product_id)
+            try:
+                product = make_product(label, rng, given)
+            except InvalidInputError as exc:
+                raise InvalidInputError(f"{name}: {exc}") from None
+            rows.append({
+                "product_id": product_id, "image_index": len(prepared.images) + n, "source_split": "added",
+                "source_index": -1, "split": "catalog", "label": label, **product,
+            })
+        added = pd.DataFrame(rows, columns=list(prepared.catalog.columns))
+        text_vectors = engine.sentence_encoder.encode([item_text(r) for r in rows])
 
-    added["file"] = list(names)
+        # Everything below writes into the staged generation; nothing is live until the commit.
+        keys_before = stage_inputs(engine.config)
+        manifest = dict(prepared.manifest)
+        manifest.setdefault("prepared_catalog_sha256", manifest["catalog_sha256"])
+        manifest.setdefault("prepared_images_sha256", manifest["images_sha256"])
+        manifest["added_items"] = int(manifest.get("added_items", 0)) + len(added)
+        manifest = save_prepared(
+            staged_data, pd.concat([prepared.catalog, added], ignore_index=True),
+            np.concatenate([prepared.images, new_images]), manifest,
+        )
+        engine.index.add(vectors, added["product_id"].tolist(), added)
+        engine.index.manifest.update(catalog_sha256=manifest["catalog_sha256"])
+        engine.index.save(txn.path)
+        save_npy_atomic(txn.path / TEXT_VECTORS_FILE, np.concatenate([engine.text_vectors, text_vectors]))
+        state_path = txn.path / STATE_FILE
+        state = read_json(state_path) if state_path.is_file() else {}
+        if state:
+            keys_after = stage_inputs(engine.config)
+            for stage in ("index", "train-text"):
+                if state.get(stage) == keys_before[stage]:  # was current before: the addition keeps it current
+                    state[stage] = keys_after[stage]
+            write_json_atomic(state_path, state)
+        generation = txn.commit(f"add-items: {len(added)} item(s)")
+
+    added["file"] = [names[j] for j in keep]
     added["predicted_category"] = [CATEGORIES[int(i)] for i in np.argmax(probs, axis=1)]
     added["confidence"] = probs.max(axis=1).astype(float)
+    added.attrs.update(skipped=skipped, generation=generation.name)
     return added
+
+
+def _pixel_key(pixels: np.ndarray) -> str:
+    """The identity of an added image: sha256 of its preprocessed 28x28 pixels."""
+    return hashlib.sha256(np.ascontiguousarray(pixels, dtype=np.uint8).tobytes()).hexdigest()
+
+
+def _added_by_pixels(prepared: PreparedData) -> dict[str, str]:
+    """Product id of every item added so far, by the hash of its image."""
+    if "source_split" not in prepared.catalog:
+        return {}
+    added = prepared.catalog[prepared.catalog["source_split"] == "added"]
+    return {_pixel_key(prepared.images[int(i)]): str(pid) for i, pid in zip(added["image_index"], added["product_id"])}
 
 
 def _category_label(category: Any, predicted: int, name: str) -> int:

@@ -22,10 +22,32 @@ from .errors import InvalidInputError
 
 IMAGE_SIZE = 28
 MAX_PIXELS = 40_000_000  # ~ a 6,300 x 6,300 photo; larger is refused before decoding
+MAX_SIDE = 12_000  # longest side accepted (a 39,000,000 x 1 PNG is 38 KB but absurd)
+MAX_ASPECT = 20.0  # longer side / shorter side; no product photo is a strip
+WORK_SIDE = 1_024  # images are shrunk to this longest side before any float work: memory stays bounded
 MAX_BYTES = 50 * 1024 * 1024
 _FOREGROUND = 0.05  # intensity above the background level that counts as the item
 
 ImageInput = Union[Image.Image, np.ndarray, bytes, bytearray, str, os.PathLike]
+
+
+def check_size(width: int, height: int, what: str = "image") -> None:
+    """Refuse sizes that are empty, absurd or too large, from the header alone (before any allocation).
+
+    Raises:
+        InvalidInputError: the size breaks one of ``MAX_SIDE``, ``MAX_ASPECT``, ``MAX_PIXELS``.
+    """
+    if width < 1 or height < 1:
+        raise InvalidInputError(f"{what} has an empty size {width}x{height}")
+    if max(width, height) > MAX_SIDE:
+        raise InvalidInputError(f"{what} is {width:,}x{height:,} pixels; at most {MAX_SIDE:,} on a side are accepted")
+    if max(width, height) / min(width, height) > MAX_ASPECT:
+        raise InvalidInputError(
+            f"{what} is {width:,}x{height:,} pixels, a strip {max(width, height) / min(width, height):,.0f} times longer "
+            f"than wide; at most {MAX_ASPECT:.0f}:1 is accepted"
+        )
+    if width * height > MAX_PIXELS:
+        raise InvalidInputError(f"{what} declares {width}x{height} pixels, more than the {MAX_PIXELS:,} allowed")
 
 
 def load_image(image: ImageInput) -> Image.Image | np.ndarray:
@@ -35,6 +57,7 @@ def load_image(image: ImageInput) -> Image.Image | np.ndarray:
         InvalidInputError: empty or non-image data, truncated files, absurd sizes, bad arrays.
     """
     if isinstance(image, Image.Image):
+        check_size(*image.size)
         return image
     if isinstance(image, np.ndarray):
         return _check_array(image)
@@ -60,13 +83,9 @@ def _decode(data: bytes) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
-            width, height = img.size
-            if width * height > MAX_PIXELS:
-                raise InvalidInputError(
-                    f"image declares {width}x{height} pixels, more than the {MAX_PIXELS:,} allowed"
-                )
-            if width < 1 or height < 1:
-                raise InvalidInputError(f"image has an empty size {width}x{height}")
+            check_size(*img.size)
+            if img.format == "JPEG":  # let the decoder scale by 1/2..1/8: a big JPEG never exists at full size
+                img.draft(img.mode, (WORK_SIDE, WORK_SIDE))
             img.load()  # decode now, so truncation is caught here and not later
     except InvalidInputError:
         raise
@@ -84,8 +103,7 @@ def _check_array(array: np.ndarray) -> np.ndarray:
         raise InvalidInputError("the image array is empty")
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
         raise InvalidInputError(f"image array has shape {array.shape}; expected (H, W), (H, W, 1), (H, W, 3) or (H, W, 4)")
-    if array.shape[0] * array.shape[1] > MAX_PIXELS:
-        raise InvalidInputError(f"image array of {array.shape[0]}x{array.shape[1]} is too large")
+    check_size(array.shape[1], array.shape[0], "image array")
     if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
         raise InvalidInputError(f"image array has dtype {array.dtype}; expected numbers")
     if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
@@ -141,7 +159,7 @@ def preprocess(image: ImageInput) -> np.ndarray:
     Steps: decode, grayscale, invert if the border is light (a photo on white), subtract
     the background level, crop to the item, pad to a centred square, resize to 28x28.
     """
-    gray = to_grayscale(load_image(image))
+    gray = to_grayscale(_shrink(load_image(image)))
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     if np.median(border) > 0.5:
         gray = 1.0 - gray
@@ -169,6 +187,50 @@ def preprocess(image: ImageInput) -> np.ndarray:
     resample = Image.Resampling.LANCZOS if side > IMAGE_SIZE else Image.Resampling.BILINEAR
     resized = np.asarray(pil.resize((IMAGE_SIZE, IMAGE_SIZE), resample=resample), dtype=np.float32)
     return np.clip(resized, 0.0, 1.0)
+
+
+def _shrink(image: Image.Image | np.ndarray) -> Image.Image | np.ndarray:
+    """Bring the longest side down to ``WORK_SIDE`` before any float copy, so the work per image is
+    bounded whatever its size (the model sees 28x28; a 1,024-px item is plenty to crop)."""
+    width, height = (image.size if isinstance(image, Image.Image) else (image.shape[1], image.shape[0]))
+    longest = max(width, height)
+    if longest <= WORK_SIDE:
+        return image
+    if isinstance(image, np.ndarray):  # every step-th pixel: a view, no copy
+        step = int(np.ceil(longest / WORK_SIDE))
+        return image[::step, ::step]
+    size = (max(1, round(width * WORK_SIDE / longest)), max(1, round(height * WORK_SIDE / longest)))
+    if image.mode in ("1", "P", "PA"):  # palette indices cannot be averaged; nearest needs no full-size copy
+        return image.resize(size, Image.Resampling.NEAREST)
+    if image.mode in ("RGBA", "LA"):
+        image = _flatten_in_strips(image, max(1, longest // WORK_SIDE))
+    try:
+        # ``reduce`` averages blocks in place of a copy (``resize`` would first copy an RGBA image
+        # to premultiply it: +144 MB for 6,000 x 6,000), then one small resize to the exact size.
+        factor = longest // WORK_SIDE
+        if factor >= 2:
+            image = image.reduce(factor)
+        return image.resize(size, Image.Resampling.BOX) if max(image.size) > WORK_SIDE else image
+    except (ValueError, OSError):  # a mode neither handles: convert (the rare path)
+        return image.convert("RGBA").resize(size, Image.Resampling.BOX)
+
+
+def _flatten_in_strips(image: Image.Image, factor: int, rows: int = 64) -> Image.Image:
+    """Composite a transparent image over white as grayscale, reduced by ``factor``, strip by strip:
+    Pillow premultiplies a whole RGBA image before reducing it (a second full-size copy)."""
+    width, height = image.size
+    step = factor * rows
+    parts = []
+    for top in range(0, height, step):
+        strip = image.crop((0, top, width, min(height, top + step))).convert("RGBA")
+        flat = Image.alpha_composite(Image.new("RGBA", strip.size, (255, 255, 255, 255)), strip).convert("L")
+        parts.append(flat.reduce(factor) if factor > 1 else flat)
+    out = Image.new("L", (parts[0].width, sum(p.height for p in parts)))
+    offset = 0
+    for part in parts:
+        out.paste(part, (0, offset))
+        offset += part.height
+    return out
 
 
 def preprocess_batch(images: np.ndarray) -> np.ndarray:

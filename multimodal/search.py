@@ -253,34 +253,100 @@ class SearchEngine:
         self._attributes: dict[str, np.ndarray] | None = None
         self._lexical: Any = None
         self._matcher: Any = None
+        self.generation: str | None = None  # the committed generation served (None: a folder without generations)
+        self._source: tuple[Path, Any, str | None, str | None] = (Path(config.artifacts_dir), None, None, None)
+        self._model_keys: dict[str, Any] = {}
 
     # ------------------------------------------------------------ loading
 
     @classmethod
     def load(cls, artifacts_dir: str | Path = "artifacts", data_dir: str | Path | None = None, text: bool = True,
-             store: str | None = None, store_uri: str | None = None) -> SearchEngine:
-        """Load everything ``build`` wrote, checking that index, models and catalog belong together.
+             reuse: SearchEngine | None = None, store: str | None = None, store_uri: str | None = None) -> SearchEngine:
+        """Load the live generation that ``build`` or ``add-items`` committed, checking every file's
+        checksum and that index, models and catalog belong together.
+
+        ``data_dir`` (optional) is the prepared dataset the build came from; a generation built
+        from another one is refused. A folder without generations (the layout before them) is
+        read as it is. ``reuse``: an engine whose models are kept where their files are unchanged.
 
         ``store`` / ``store_uri`` (optional) name the vector store the build used and where to reach it.
 
         Raises:
-            ArtifactError: something is missing or stale; the message says which command fixes it.
+            ArtifactError: something is missing, damaged or stale; the message says which command fixes it.
         """
-        from .image_encoder import EMBEDDING_FILE, ImageEncoder
-        from .index import model_fingerprint
+        from . import generations
 
         artifacts_dir = Path(artifacts_dir)
         if not artifacts_dir.is_dir():
             raise ArtifactError(f"no artifacts folder at {artifacts_dir}; run `python -m multimodal build` (or `make run`)")
-        config_path = artifacts_dir / CONFIG_FILE
-        config = Config.from_dict(read_json(config_path)) if config_path.is_file() else Config(artifacts_dir=artifacts_dir)
-        config.artifacts_dir = artifacts_dir
+        for attempt in range(5):
+            generation = None
+            try:
+                generation = generations.current(artifacts_dir)
+                if generation is None:
+                    return cls._load_folder(artifacts_dir, data_dir, text, reuse, store=store, store_uri=store_uri)
+                generation.verify()
+                engine = cls._load_folder(generation.path, generation.data_dir, text, reuse, verified=generation,
+                                          store=store, store_uri=store_uri)
+            except (ArtifactError, FileNotFoundError):
+                # A writer may have switched generations (and removed an old one) while we read: retry.
+                if attempt < 4 and generation is not None and _live_name(artifacts_dir) != generation.name:
+                    continue
+                raise
+            if data_dir is not None:
+                _check_same_base(Path(data_dir), generation)
+            engine.generation = generation.name
+            engine.config.artifacts_dir = artifacts_dir
+            engine.config.data_dir = Path(data_dir) if data_dir is not None else generation.data_dir
+            engine._source = (artifacts_dir, data_dir, store, store_uri)
+            return engine
+        raise AssertionError("unreachable")
+
+    def refresh(self) -> bool:
+        """Switch to the newest generation if a writer committed one since this engine loaded.
+
+        Models whose files did not change are kept, so picking up added items costs the catalog,
+        index and vectors only. Returns True if the engine switched. The swap replaces all state
+        in one step between searches; callers that search from several threads should load a
+        new engine instead (the app keys its cached engine by generation).
+        """
+        from . import generations
+
+        root, data_dir, store, store_uri = self._source
+        live = generations.current(root) if self.generation is not None else None
+        if live is None or live.name == self.generation:
+            return False
+        fresh = SearchEngine.load(root, data_dir, text=self.mapper is not None, reuse=self, store=store, store_uri=store_uri)
+        previous = dict(self.__dict__)  # keep the old objects alive until the swap is done
+        self.__dict__.update(fresh.__dict__)
+        del previous
+        return True
+
+    @classmethod
+    def _load_folder(cls, folder: Path, data_dir: str | Path | None, text: bool, reuse: SearchEngine | None,
+                     verified: Any = None, store: str | None = None, store_uri: str | None = None) -> SearchEngine:
+        """Load one folder's files (a generation's, or the flat layout's)."""
+        from .image_encoder import CLASSIFIER_FILE, EMBEDDING_FILE, ImageEncoder
+        from .index import model_fingerprint
+        from .io import load_npy
+        from .text_encoder import MAPPER_FILE
+
+        config_path = folder / CONFIG_FILE
+        config = Config.from_dict(read_json(config_path)) if config_path.is_file() else Config(artifacts_dir=folder)
+        config.artifacts_dir = folder
         if data_dir is not None:
             config.data_dir = Path(data_dir)
-        prepared = load_prepared(config.data_dir)
-        encoder = ImageEncoder.load(artifacts_dir)
-        index = open_store(artifacts_dir, prepared.catalog, expect={
-            "model_fingerprint": model_fingerprint(artifacts_dir / EMBEDDING_FILE),
+        prepared = load_prepared(config.data_dir, verify=verified is None)
+        keys = {name: verified.manifest["files"].get(name, {}).get("sha256") for name in (EMBEDDING_FILE, CLASSIFIER_FILE, MAPPER_FILE)} if verified else {}
+        old_keys = getattr(reuse, "_model_keys", {}) if reuse is not None else {}
+
+        def unchanged(*names: str) -> bool:
+            return bool(keys) and all(keys.get(n) and keys.get(n) == old_keys.get(n) for n in names)
+
+        encoder = reuse.image_encoder if unchanged(EMBEDDING_FILE, CLASSIFIER_FILE) else ImageEncoder.load(folder)
+        fingerprint = keys.get(EMBEDDING_FILE) or model_fingerprint(folder / EMBEDDING_FILE)
+        index = open_store(folder, prepared.catalog, expect={
+            "model_fingerprint": fingerprint,
             "catalog_sha256": prepared.manifest["catalog_sha256"],
         }, store=store, uri=store_uri or (config.store_uri if config.store == "milvus" else None))
         position = {pid: i for i, pid in enumerate(prepared.catalog["product_id"])}
@@ -293,14 +359,18 @@ class SearchEngine:
         if text:
             from .text_encoder import TextMapper
 
-            mapper = TextMapper.load(artifacts_dir)
-            vectors_path = artifacts_dir / TEXT_VECTORS_FILE
+            mapper = reuse.mapper if unchanged(MAPPER_FILE) and reuse.mapper is not None else TextMapper.load(folder)
+            vectors_path = folder / TEXT_VECTORS_FILE
             if not vectors_path.is_file():
                 raise ArtifactError(f"missing {vectors_path}; run `python -m multimodal build`")
-            text_vectors = np.load(vectors_path, allow_pickle=False)
-            if len(text_vectors) != len(catalog):
-                raise ArtifactError(f"{vectors_path} has {len(text_vectors)} rows for {len(catalog)} indexed items; rebuild")
-        return cls(catalog, images, index, encoder, config, mapper, text_vectors)
+            text_vectors = load_npy(vectors_path)
+            if text_vectors.ndim != 2 or len(text_vectors) != len(catalog):
+                raise ArtifactError(f"{vectors_path} has shape {text_vectors.shape} for {len(catalog)} indexed items; "
+                                    "run `python -m multimodal build`")
+        engine = cls(catalog, images, index, encoder, config, mapper, text_vectors,
+                     sentence_encoder=reuse._sentence if reuse is not None else None)
+        engine._model_keys = keys
+        return engine
 
     @property
     def sentence_encoder(self) -> Any:
@@ -592,6 +662,34 @@ class SearchEngine:
         table.update((name, np.asarray(values, dtype=np.float64)) for name, values in columns.items())
         table["row"] = rows
         return pd.DataFrame(table)
+
+
+def _live_name(root: Path) -> str | None:
+    from . import generations
+
+    try:
+        live = generations.current(root)
+    except ArtifactError:
+        return None
+    return live.name if live else None
+
+
+def _check_same_base(data_dir: Path, generation: Any) -> None:
+    """Refuse a generation built from another prepared catalog than ``data_dir`` holds."""
+    from .catalog import MANIFEST_FILE as DATA_MANIFEST
+
+    path = data_dir / DATA_MANIFEST
+    if not path.is_file():
+        return  # the generation holds its own catalog; the prepared folder is optional
+    mine = read_json(path)
+    theirs = read_json(generation.data_dir / DATA_MANIFEST)
+    base = mine.get("prepared_catalog_sha256", mine.get("catalog_sha256"))
+    built = theirs.get("prepared_catalog_sha256", theirs.get("catalog_sha256"))
+    if base != built:
+        raise ArtifactError(
+            f"the artifacts ({generation.name}) were built from another catalog than the one in {data_dir} "
+            f"(catalog sha256 {str(built)[:12]} vs {str(base)[:12]}); run `python -m multimodal build` to rebuild for it"
+        )
 
 
 def _check_k(k: int) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ArtifactError
-from .io import read_json, write_json_atomic, write_with
+from .io import load_keras, read_json, write_json_atomic, write_with
 
 log = logging.getLogger(__name__)
 
@@ -148,15 +148,10 @@ class TextMapper:
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str]) -> TextMapper:
-        import keras
-
         path = Path(directory) / MAPPER_FILE
         if not path.is_file():
             raise ArtifactError(f"no text mapping network at {path}; run `python -m multimodal train-text` (or `build`) first")
-        try:
-            model = keras.models.load_model(path, compile=False)
-        except Exception as exc:  # noqa: BLE001
-            raise ArtifactError(f"cannot load the text mapping network from {path}: {exc}") from exc
+        model = load_keras(path)
         history_path = Path(directory) / MAPPER_HISTORY_FILE
         history = read_json(history_path).get("history", {}) if history_path.is_file() else {}
         return cls(model, history)

@@ -42,8 +42,8 @@ EXAMPLE_QUERIES = (
 CHIP_COLOURS = {"include": "blue", "gender": "violet", "price": "green", "exclude": "red", "sort": "orange"}
 
 
-@st.cache_resource(show_spinner="Loading models and the index…")
-def _load_engine(artifacts: str, data: str):
+@st.cache_resource(show_spinner="Loading models and the index…", max_entries=2)
+def _load_engine(artifacts: str, data: str, generation: str | None):
     from . import SearchEngine
 
     engine = SearchEngine.load(artifacts, data)
@@ -51,21 +51,36 @@ def _load_engine(artifacts: str, data: str):
     return engine
 
 
+def _live_generation() -> str | None:
+    from . import generations
+
+    try:
+        live = generations.current(artifacts_dir())
+    except ArtifactError:
+        return None  # SearchEngine.load reports it
+    return live.name if live else None
+
+
 def load_engine():
-    """The one SearchEngine of this process (models, index, catalog) for the configured folders."""
-    return _load_engine(artifacts_dir(), data_dir())
+    """The one SearchEngine of this process for the live generation: items added by ``add-items``
+    (a new generation) appear on the next page run without a restart."""
+    return _load_engine(artifacts_dir(), data_dir(), _live_generation())
 
 
 @st.cache_data(show_spinner=False)
-def _load_metrics(artifacts: str, mtime: float) -> dict[str, Any] | None:
-    path = Path(artifacts) / "metrics.json"
-    return read_json(path) if path.is_file() else None
+def _load_metrics(path: str, mtime: float) -> dict[str, Any] | None:
+    return read_json(path) if Path(path).is_file() else None
 
 
 def load_metrics() -> dict[str, Any] | None:
-    """metrics.json, re-read when the file changes (a new evaluation)."""
-    path = Path(artifacts_dir()) / "metrics.json"
-    return _load_metrics(artifacts_dir(), path.stat().st_mtime if path.is_file() else 0.0)
+    """metrics.json of the generation in use, re-read when a new build commits another."""
+    from . import generations
+
+    try:
+        path = generations.resolve(artifacts_dir()) / "metrics.json"
+    except ArtifactError:
+        return None
+    return _load_metrics(str(path), path.stat().st_mtime if path.is_file() else 0.0)
 
 
 def engine_or_stop():

@@ -70,3 +70,33 @@ def toy_build(tmp_path_factory):
     log: list[str] = []
     result = build(config, report=log.append)
     return config, result, log
+
+
+@pytest.fixture()
+def built(toy_build, tmp_path):
+    """A private copy of the toy build, for tests that write (add items, rebuild, damage files):
+    the session build itself is only ever read, so no test depends on another's order."""
+    import shutil
+
+    config, _, _ = toy_build
+    shutil.copytree(config.data_dir, tmp_path / "data")
+    shutil.copytree(config.artifacts_dir, tmp_path / "artifacts")
+    return config.replace(data_dir=tmp_path / "data", artifacts_dir=tmp_path / "artifacts")
+
+
+@pytest.fixture()
+def stub_evaluation(monkeypatch):
+    """Replace the evaluation stage (the slowest, and measured by its own tests) with a stub that
+    writes metrics.json the same way, for tests about files, stages and generations."""
+    import multimodal.evaluate
+    from multimodal.io import write_json_atomic
+
+    def run_evaluation(config):
+        from multimodal import SearchEngine
+
+        engine = SearchEngine.load(config.artifacts_dir, config.data_dir, text=False)
+        metrics = {"stub": True, "catalog_items": len(engine.catalog)}
+        write_json_atomic(config.artifacts_dir / "metrics.json", metrics)
+        return metrics
+
+    monkeypatch.setattr(multimodal.evaluate, "run_evaluation", run_evaluation)

@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import io
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from multimodal import InvalidInputError, SearchEngine
+from multimodal import InvalidInputError, SearchEngine, generations
 from multimodal.cli import main
 from multimodal.io import file_sha256
 from multimodal.pipeline import add_items, build
-
-
-@pytest.fixture()
-def built(toy_build, tmp_path):
-    """A private copy of the toy build, so adding items does not disturb other tests."""
-    config, _, _ = toy_build
-    shutil.copytree(config.data_dir, tmp_path / "data")
-    shutil.copytree(config.artifacts_dir, tmp_path / "artifacts")
-    return config.replace(data_dir=tmp_path / "data", artifacts_dir=tmp_path / "artifacts")
 
 
 def _new_item(seed: int) -> np.ndarray:
@@ -41,19 +31,24 @@ def _png(array: np.ndarray) -> bytes:
 
 def _fingerprints(config) -> dict[str, str]:
     folders = (config.data_dir, config.artifacts_dir)
-    return {str(p): file_sha256(p) for folder in folders for p in sorted(Path(folder).iterdir()) if p.is_file()}
+    return {str(p): file_sha256(p) for folder in folders for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+def _live(config) -> Path:
+    return generations.resolve(config.artifacts_dir)
 
 
 def test_added_items_are_found_by_image_and_by_text_without_retraining(built) -> None:
-    model_before = file_sha256(built.artifacts_dir / "image_embedding.keras")
-    mapper_before = file_sha256(built.artifacts_dir / "text_mapper.keras")
+    model_before = file_sha256(_live(built) / "image_embedding.keras")
+    mapper_before = file_sha256(_live(built) / "text_mapper.keras")
     before = SearchEngine.load(built.artifacts_dir, built.data_dir)
     item = _new_item(0)
     added = add_items(built, [_png(item)], names=["ring.png"],
                       metadata=[{"colour": "burgundy", "gender": "women", "price": "49.5"}])
     assert len(added) == 1
     row = added.iloc[0]
-    assert row["product_id"].startswith("NEW-") and row["category"] == row["predicted_category"]
+    assert row["product_id"].startswith("NEW-")
+    assert row["category"] == before.describe_image(item)["predicted_category"], "no category given: the classifier's"
     assert (row["colour"], row["gender"], row["price"]) == ("burgundy", "Women", 49.5)
     assert "Burgundy" in row["title"], "the title is written from the given values"
 
@@ -61,8 +56,8 @@ def test_added_items_are_found_by_image_and_by_text_without_retraining(built) ->
     assert len(engine.catalog) == len(before.catalog) + 1
     assert engine.search_image(item, k=1)["product_id"].iloc[0] == row["product_id"]
     assert row["product_id"] in engine.search_text(row["title"], k=3)["product_id"].tolist()
-    assert file_sha256(built.artifacts_dir / "image_embedding.keras") == model_before
-    assert file_sha256(built.artifacts_dir / "text_mapper.keras") == mapper_before
+    assert file_sha256(_live(built) / "image_embedding.keras") == model_before
+    assert file_sha256(_live(built) / "text_mapper.keras") == mapper_before
 
 
 def test_a_given_category_is_kept_even_where_the_classifier_disagrees(built) -> None:
@@ -72,7 +67,7 @@ def test_a_given_category_is_kept_even_where_the_classifier_disagrees(built) -> 
     assert added["product_id"].iloc[0] in engine.search_text("ankle boots", k=len(engine.catalog))["product_id"].tolist()
 
 
-def test_a_build_after_adding_items_retrains_nothing(built) -> None:
+def test_a_build_after_adding_items_retrains_nothing(built, stub_evaluation) -> None:
     add_items(built, [_new_item(1)])
     log: list[str] = []
     build(built, report=log.append)
@@ -84,9 +79,10 @@ def test_a_build_after_adding_items_retrains_nothing(built) -> None:
 def test_a_missing_category_is_the_classifiers_prediction(built) -> None:
     engine = SearchEngine.load(built.artifacts_dir, built.data_dir)
     catalog_item = engine.images[5]
+    described = engine.describe_image(catalog_item)
     added = add_items(built, [catalog_item])
-    assert added["category"].iloc[0] == added["predicted_category"].iloc[0]
-    assert 0.0 < added["confidence"].iloc[0] <= 1.0
+    assert added["category"].iloc[0] == described["predicted_category"]
+    assert added["confidence"].iloc[0] == pytest.approx(described["confidence"], abs=1e-4)
 
 
 @pytest.mark.parametrize(
@@ -130,3 +126,57 @@ def test_cli_refuses_metadata_for_files_it_was_not_given(built, tmp_path, capsys
     code = main(["add-items", str(image), "--metadata", str(tmp_path / "meta.csv"),
                  "--data-dir", str(built.data_dir), "--artifacts-dir", str(built.artifacts_dir)])
     assert code == 2 and "other.png" in capsys.readouterr().err
+
+
+def test_adding_the_same_images_again_adds_nothing_and_says_so(built, capsys) -> None:
+    first = add_items(built, [_new_item(7), _new_item(8)], metadata=[{"product_id": "SHOP-7"}, {}])
+    catalog = SearchEngine.load(built.artifacts_dir, built.data_dir).catalog
+    again = add_items(built, [_png(_new_item(7)), _new_item(8), _new_item(9)], metadata=[{"product_id": "SHOP-7"}, {}, {}])
+    assert len(again) == 1, "only the new image is added"
+    assert sorted(pid for _, pid in again.attrs["skipped"]) == sorted(first["product_id"])
+    after = SearchEngine.load(built.artifacts_dir, built.data_dir).catalog
+    assert len(after) == len(catalog) + 1 and after["product_id"].is_unique
+    nothing = add_items(built, [_new_item(9)])
+    assert nothing.empty and nothing.attrs["generation"] is None
+    dirs = ["--data-dir", str(built.data_dir), "--artifacts-dir", str(built.artifacts_dir)]
+    folder = built.data_dir.parent / "again"
+    folder.mkdir()
+    (folder / "seven.png").write_bytes(_png(_new_item(7)))
+    assert main(["add-items", str(folder), *dirs]) == 0
+    out = capsys.readouterr().out
+    assert "skipped" in out and "SHOP-7" in out and "added nothing" in out
+
+
+def test_a_product_id_taken_by_another_added_image_is_refused(built) -> None:
+    add_items(built, [_new_item(10)], metadata=[{"product_id": "SHOP-10"}])
+    with pytest.raises(InvalidInputError, match="SHOP-10"):
+        add_items(built, [_new_item(11)], metadata=[{"product_id": "SHOP-10"}])
+
+
+def test_a_loaded_engine_refreshes_to_the_new_generation_keeping_its_models(built) -> None:
+    engine = SearchEngine.load(built.artifacts_dir, built.data_dir)
+    encoder, mapper, size = engine.image_encoder, engine.mapper, len(engine.catalog)
+    assert engine.refresh() is False, "nothing new yet"
+    added = add_items(built, [_new_item(12)])
+    assert engine.refresh() is True
+    assert len(engine.catalog) == size + 1 and engine.generation == added.attrs["generation"]
+    assert added["product_id"].iloc[0] in engine.index.product_ids
+    fresh = SearchEngine.load(built.artifacts_dir, built.data_dir)
+    for query in (_new_item(12), engine.images[-1], engine.images[0]):
+        assert engine.search_image(query, k=5)["product_id"].tolist() == fresh.search_image(query, k=5)["product_id"].tolist()
+    assert engine.search_text("red bag", k=5)["product_id"].tolist() == fresh.search_text("red bag", k=5)["product_id"].tolist()
+    assert engine.image_encoder is encoder and engine.mapper is mapper, "unchanged models are not reloaded"
+
+
+def test_items_added_survive_a_build_that_re_indexes(built, stub_evaluation) -> None:
+    added = add_items(built, [_new_item(13)], metadata=[{"product_id": "SHOP-13", "colour": "red"}])
+    log: list[str] = []
+    build(built.replace(index_type="hnsw"), report=log.append)
+    assert "[index] done" in " ".join(log), log
+    engine = SearchEngine.load(built.artifacts_dir, built.data_dir)
+    assert engine.index.manifest["index_type"] == "hnsw"
+    row = engine.catalog[engine.catalog["product_id"] == "SHOP-13"]
+    assert len(row) == 1 and row["colour"].iloc[0] == "red"
+    assert added["product_id"].iloc[0] == "SHOP-13" and "SHOP-13" in engine.index.product_ids
+    stored = engine.images[int(np.flatnonzero(engine.catalog["product_id"] == "SHOP-13")[0])]
+    assert np.array_equal(stored, SearchEngine.load(built.artifacts_dir, built.data_dir).images[-1])

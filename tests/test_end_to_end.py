@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from multimodal import InvalidInputError, SearchEngine
+from multimodal import InvalidInputError, SearchEngine, generations
 from multimodal.errors import ArtifactError
+from multimodal.preprocess import preprocess_batch
 
 
 @pytest.fixture(scope="module")
@@ -26,28 +27,70 @@ def _png(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def test_build_runs_every_stage_and_writes_metrics(toy_build) -> None:
+def _metrics(config) -> dict:
+    return json.loads((generations.resolve(config.artifacts_dir) / "metrics.json").read_text())
+
+
+def test_build_runs_every_stage_and_commits_one_generation_with_metrics(toy_build) -> None:
     config, result, log = toy_build
     for stage in ("prepare", "train-image", "index", "train-text", "evaluate"):
         assert f"[{stage}] done" in " ".join(log), stage
-    metrics = json.loads((config.artifacts_dir / "metrics.json").read_text())
+    live = generations.current(config.artifacts_dir)
+    assert live is not None and f"[commit] {live.name} is live" in log
+    live.verify()
+    metrics = _metrics(config)
+    assert metrics == result["metrics"]
     learned = metrics["image"]["learned"]
     assert set(learned["top_k_accuracy"]) == {"1", "3", "5", "7", "9"}
     assert {"mrr", "map_at_10", "ndcg_at_10", "per_category"} <= set(learned)
     assert {"raw_pixels", "pca_64", "untrained_network"} == set(metrics["image"]["baselines"])
     assert {"fused", "mapped_vector_only", "sentence_only"} <= set(metrics["text"])
-    assert np.array(metrics["classifier"]["confusion"]).sum() == metrics["held_out_queries"]
-    assert metrics["latency"]["image_query_ms"]["median"] > 0
 
 
-def test_a_second_build_skips_what_is_up_to_date(toy_build) -> None:
-    from multimodal.pipeline import build
+def test_evaluation_figures_match_a_brute_force_recomputation(toy_build, engine) -> None:
+    """The figures in metrics.json, recomputed here without the evaluation code: numpy top-1
+    over the index's vectors, and the classifier's argmax, on the held-out queries."""
+    from multimodal.catalog import load_prepared
 
     config, _, _ = toy_build
+    metrics = _metrics(config)
+    rows, images = load_prepared(generations.current(config.artifacts_dir).data_dir).part("query")
+    embeddings, probabilities = engine.image_encoder.encode(preprocess_batch(images))
+    truth = rows["label"].to_numpy()
+    nearest = np.argmax(embeddings @ engine.index.vectors().T, axis=1)
+    p_at_1 = float(np.mean(engine.catalog["label"].to_numpy()[nearest] == truth))
+    assert metrics["image"]["embedding_only"]["precision_at_k"]["1"] == pytest.approx(p_at_1, abs=1e-9)
+    confusion = np.zeros((10, 10), int)
+    np.add.at(confusion, (truth, np.argmax(probabilities, axis=1)), 1)
+    assert np.array_equal(np.array(metrics["classifier"]["confusion"]), confusion)
+    assert metrics["classifier"]["accuracy"] == pytest.approx(np.trace(confusion) / len(truth))
+
+
+def test_held_out_queries_are_never_indexed_or_trained_on(toy_build, engine) -> None:
+    from multimodal.catalog import load_prepared
+    from multimodal.pipeline import image_training_set
+
+    config, _, _ = toy_build
+    prepared = load_prepared(config.data_dir)
+    queries = set(prepared.catalog.loc[prepared.catalog["split"] == "query", "product_id"])
+    assert queries and not queries & set(engine.index.product_ids)
+    x, _ = image_training_set(prepared, config)
+    _, query_images = prepared.part("query")
+    trained = {row.tobytes() for row in np.round(x * 255).astype(np.uint8)}
+    held_out = {row.tobytes() for row in np.round(preprocess_batch(query_images) * 255).astype(np.uint8)}
+    assert len(x) > len(engine.catalog), "the extra Fashion-MNIST training images are used"
+    assert not trained & held_out
+
+
+def test_a_second_build_skips_what_is_up_to_date_and_commits_nothing(built) -> None:
+    from multimodal.pipeline import build
+
+    before = generations.current(built.artifacts_dir).name
     log: list[str] = []
-    build(config, report=log.append)
+    build(built, report=log.append)
     for stage in ("prepare", "train-image", "index", "train-text", "evaluate"):
         assert f"[{stage}] up to date" in log, log
+    assert generations.current(built.artifacts_dir).name == before
 
 
 def test_text_search_returns_scored_products_best_first(engine) -> None:
@@ -73,10 +116,23 @@ def test_image_search_accepts_every_input_kind_and_predicts_a_category(engine, t
 
 @pytest.mark.parametrize(("gender", "allowed"), [("men", {"Men", "Unisex"}), ("women", {"Women", "Unisex"}), ("unisex", {"Unisex"})])
 def test_gender_filter_is_exact_for_both_modalities(engine, gender, allowed) -> None:
-    text = engine.search_text("comfortable everyday clothes", k=50, gender=gender)
-    image = engine.search_image(engine.images[3], k=50, gender=gender.upper())
-    assert len(text) and len(image)
-    assert set(text["gender"]) <= allowed and set(image["gender"]) <= allowed
+    """Asked for every item, each search returns exactly the allowed ones: all of them, no other."""
+    every = len(engine.catalog)
+    expected = set(engine.catalog.loc[engine.catalog["gender"].isin(allowed), "product_id"])
+    text = engine.search_text("comfortable everyday clothes", k=every, gender=gender)
+    image = engine.search_image(engine.images[3], k=every, gender=gender.upper())
+    assert set(text["product_id"]) == expected and len(text) == len(expected)
+    assert set(image["product_id"]) == expected and len(image) == len(expected)
+
+
+@pytest.mark.parametrize(("query", "low", "high"), [("bag under $100", 0, 100), ("coat over 150", 150, np.inf),
+                                                     ("sneakers between 60 and 90 dollars", 60, 90)])
+def test_price_phrases_filter_results_through_the_engine(engine, query, low, high) -> None:
+    parsed = engine.search_text(query, k=1).attrs["parsed"]
+    assert (parsed["min_price"] or 0) == low and (parsed["max_price"] or np.inf) == high, parsed
+    result = engine.search_text(query, k=len(engine.catalog))
+    prices = engine.catalog["price"]
+    assert set(result["product_id"]) == set(engine.catalog.loc[(prices >= low) & (prices <= high), "product_id"])
 
 
 @pytest.mark.parametrize(
@@ -120,6 +176,19 @@ def test_huge_and_emoji_queries_still_return_results(engine) -> None:
     assert len(engine.search_text("👢🔥✨", k=3)) == 3
 
 
+def test_query_work_is_bounded_whatever_is_pasted() -> None:
+    from multimodal.query import MAX_QUERY_CHARS, parse_query
+
+    class Pasted(str):
+        """A huge paste that fails the test if anything walks all of it."""
+
+        def __iter__(self):
+            raise AssertionError("the whole query was read")
+
+    parsed = parse_query(Pasted("black boots " + "x" * 10_000_000))
+    assert parsed.category == "Ankle boot" and len(parsed.text) <= MAX_QUERY_CHARS
+
+
 def test_an_index_built_for_another_catalog_is_refused(toy_build, tmp_path) -> None:
     import shutil
 
@@ -132,18 +201,30 @@ def test_an_index_built_for_another_catalog_is_refused(toy_build, tmp_path) -> N
         SearchEngine.load(config.artifacts_dir, other.data_dir)
     artifacts = tmp_path / "artifacts"
     shutil.copytree(config.artifacts_dir, artifacts)
-    (artifacts / "image.index").unlink()
-    with pytest.raises(ArtifactError, match="build"):
+    (generations.resolve(artifacts) / "image.index").unlink()
+    with pytest.raises(ArtifactError, match="image.index is missing.*build"):
         SearchEngine.load(artifacts, config.data_dir)
 
 
-def test_changing_only_a_fusion_weight_re_evaluates_without_retraining(toy_build) -> None:
-    from multimodal.pipeline import build
+def test_an_index_built_with_another_model_is_refused(toy_build, tmp_path) -> None:
+    """Checksums pass (a consistent folder, no generations), but the model is not the index's."""
+    import shutil
 
     config, _, _ = toy_build
+    flat = tmp_path / "flat"
+    shutil.copytree(generations.resolve(config.artifacts_dir), flat)
+    shutil.copy(flat / "text_mapper.keras", flat / "image_embedding.keras")  # a loadable, other model
+    with pytest.raises(ArtifactError, match="model_fingerprint"):
+        SearchEngine.load(flat, flat / "data")
+
+
+def test_changing_only_a_fusion_weight_re_evaluates_without_retraining(built) -> None:
+    from multimodal.pipeline import build
+
     log: list[str] = []
-    build(config.replace(w_bm25=0.9), report=log.append)
+    build(built.replace(w_bm25=0.9), report=log.append)
     assert "[evaluate] done" in " ".join(log)
     for stage in ("train-image", "index", "train-text"):
         assert f"[{stage}] up to date" in log, log
-    assert json.loads((config.artifacts_dir / "config.json").read_text())["w_bm25"] == 0.9
+    assert json.loads((generations.resolve(built.artifacts_dir) / "config.json").read_text())["w_bm25"] == 0.9
+    assert SearchEngine.load(built.artifacts_dir, built.data_dir, text=False).config.w_bm25 == 0.9

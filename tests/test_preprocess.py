@@ -118,4 +118,53 @@ def test_a_missing_path_is_refused(tmp_path) -> None:
 
 
 def test_to_uint8_round_trips() -> None:
-    assert to_uint8(preprocess(_item())).dtype == np.uint8
+    """What add-items stores (uint8) is what the model saw, to half a grey level."""
+    seen = preprocess(_png(255 - _item()))  # a photo: inverted, cropped, resized
+    stored = to_uint8(seen)
+    assert stored.dtype == np.uint8
+    np.testing.assert_allclose(stored / 255.0, seen, atol=0.5 / 255 + 1e-6)
+    np.testing.assert_allclose(preprocess(stored), seen, atol=1 / 255 + 1e-6)
+
+
+@pytest.mark.parametrize(("width", "height", "message"), [(39_000_000, 1, "on a side"), (20_000, 2_000, "on a side"),
+                                                          (3_000, 100, "30 times longer"), (0, 5, "empty")])
+def test_absurd_sides_and_strips_are_refused_before_decoding(width, height, message, monkeypatch) -> None:
+    from multimodal import preprocess as module
+
+    with pytest.raises(InvalidInputError, match=message):
+        module.check_size(width, height)
+    if width:  # a real file of that size: refused before Pillow decodes a single row
+        buffer = io.BytesIO()
+        Image.new("1", (width, height)).save(buffer, format="PNG")
+        monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("decoded an absurd image"))
+        with pytest.raises(InvalidInputError, match=message):
+            preprocess(buffer.getvalue())
+
+
+def test_an_accepted_huge_image_is_shrunk_before_float_work_and_gives_the_same_item() -> None:
+    big = Image.fromarray(255 - _item()).resize((2_800, 2_800), Image.Resampling.NEAREST)
+    small = Image.fromarray(255 - _item()).resize((280, 280), Image.Resampling.NEAREST)
+    assert np.corrcoef(preprocess(big).ravel(), preprocess(small).ravel())[0, 1] > 0.98
+    yy, xx = np.mgrid[0:3_000, 0:2_000]
+    rgba = np.zeros((3_000, 2_000, 4), np.uint8)
+    rgba[(yy - 1_000 > xx - 500) & (yy < 2_000) & (xx > 500)] = (20, 20, 20, 255)  # a dark triangle, the rest transparent
+    out = preprocess(Image.fromarray(rgba, "RGBA"))  # flattened over white strip by strip
+    reference = preprocess(Image.fromarray(np.ascontiguousarray(rgba[::10, ::10]), "RGBA"))  # small: no shrinking
+    assert out.max() > 0.6 and out[27, 0] > 0.5 and out[0, 27] < 0.05
+    assert np.corrcoef(out.ravel(), reference.ravel())[0, 1] > 0.95
+
+
+def test_peak_memory_of_preprocessing_stays_under_200_mb(tmp_path) -> None:
+    """The issue's two shapes and the largest accepted images, each in a fresh process."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, str(root / "benchmarks" / "preprocess_memory.py"), "--json"],
+                         capture_output=True, text=True, check=True, cwd=root)
+    rows = {f"{row['size']} {row['mode']} {row['format']}": row for row in json.loads(run.stdout)}
+    assert rows["39,000,000 x 1 L PNG"]["outcome"].startswith("refused") and rows["20,000 x 2,000 L PNG"]["outcome"].startswith("refused")
+    assert all(row["extra_mb"] < 200 for row in rows.values()), rows
+    assert sum(row["outcome"].startswith("result") for row in rows.values()) == 3

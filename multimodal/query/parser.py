@@ -166,7 +166,8 @@ def clean_query(query: str) -> str:
     """Validate and normalise a query: refuse empty ones, cut very long ones, drop control characters."""
     if not isinstance(query, str):
         raise InvalidInputError(f"a text query must be a string, got {type(query).__name__}")
-    text = "".join(ch if ch.isprintable() else " " for ch in query)
+    # Look at a bounded prefix only: the work per query stays fixed however much text is pasted.
+    text = "".join(ch if ch.isprintable() else " " for ch in query[: 4 * MAX_QUERY_CHARS])
     text = " ".join(text.split())
     if not text:
         raise InvalidInputError("the query is empty; type what you are looking for, e.g. 'black leather ankle boots'")
