@@ -227,7 +227,12 @@ def cmd_ship_weights(args: argparse.Namespace) -> int:
     from .io import read_json
     from .shipped import SHIPPED_DIR, ship
 
+    from . import generations
+
     config = config_from_args(args)
+    live = generations.current(config.artifacts_dir)
+    if live is not None:  # the files of the generation that is served
+        config = config.replace(artifacts_dir=live.path, data_dir=live.data_dir)
     summary_path = config.artifacts_dir / "image_training.json"
     summary = read_json(summary_path) if summary_path.is_file() else {}
     if summary.get("source") == "shipped":

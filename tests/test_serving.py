@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from multimodal import SearchEngine
-from multimodal.pipeline import add_items, build_index
+from multimodal.pipeline import add_items, build_index, run_in_generation
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,7 +103,7 @@ def _engine_on_milvus(toy_build, tmp_path, store_uri: str | None) -> None:
     faiss_engine = SearchEngine.load(tmp_path / "artifacts", tmp_path / "data")
     milvus_config = config.replace(data_dir=tmp_path / "data", artifacts_dir=tmp_path / "artifacts",
                                    store="milvus", store_uri=store_uri)
-    manifest = build_index(milvus_config)
+    manifest = run_in_generation(milvus_config, build_index)  # commits a generation indexed in Milvus
     assert manifest["store"] == "milvus" and manifest["items"] == len(faiss_engine.catalog)
     engine = SearchEngine.load(tmp_path / "artifacts", tmp_path / "data")
     assert engine.index.kind == "milvus" and engine.index.count() == len(faiss_engine.catalog)

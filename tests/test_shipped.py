@@ -14,7 +14,11 @@ from multimodal.io import file_sha256, read_json
 @pytest.fixture()
 def shipped_toy(toy_build, tmp_path, monkeypatch):
     """The toy build's encoder shipped into a temporary folder that the build then looks in."""
+    from multimodal import generations
+
     config, _, _ = toy_build
+    live = generations.current(config.artifacts_dir)
+    config = config.replace(artifacts_dir=live.path, data_dir=live.data_dir)  # the served generation's files
     folder = tmp_path / "shipped"
     summary = read_json(config.artifacts_dir / "image_training.json")
     manifest = shipped.ship(config, summary, directory=folder, command="pytest toy build")

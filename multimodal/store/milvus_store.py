@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -48,8 +49,16 @@ _INDEXES = {
 
 
 def default_uri(artifacts_dir: str | os.PathLike[str]) -> str:
-    """Milvus Lite in the artifacts folder: no server to run."""
-    return str(Path(artifacts_dir) / LITE_FILE)
+    """Milvus Lite in the artifacts folder: no server to run.
+
+    A generation folder (``gen-N``) or a writer's staging folder is not the place: generations are
+    renamed and replaced, and Milvus keeps its own files, so the Lite folder lives beside them in
+    the artifacts root, like a Milvus server outside the generations.
+    """
+    folder = Path(artifacts_dir)
+    if re.match(r"^(gen-\d{6,}|\.staging-.*)$", folder.name):
+        folder = folder.parent
+    return str(folder / LITE_FILE)
 
 
 def is_local(uri: str) -> bool:
