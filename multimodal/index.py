@@ -68,7 +68,7 @@ class VectorIndex:
     @classmethod
     def build(cls, vectors: np.ndarray, product_ids: list[str], kind: str = "flat", **manifest: Any) -> VectorIndex:
         """Index unit vectors (inner product = cosine); ``manifest`` fields are recorded as given."""
-        vectors = _as_matrix(vectors)
+        vectors = as_matrix(vectors)
         if len(vectors) != len(product_ids):
             raise InvalidInputError(f"{len(vectors)} vectors but {len(product_ids)} product ids")
         if len(set(product_ids)) != len(product_ids):
@@ -85,7 +85,7 @@ class VectorIndex:
 
     def add(self, vectors: np.ndarray, product_ids: list[str]) -> None:
         """Add new items without retraining anything; ids must be new."""
-        vectors = _as_matrix(vectors, self.dim)
+        vectors = as_matrix(vectors, self.dim)
         if len(vectors) != len(product_ids):
             raise InvalidInputError(f"{len(vectors)} vectors but {len(product_ids)} product ids")
         clash = set(product_ids) & set(self.product_ids)
@@ -100,7 +100,7 @@ class VectorIndex:
 
         Returns (scores, rows); missing results (fewer than k allowed items) are row -1.
         """
-        queries = _as_matrix(queries, self.dim)
+        queries = as_matrix(queries, self.dim)
         if k < 1:
             raise InvalidInputError(f"k must be at least 1, got {k}")
         k = min(k, len(self)) or 1
@@ -161,7 +161,8 @@ class VectorIndex:
         return cls(index, product_ids, manifest)
 
 
-def _as_matrix(vectors: np.ndarray, dim: int | None = None) -> np.ndarray:
+def as_matrix(vectors: np.ndarray, dim: int | None = None) -> np.ndarray:
+    """Float32, C-contiguous, 2-D, finite, of the index's dimension."""
     x = np.asarray(vectors, dtype=np.float32)
     if x.ndim == 1:
         x = x[None, :]

@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..config import CATEGORIES, GENDERS
 from ..errors import ArtifactError, InvalidInputError
+from ..index import as_matrix  # noqa: F401 - one validator for every store
 
 STORE_TYPES = ("faiss", "milvus")
 FILTER_FIELDS = ("gender", "category", "price")
@@ -117,20 +118,6 @@ class VectorStore(Protocol):
     def save(self, directory: Any) -> None:
         """Persist what the engine does not persist itself, and the manifest."""
         ...
-
-
-def as_matrix(vectors: np.ndarray, dim: int | None = None) -> np.ndarray:
-    """Float32, C-contiguous, 2-D, finite, of the store's dimension."""
-    x = np.asarray(vectors, dtype=np.float32)
-    if x.ndim == 1:
-        x = x[None, :]
-    if x.ndim != 2:
-        raise InvalidInputError(f"vectors must be 2-D, got shape {x.shape}")
-    if dim is not None and x.shape[1] != dim:
-        raise ArtifactError(f"vectors have dimension {x.shape[1]} but the index holds {dim}-d vectors: model and index do not match")
-    if not np.all(np.isfinite(x)):
-        raise InvalidInputError("vectors contain NaN or infinite values")
-    return np.ascontiguousarray(x)
 
 
 def check_k(k: int) -> int:
