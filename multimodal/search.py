@@ -462,7 +462,7 @@ class SearchEngine:
 
         ``inputs`` are the queries' preprocessed (28, 28) images; with ``w_image_pixels > 0`` the
         candidates' similarity also counts their pixel correlation with the query (see
-        ``visual_similarity``), which is what tells two near-identical products apart.
+        ``visual_similarity``); measured, it did not earn its place (README), so it is off by default.
         """
         cfg = self.config
         n_candidates = min(len(self.index), max(k, cfg.image_candidates))
