@@ -142,13 +142,7 @@ class VectorIndex:
         manifest = read_json(directory / MANIFEST_FILE)
         if not isinstance(manifest, dict):
             raise ArtifactError(f"{directory / MANIFEST_FILE} is damaged (not a JSON object); {REPAIR}")
-        for key, value in (expect or {}).items():
-            if manifest.get(key) != value:
-                raise ArtifactError(
-                    f"the search index does not match: its {key} is {str(manifest.get(key))[:16]!r}, "
-                    f"expected {str(value)[:16]!r}. It was built for another model or catalog; "
-                    "rebuild it with `python -m multimodal build`."
-                )
+        check_manifest(manifest, expect, str(directory))
         try:
             index = faiss.read_index(str(directory / INDEX_FILE))
         except RuntimeError as exc:
@@ -173,3 +167,14 @@ def as_matrix(vectors: np.ndarray, dim: int | None = None) -> np.ndarray:
     if not np.all(np.isfinite(x)):
         raise InvalidInputError("vectors contain NaN or infinite values")
     return np.ascontiguousarray(x)
+
+
+def check_manifest(manifest: dict[str, Any], expect: dict[str, Any] | None, where: str) -> None:
+    """Refuse an index or store built for another model or catalog (the same rule for every store)."""
+    for key, value in (expect or {}).items():
+        if manifest.get(key) != value:
+            raise ArtifactError(
+                f"the search index in {where} does not match: its {key} is {str(manifest.get(key))[:16]!r}, "
+                f"expected {str(value)[:16]!r}. It was built for another model or catalog; "
+                "rebuild it with `python -m multimodal build`."
+            )

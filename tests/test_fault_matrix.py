@@ -169,6 +169,12 @@ def test_a_flat_layout_of_an_older_build_becomes_a_generation_without_retraining
 # ---------------------------------------------------------------- a crash at every write step
 
 
+def _restore(built, pristine) -> None:
+    """Put the build back as it was before the crash under test."""
+    shutil.rmtree(built.artifacts_dir)
+    shutil.copytree(pristine / "artifacts", built.artifacts_dir)
+
+
 def test_a_crash_at_every_write_step_of_add_items_leaves_one_generation_and_a_rerun_completes(
     built, shared_sentence, monkeypatch, tmp_path
 ) -> None:
@@ -180,8 +186,7 @@ def test_a_crash_at_every_write_step_of_add_items_leaves_one_generation_and_a_re
         add_items(built, [_item(2)], metadata=[{"product_id": "SHOP-2"}])
     assert steps[-1] == "CURRENT" and len(steps) >= 8, steps
     for crash_at in range(1, len(steps) + 1):
-        shutil.rmtree(built.artifacts_dir)
-        shutil.copytree(pristine / "artifacts", built.artifacts_dir)
+        _restore(built, pristine)
         with monkeypatch.context() as patch:
             _steps(patch, crash_at)
             with pytest.raises(Crash):
@@ -209,8 +214,7 @@ def test_a_crash_at_every_write_step_of_build_leaves_one_generation_and_a_rerun_
         build(hnsw, report=lambda _: None)
     assert steps[-1] == "CURRENT" and "image.index" in steps, steps
     for crash_at in range(1, len(steps) + 1):
-        shutil.rmtree(built.artifacts_dir)
-        shutil.copytree(pristine / "artifacts", built.artifacts_dir)
+        _restore(built, pristine)
         with monkeypatch.context() as patch:
             _steps(patch, crash_at)
             with pytest.raises(Crash):

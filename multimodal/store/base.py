@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from ..config import CATEGORIES, GENDERS
-from ..errors import ArtifactError, InvalidInputError
-from ..index import as_matrix  # noqa: F401 - one validator for every store
+from ..errors import InvalidInputError
+from ..index import as_matrix, check_manifest  # noqa: F401 - one validator and one manifest rule for every store
 
 STORE_TYPES = ("faiss", "milvus")
 FILTER_FIELDS = ("gender", "category", "price")
@@ -155,14 +155,3 @@ def check_new_ids(product_ids: Sequence[str], existing: set[str] | Sequence[str]
     if clash:
         raise InvalidInputError(f"product ids already in the index: {sorted(clash)[:5]}")
     return ids
-
-
-def check_manifest(manifest: dict[str, Any], expect: dict[str, Any] | None, where: str) -> None:
-    """Refuse a store built for another model or catalog (the same rule for every store)."""
-    for key, value in (expect or {}).items():
-        if manifest.get(key) != value:
-            raise ArtifactError(
-                f"the search index in {where} does not match: its {key} is {str(manifest.get(key))[:16]!r}, "
-                f"expected {str(value)[:16]!r}. It was built for another model or catalog; "
-                "rebuild it with `python -m multimodal build`."
-            )
