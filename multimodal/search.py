@@ -207,7 +207,9 @@ def category_aware_ranking(
 def _hedge(order: np.ndarray, full: np.ndarray, labels: np.ndarray, probs: np.ndarray, fused: np.ndarray,
            hedge_min: float, depth: int, max_hedges: int) -> None:
     """In place: give each unsure category one of the first ``depth`` slots (see ``category_aware_ranking``)."""
-    unsure = [int(c) for c in np.argsort(-probs, kind="stable")[1:] if probs[c] >= hedge_min][: min(max_hedges, depth - 1)]
+    # Hedges never take more than half of the slots after the first, so a short list stays mostly
+    # in the category the classifier believes in.
+    unsure = [int(c) for c in np.argsort(-probs, kind="stable")[1:] if probs[c] >= hedge_min][: min(max_hedges, (depth - 1) // 2)]
     head_labels = set(labels[order[:depth]].tolist())
     hedges = []
     for category in unsure:

@@ -70,3 +70,13 @@ def test_rocchio_moves_the_query_towards_liked_and_away_from_disliked() -> None:
     expected = np.array([1.0, 0.75, -0.25]) / np.linalg.norm([1.0, 0.75, -0.25])
     np.testing.assert_allclose(refined, expected, atol=1e-6)
     np.testing.assert_allclose(refine_vector(query, np.zeros((0, 3)), np.zeros((0, 3)), config)[0], query)
+
+
+def test_a_short_list_gives_hedges_at_most_half_of_the_slots_after_the_first() -> None:
+    sims = np.array([[0.90, 0.89, 0.88, 0.60, 0.59]])
+    labels = np.array([0, 0, 0, 1, 2])
+    probs = np.array([[0.5, 0.3, 0.2]])
+    three = category_aware_ranking(sims, np.arange(5)[None], probs, labels, weight=0.3, k=3, hedge_min=0.1)
+    assert three.rows[0].tolist() == [0, 1, 3], "one hedge (the likelier category) in a list of three"
+    five = category_aware_ranking(sims, np.arange(5)[None], probs, labels, weight=0.3, k=5, hedge_min=0.1)
+    assert sorted(labels[five.rows[0]].tolist()) == [0, 0, 0, 1, 2]
