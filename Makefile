@@ -11,22 +11,22 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 API_HOST ?= 127.0.0.1
 API_PORT ?= 8000
 
-.PHONY: run test lint api milvus-server setup setup-dev data data-package words browser build evaluate bench bench-scale bench-load clean
+.PHONY: run test lint api milvus-server setup setup-dev data data-package words wordnet browser build evaluate bench bench-scale bench-load clean
 
-run: setup data words build
+run: setup data words wordnet build
 	$(PY) -m streamlit run streamlit_app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
 # Random order (pytest-randomly); the header says `Using --randomly-seed=N`.
 # Repeat an order: make test PYTEST_ARGS=--randomly-seed=N; keep file order: PYTEST_ARGS="-p no:randomly".
 PYTEST_ARGS ?=
-test: setup-dev data-package words browser lint
+test: setup-dev data-package words wordnet browser lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup-dev
 	$(PY) -m ruff check .
 
 # The REST API on the built engine (docs at http://$(API_HOST):$(API_PORT)/docs).
-api: setup data build
+api: setup data wordnet build
 	$(PY) -m multimodal api --host $(API_HOST) --port $(API_PORT)
 
 # A Milvus Lite gRPC server: a local stand-in for a Milvus cluster (see docker-compose.milvus.yml for the real one).
@@ -64,6 +64,15 @@ words:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wamerican >/dev/null; \
 	else \
 		echo "note: install the Debian package wamerican (as root) to measure false parses on English words"; \
+	fi
+
+# Princeton WordNet (Debian's wordnet-base): the dictionary layer of query understanding reads it.
+wordnet:
+	@if [ -f /usr/share/wordnet/data.noun ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wordnet-base >/dev/null; \
+	else \
+		echo "note: install the Debian package wordnet-base (as root); without it text search reads unlisted words with the sentence model alone"; \
 	fi
 
 # Debian's Chromium for the browser test; Playwright drives it and downloads no browser itself.

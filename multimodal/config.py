@@ -106,6 +106,9 @@ class Config:
     # Learned layer of query understanding: least cosine similarity between a query word and an
     # attribute word that counts (chosen on dev words, see `evaluate`).
     semantic_threshold: float = 0.62
+    # Dictionary layer, read before the learned one: WordNet (Debian's wordnet-base) and the XKCD
+    # colour survey name what an unlisted colour, garment or fabric word means ("cerulean" -> blue).
+    text_dictionary: bool = True
     # Text mapper objective: "mse" (land on the item's image embedding) or "contrastive"
     # (in-batch softmax over items, temperature text_temperature), with varied training texts.
     # text_item_weight: the contrastive target's share on the text's own item (the rest on its category).

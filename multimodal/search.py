@@ -255,6 +255,7 @@ class SearchEngine:
         self._attributes: dict[str, np.ndarray] | None = None
         self._lexical: Any = None
         self._matcher: Any = None
+        self._dictionary: Any = None
         self.generation: str | None = None  # the committed generation served (None: a folder without generations)
         self._source: tuple[Path, Any, str | None, str | None] = (Path(config.artifacts_dir), None, None, None)
         self._model_keys: dict[str, Any] = {}
@@ -531,9 +532,18 @@ class SearchEngine:
             self._matcher = AttributeMatcher(self.sentence_encoder, self.config.semantic_threshold)
         return self._matcher
 
+    @property
+    def dictionary(self) -> Any:
+        """The dictionary layer of query understanding (WordNet and the colour survey), or None when off."""
+        if self._dictionary is None and self.config.text_dictionary:
+            from .query.dictionary import DictionaryLayer
+
+            self._dictionary = DictionaryLayer()
+        return self._dictionary
+
     def parse(self, query: str) -> ParsedQuery:
-        """What the query states, read with every layer (lists, typos, learned matching)."""
-        return parse_query(query, self.matcher)
+        """What the query states, read with every layer (lists, typos, dictionary, learned matching)."""
+        return parse_query(query, self.matcher, self.dictionary)
 
     def text_signals(self, text: str, allowed: np.ndarray | None = None, liked: np.ndarray | None = None,
                      disliked: np.ndarray | None = None) -> dict[str, np.ndarray]:

@@ -32,6 +32,8 @@ _NEGATION_FILLERS = frozenset({"a", "an", "the", "any", "in", "of", "made", "fro
                                "that", "which", "is", "are", "be", "color", "colour", "colours", "colors", "want", "wanted"})
 _LIST_JOINERS = frozenset({"or", "nor", "and", ","})
 _CATEGORY_JOINERS = frozenset({"and", "or", ",", "/", "plus"})
+# Layers that read words no list holds: a listed word of the same field overrides them.
+_OPEN_SOURCES = ("learned", "dictionary")
 # Words the learned layer never reads: function words and the shopping talk around attributes.
 STOPWORDS = frozenset("""
 a an the and or nor but of for to in on at by with from as into onto about than then that this these those it its
@@ -42,6 +44,12 @@ piece pieces kind sort type style look very really so too just also more most le
 good nice great best new like love perfect ideal suitable wear wearing worn go going use used what which who
 where when how why if all each every other another same such only own both either neither
 """.split())
+
+
+class Dictionary(Protocol):
+    """What the dictionary layer offers the parser (``dictionary.DictionaryLayer`` is one)."""
+
+    def meaning(self, word: str, fields: Iterable[str]) -> tuple[str, tuple[str, ...]] | None: ...
 
 
 class Matcher(Protocol):
@@ -55,7 +63,8 @@ class Constraint:
     """One understood statement: ``field`` must (or, negated, must not) be one of ``values``.
 
     ``source`` says which layer understood it: "list" (hand-written phrase), "typo" (a corrected
-    misspelling) or "learned" (sentence-model similarity, ``similarity`` holds the cosine).
+    misspelling), "dictionary" (WordNet or the colour survey, ``dictionary``) or "learned"
+    (sentence-model similarity, ``similarity`` holds the cosine).
     """
 
     field: str
@@ -68,7 +77,7 @@ class Constraint:
     def label(self) -> str:
         values = " / ".join(self.values)
         text = f"{'not ' if self.negated else ''}{self.field}: {values}"
-        if self.source == "learned":
+        if self.source in _OPEN_SOURCES:
             text += f" (≈ “{self.words}”)"
         return text
 
@@ -366,13 +375,14 @@ def _negations(units: list[_Unit], tokens: list[str]) -> set[int]:
     return negated
 
 
-def parse_query(query: str, matcher: Matcher | None = None) -> ParsedQuery:
+def parse_query(query: str, matcher: Matcher | None = None, dictionary: Dictionary | None = None) -> ParsedQuery:
     """Parse a shopper's query into constraints, intents and price limits.
 
     Args:
         query: what the shopper typed.
         matcher: the learned layer for words no list holds (``semantic.AttributeMatcher``); without
             it only the hand-written phrases and typo correction are used.
+        dictionary: the dictionary layer (``dictionary.DictionaryLayer``), read before the matcher.
 
     Raises:
         InvalidInputError: the query is empty or not a string.
@@ -383,13 +393,13 @@ def parse_query(query: str, matcher: Matcher | None = None) -> ParsedQuery:
     tokens = _tokens(lower)
     units = _scan(tokens)
     _resolve(units, tokens)
-    if matcher is not None:
-        _learn(units, tokens, matcher)
+    if matcher is not None or dictionary is not None:
+        _learn(units, tokens, matcher, dictionary)
     negated = _negations(units, tokens)
     _categories(units, tokens, negated)
 
     genders: list[str] = []
-    listed_fields = {u.meaning.field for u in units if u.meaning and u.meaning.kind == "field" and u.source != "learned"}
+    listed_fields = {u.meaning.field for u in units if u.meaning and u.meaning.kind == "field" and u.source not in _OPEN_SOURCES}
     for j, unit in enumerate(units):
         m = unit.meaning
         if m is None or m.kind in ("negator", "blocked"):
@@ -408,7 +418,7 @@ def parse_query(query: str, matcher: Matcher | None = None) -> ParsedQuery:
             continue
         if m.kind != "field":
             continue
-        if unit.source == "learned" and m.field in listed_fields and j not in negated:
+        if unit.source in _OPEN_SOURCES and m.field in listed_fields and j not in negated:
             continue  # the precise layer already states this field
         constraint = Constraint(m.field, m.values, unit.words, j in negated, unit.source, unit.similarity)
         if constraint not in parsed.constraints:
@@ -483,11 +493,20 @@ def _subtract_negated(parsed: ParsedQuery) -> None:
     parsed.constraints = out
 
 
-def _learn(units: list[_Unit], tokens: list[str], matcher: Matcher) -> None:
-    """Leftover words in attribute positions (``_slots``) to the learned layer; a match outside the
-    fields its position allows is dropped."""
+def _learn(units: list[_Unit], tokens: list[str], matcher: Matcher | None, dictionary: Dictionary | None = None) -> None:
+    """Leftover words in attribute positions (``_slots``) to the dictionary layer, then the rest to
+    the learned layer; a match outside the fields its position allows is dropped."""
     slots = _slots(units, tokens)
-    if not slots:
+    if dictionary is not None:
+        for j in list(slots):
+            found = dictionary.meaning(units[j].words, slots[j])
+            if found is not None:
+                units[j].meaning = _Meaning("field", found[0], found[1])
+                units[j].source = "dictionary"
+                del slots[j]
+    if not slots or matcher is None:
+        for j, fields in slots.items():
+            units[j].hint = fields
         return
     order = list(slots)
     results = matcher.match([units[j].words for j in order])

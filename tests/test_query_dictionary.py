@@ -1,0 +1,64 @@
+"""The dictionary layer: WordNet and the colour survey name what unlisted words mean, and stay silent
+on words that name no attribute. WordNet tests need Debian's wordnet-base (`make wordnet`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from multimodal.query import parse_query
+from multimodal.query.dictionary import DictionaryLayer, WordNet, colour_table
+
+needs_wordnet = pytest.mark.skipif(not WordNet.available(), reason="WordNet not installed (make wordnet)")
+MODIFIER = ("colour", "material", "style", "season", "occasion")
+
+
+@pytest.fixture(scope="module")
+def layer() -> DictionaryLayer:
+    return DictionaryLayer()
+
+
+@pytest.mark.parametrize(("name", "colour"), [("royal blue", "blue"), ("lemon yellow", "yellow"), ("chocolate brown", "brown"),
+                                              ("blood red", "red"), ("forest green", "green"), ("light grey", "grey")])
+def test_survey_colour_names_take_the_nearest_catalog_colour(name, colour) -> None:
+    assert colour_table()[name] == colour
+
+
+@needs_wordnet
+@pytest.mark.parametrize(("word", "fields", "expected"), [
+    ("cerulean", MODIFIER, ("colour", ("blue",))),              # survey name with a WordNet colour sense
+    ("vermilion", MODIFIER, ("colour", ("red",))),              # not in the survey: WordNet's synonym "scarlet"
+    ("huaraches", ("category",), ("category", ("Sandal",))),    # plural -> huarache -> sandal
+    ("rucksack", ("category",), ("category", ("Bag",))),
+    ("polyester", MODIFIER, ("material", ("synthetic",))),      # "any of a large class of synthetic fabrics"
+])
+def test_dictionary_reads_unlisted_words(layer, word, fields, expected) -> None:
+    assert layer.meaning(word, fields) == expected
+
+
+@needs_wordnet
+@pytest.mark.parametrize("word", ["dust", "industry", "table", "happiness", "running"])
+def test_words_that_name_no_attribute_state_nothing(layer, word) -> None:
+    assert layer.meaning(word, MODIFIER) is None
+
+
+@needs_wordnet
+def test_a_word_is_read_only_for_the_fields_its_position_allows(layer) -> None:
+    assert layer.meaning("huaraches", MODIFIER) is None  # before a garment it would be a modifier, not a sandal
+    assert layer.meaning("cerulean", ("category",)) is None
+
+
+@needs_wordnet
+def test_the_parser_shows_dictionary_meanings_as_chips_and_lists_win(layer) -> None:
+    parsed = parse_query("cerulean dress", None, layer)
+    assert parsed.colours == ["blue"]
+    assert [c.source for c in parsed.constraints if c.field == "colour"] == ["dictionary"]
+    assert "colour: blue (≈ “cerulean”)" in parsed.chips()
+    assert parse_query("cerulean black dress", None, layer).colours == ["black"]  # a listed colour overrides
+    assert parse_query("cerulean", None, layer).is_empty()  # one word alone: no evidence of its role
+
+
+def test_without_wordnet_only_the_colour_survey_answers(tmp_path) -> None:
+    layer = DictionaryLayer(wordnet_dir=tmp_path)
+    assert layer.wordnet is None
+    assert layer.meaning("huaraches", ("category",)) is None
+    assert layer.meaning("cerulean", MODIFIER) == ("colour", ("blue",))  # the survey alone still knows it
