@@ -529,7 +529,8 @@ class SearchEngine:
         if self._matcher is None:
             from .query.semantic import AttributeMatcher
 
-            self._matcher = AttributeMatcher(self.sentence_encoder, self.config.semantic_threshold)
+            describe = self.dictionary.descriptions if self.dictionary is not None else None
+            self._matcher = AttributeMatcher(self.sentence_encoder, self.config.semantic_threshold, describe)
         return self._matcher
 
     @property

@@ -62,3 +62,35 @@ def test_without_wordnet_only_the_colour_survey_answers(tmp_path) -> None:
     assert layer.wordnet is None
     assert layer.meaning("huaraches", ("category",)) is None
     assert layer.meaning("cerulean", MODIFIER) == ("colour", ("blue",))  # the survey alone still knows it
+
+
+class _KeywordEncoder:
+    """A stand-in sentence model: a text's vector says which colour words it contains, plus a
+    small direction of its own (so unrelated texts are unrelated)."""
+
+    words = ("red", "blue")
+
+    def encode(self, texts):
+        import zlib
+
+        import numpy as np
+
+        rows = []
+        for t in texts:
+            own = np.random.default_rng(zlib.crc32(t.encode())).normal(size=32) * 0.1
+            rows.append(np.concatenate([[1.0 if w in t.lower().split() else 0.0 for w in self.words], own]))
+        out = np.array(rows, np.float32)
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def test_unsure_words_are_ranked_by_their_definition_too() -> None:
+    from multimodal.query.semantic import AttributeMatcher
+
+    definitions = {"tomato": ["tomato: a red fruit"]}
+    plain = AttributeMatcher(_KeywordEncoder())
+    described = AttributeMatcher(_KeywordEncoder(), describe=lambda w: definitions.get(w, []))
+    _, alone = plain.value_similarities("tomato", ("colour",))
+    field, with_definition = described.value_similarities("tomato", ("colour",))
+    assert field == "colour"
+    assert abs(alone["red"] - alone["blue"]) < 0.3  # the lone word says little about its colour
+    assert with_definition["red"] > 0.5 > with_definition["blue"]  # its definition does

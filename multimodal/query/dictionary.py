@@ -48,6 +48,7 @@ _MAX_DEPTH = 4  # broader terms climbed from a sense when looking for a listed w
 class Sense:
     pos: str
     offset: int
+    satellite: bool  # an adjective filed under a head adjective ("cerulean" under "chromatic")
     lemmas: tuple[str, ...]
     pointers: tuple[tuple[str, str, int], ...]  # (symbol, pos, offset)
     gloss: str
@@ -103,11 +104,13 @@ class WordNet:
         lemmas = tuple(re.sub(r"\(.*\)$", "", p[4 + 2 * i]).replace("_", " ").lower() for i in range(n_words))
         i = 4 + 2 * n_words
         pointers = tuple((p[i + 1 + 4 * k], p[i + 3 + 4 * k], int(p[i + 2 + 4 * k])) for k in range(int(p[i])))
-        return Sense(pos, offset, lemmas, pointers, gloss.strip())
+        return Sense(pos, offset, p[2] == "s", lemmas, pointers, gloss.strip())
 
     def broader(self, sense: Sense) -> list[Sense]:
-        """Hypernyms (and instance hypernyms) of a noun; the head adjectives an adjective is similar to."""
-        return [self.sense(pos, off) for sym, pos, off in sense.pointers if sym in ("@", "@i", "&")]
+        """Hypernyms (and instance hypernyms) of a noun; the head adjective of a satellite adjective
+        (a head's own "&" pointers lead down to its satellites, not up)."""
+        symbols = ("@", "@i", "&") if sense.pos != "a" or sense.satellite else ("@", "@i")
+        return [self.sense(pos, off) for sym, pos, off in sense.pointers if sym in symbols]
 
     def root_offsets(self, roots: tuple[tuple[str, str], ...]) -> set[int]:
         return {s.offset for lemma, gloss in roots for s in self.senses(lemma, ("n",)) if s.gloss.startswith(gloss)}
@@ -169,6 +172,19 @@ class DictionaryLayer:
                 if values:
                     return name, values
         return None
+
+    def descriptions(self, word: str, max_senses: int = 3) -> list[str]:
+        """Short definitions of the word's first senses ("chic: stylish; elegant and stylish"), for the
+        sentence model to compare with attribute values; empty without WordNet."""
+        if self.wordnet is None:
+            return []
+        out = []
+        for pos in ("n", "a", "v"):
+            for sense in self.wordnet.senses(word.lower().strip(), (pos,))[:max_senses]:
+                synonyms = [x for x in sense.lemmas if x != word][:3]
+                gloss = sense.gloss.split(";")[0].split('"')[0].strip()
+                out.append(f"{word}: {', '.join(synonyms)}; {gloss}" if synonyms else f"{word}: {gloss}")
+        return out
 
     def _described_by_colour(self, senses: list[Sense]) -> bool:
         """A survey colour name the dictionary describes by its colour ("tomato: ... red ... fruit"), unlike "dust"."""

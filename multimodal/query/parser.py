@@ -43,6 +43,7 @@ give get buy buying shop shopping please some any something anything thing thing
 piece pieces kind sort type style look very really so too just also more most less least much many lot lots
 good nice great best new like love perfect ideal suitable wear wearing worn go going use used what which who
 where when how why if all each every other another same such only own both either neither
+colour colours color colors coloured colored shade shades tone tones hue hues
 """.split())
 
 

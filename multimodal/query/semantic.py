@@ -10,7 +10,7 @@ English words) and reported by the evaluation. Anchor vectors are computed once 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,11 @@ from . import vocabulary as V
 log = logging.getLogger(__name__)
 
 DEFAULT_THRESHOLD = 0.62
+# The soft signal also compares unsure words with the dictionary definition (first sense) of each
+# one-word anchor of these fields: on dev queries colour 0.37 -> 0.38, material 0.43 -> 0.59;
+# style, occasion and season lost (their anchors' first senses are rarely the fashion sense).
+DESCRIBED_FIELDS: tuple[str, ...] = ("colour", "material")
+DESCRIBED_SENSES = 1
 # Fields the learned layer may state; gender and price stay with the precise layer.
 LEARNED_FIELDS: tuple[str, ...] = ("category", "colour", "material", "style", "occasion", "season")
 # The brand names are invented: no sentence model knows what they are similar to.
@@ -58,15 +63,28 @@ class AttributeMatcher:
     Args:
         encoder: anything with ``encode(list[str]) -> unit vectors`` (``text_encoder.SentenceEncoder``).
         threshold: the least cosine similarity that counts as a match.
+        describe: word -> short dictionary descriptions of its senses (``DictionaryLayer.descriptions``);
+            the soft signal of unsure words compares those too, since the sentence model reads a
+            definition far better than a lone rare word.
     """
 
-    def __init__(self, encoder: Any, threshold: float = DEFAULT_THRESHOLD) -> None:
+    def __init__(self, encoder: Any, threshold: float = DEFAULT_THRESHOLD,
+                 describe: Callable[[str], list[str]] | None = None) -> None:
         self.encoder = encoder
         self.threshold = float(threshold)
+        self.describe = describe
         self.anchors = anchors()
         self.vectors = np.asarray(encoder.encode([a.text for a in self.anchors]), np.float32)
         self._cache: dict[str, tuple[int, float]] = {}
         self._vectors_cache: dict[str, np.ndarray] = {}
+        self.soft_anchors = list(self.anchors)
+        if describe is not None:
+            extra = [Anchor(d, a.field, a.values) for a in self.anchors if a.field in DESCRIBED_FIELDS and " " not in a.text
+                     for d in describe(a.text)[:DESCRIBED_SENSES]]
+            self.soft_anchors += extra
+            self.soft_vectors = np.concatenate([self.vectors, np.asarray(encoder.encode([a.text for a in extra]), np.float32)]) if extra else self.vectors
+        else:
+            self.soft_vectors = self.vectors
 
     def nearest(self, phrases: Sequence[str]) -> list[tuple[Anchor, float]]:
         """The most similar anchor of each phrase and its cosine similarity."""
@@ -85,14 +103,15 @@ class AttributeMatcher:
         phrase to each value of it (its best anchor): a graded signal for words below the threshold."""
         key = f"\x00values:{phrase}"
         if key not in self._cache:
-            self._vectors_cache[phrase] = np.asarray(self.encoder.encode([phrase]), np.float32)[0]
+            texts = [phrase, *(self.describe(phrase) if self.describe else [])]
+            self._vectors_cache[phrase] = np.asarray(self.encoder.encode(texts), np.float32)
             self._cache[key] = (0, 0.0)
-        sims = self.vectors @ self._vectors_cache[phrase]
+        sims = (self._vectors_cache[phrase] @ self.soft_vectors.T).max(axis=0)
         best: tuple[str, dict[str, float]] | None = None
         top = -np.inf
         for name in fields:
             per_value: dict[str, float] = {}
-            for anchor, sim in zip(self.anchors, sims):
+            for anchor, sim in zip(self.soft_anchors, sims):
                 if anchor.field == name:
                     for v in anchor.values:
                         per_value[v] = max(per_value.get(v, -1.0), float(sim))
