@@ -53,7 +53,7 @@ class Config:
     # Instance level: NT-Xent between each image and a re-shot view of it (0 = category level only).
     instance_weight: float = 1.0
     instance_temperature: float = 0.1
-    image_epochs: int = 12
+    image_epochs: int = 24
     batch_classes: int = 10
     batch_per_class: int = 6
     learning_rate: float = 3e-3
