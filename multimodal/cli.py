@@ -286,6 +286,10 @@ def _text_report(t: dict) -> str:
                      f"{u['false_parse_rate_before_a_garment']:.4f} before a garment word ('<word> dress')")
         lines.append(f"learned layer: threshold {u['threshold_in_use']:.2f} (dev choice {u['threshold_dev']['chosen']['threshold']:.2f}); "
                      f"unseen test words matched right {u['unseen_test_words_matched_right']:.3f}")
+        if "unseen_test_words_read_by_dictionary" in u:
+            lines.append(f"dictionary layer: reads {u['unseen_test_words_read_by_dictionary']:.3f} of the unseen test words, "
+                         f"right {u['unseen_test_words_read_right_by_dictionary']:.3f}; with the learned layer after it, "
+                         f"right {u['unseen_test_words_read_right_by_dictionary_or_learned']:.3f}")
     elif u:
         lines.append(f"\nfalse parses: {u.get('skipped')}")
     return "\n".join(lines)

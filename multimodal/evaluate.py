@@ -123,6 +123,9 @@ def _states_truth(parsed: Any, query: Any) -> bool:
     return parsed.sort == query.sort and (query.gender is None or parsed.gender == query.gender)
 
 
+_MODIFIER_FIELDS = ("colour", "material", "style", "season", "occasion")
+
+
 def evaluate_query_understanding(engine: SearchEngine, seed: int = 0) -> dict[str, Any]:
     """False parses on ordinary English words (alone, and before a garment word), and the learned
     layer's threshold as chosen on dev words, with recall on the test words."""
@@ -142,6 +145,17 @@ def evaluate_query_understanding(engine: SearchEngine, seed: int = 0) -> dict[st
     from .query.semantic import _agrees
 
     right = [w for w, (a, s) in zip(text_eval.UNSEEN_TEST, nearest) if s >= matcher.threshold and _agrees(a, text_eval.UNSEEN_TEST[w])]
+    # The dictionary layer reads a word first, within the fields of the word's own slot kind
+    # (a colour, material or style word stands before a garment; a garment word alone).
+    dictionary = engine.dictionary
+    read, read_right = [], []
+    for word, (name, values) in text_eval.UNSEEN_TEST.items():
+        found = dictionary.meaning(word, ("category",) if name == "category" else _MODIFIER_FIELDS) if dictionary else None
+        if found is not None:
+            read.append(word)
+            if found[0] == name and set(found[1]) & set(values):
+                read_right.append(word)
+    either = set(read_right) | {w for w in right if w not in read}
     return {
         "ordinary_words": len(test),
         "false_parse_rate": len(alone) / len(test),
@@ -152,6 +166,9 @@ def evaluate_query_understanding(engine: SearchEngine, seed: int = 0) -> dict[st
         "threshold_dev": {k: v for k, v in tuning.items() if k != "sweep"},
         "threshold_sweep": tuning["sweep"],
         "unseen_test_words_matched_right": len(right) / len(text_eval.UNSEEN_TEST),
+        "unseen_test_words_read_by_dictionary": len(read) / len(text_eval.UNSEEN_TEST),
+        "unseen_test_words_read_right_by_dictionary": len(read_right) / len(text_eval.UNSEEN_TEST),
+        "unseen_test_words_read_right_by_dictionary_or_learned": len(either) / len(text_eval.UNSEEN_TEST),
     }
 
 
