@@ -94,3 +94,11 @@ def test_unsure_words_are_ranked_by_their_definition_too() -> None:
     assert field == "colour"
     assert abs(alone["red"] - alone["blue"]) < 0.3  # the lone word says little about its colour
     assert with_definition["red"] > 0.5 > with_definition["blue"]  # its definition does
+
+
+@needs_wordnet
+def test_a_run_of_modifiers_and_a_price_phrase_give_words_their_position(layer) -> None:
+    parsed = parse_query("taupe calfskin boots", None, layer)
+    assert parsed.colours == ["beige"] and parsed.values("material") == ["leather", "waterproof leather"]
+    assert parse_query("huaraches under $40", None, layer).categories == ["Sandal"]
+    assert parse_query("huaraches", None, layer).is_empty()

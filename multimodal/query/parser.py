@@ -395,7 +395,8 @@ def parse_query(query: str, matcher: Matcher | None = None, dictionary: Dictiona
     units = _scan(tokens)
     _resolve(units, tokens)
     if matcher is not None or dictionary is not None:
-        _learn(units, tokens, matcher, dictionary)
+        # A price phrase is evidence too: "huaraches under $40" names a garment, "huaraches" alone may not.
+        _learn(units, tokens, matcher, dictionary, query_words=len(_tokens(text.lower())))
     negated = _negations(units, tokens)
     _categories(units, tokens, negated)
 
@@ -447,11 +448,11 @@ _STYLE_NOUNS = frozenset({"style", "look", "vibe", "vibes", "feel", "aesthetic"}
 _MODIFIER_FIELDS = frozenset({"colour", "material", "style", "season", "occasion"})
 
 
-def _slots(units: list[_Unit], tokens: list[str]) -> dict[int, frozenset[str]]:
+def _slots(units: list[_Unit], tokens: list[str], query_words: int | None = None) -> dict[int, frozenset[str]]:
     """Leftover words in a position that states an attribute, with the fields it may state there.
 
     Structural evidence comes first: a word right before a garment word modifies it ("vermilion
-    dress"), one after "in" is a colour or material, after "made of" a material, after "for" an
+    dress", also in a run of modifiers: "taupe calfskin boots"), one after "in" is a colour or material, after "made of" a material, after "for" an
     occasion or season, before "style" a style; the last leftover noun of a query that names no
     garment may be the garment ("a windbreaker for him"). A word with no such position (a query
     of one unknown word, "nice" in "nice shoes") is left to the dense ranking, never a filter.
@@ -459,6 +460,13 @@ def _slots(units: list[_Unit], tokens: list[str]) -> dict[int, frozenset[str]]:
     has_category = any(u.meaning is not None and u.meaning.kind in ("field", "weak") and u.meaning.field == "category" for u in units)
     out: dict[int, frozenset[str]] = {}
     leftovers = [j for j, u in enumerate(units) if u.meaning is None and _content(u.words)]
+    # Units in a run of modifiers that ends at a garment word, found from the right.
+    content = [j for j, u in enumerate(units) if u.meaning is not None or _content(u.words)]
+    modifies: set[int] = set()
+    for j, k in reversed(list(zip(content, content[1:]))):
+        m = units[j].meaning
+        if (_is_garment(units[k]) or k in modifies) and (m is None or (m.kind == "field" and m.field in _MODIFIER_FIELDS)):
+            modifies.add(j)
     for j in leftovers:
         before = [u.words for u in units[max(0, j - 2) : j] if u.words not in ("a", "an", "the", "some", "my", "your")]
         prev = before[-1] if before else ""
@@ -470,9 +478,9 @@ def _slots(units: list[_Unit], tokens: list[str]) -> dict[int, frozenset[str]]:
             fields |= {"colour", "material", "season"}
         if prev in _MATERIAL_CUES:
             fields |= {"material"}
-        if nxt is not None and (_is_garment(nxt) or nxt.words in _STYLE_NOUNS or (nxt.meaning is None and not has_category)):
+        if j in modifies or nxt is not None and (nxt.words in _STYLE_NOUNS or (nxt.meaning is None and not has_category)):
             fields |= _MODIFIER_FIELDS
-        if not has_category and j == leftovers[-1] and len(tokens) > 1:
+        if not has_category and j == leftovers[-1] and (len(tokens) if query_words is None else query_words) > 1:
             fields |= {"category"}
         if fields:
             out[j] = frozenset(fields)
@@ -494,10 +502,11 @@ def _subtract_negated(parsed: ParsedQuery) -> None:
     parsed.constraints = out
 
 
-def _learn(units: list[_Unit], tokens: list[str], matcher: Matcher | None, dictionary: Dictionary | None = None) -> None:
+def _learn(units: list[_Unit], tokens: list[str], matcher: Matcher | None, dictionary: Dictionary | None = None,
+           query_words: int | None = None) -> None:
     """Leftover words in attribute positions (``_slots``) to the dictionary layer, then the rest to
     the learned layer; a match outside the fields its position allows is dropped."""
-    slots = _slots(units, tokens)
+    slots = _slots(units, tokens, query_words)
     if dictionary is not None:
         for j in list(slots):
             found = dictionary.meaning(units[j].words, slots[j])
