@@ -183,11 +183,10 @@ def category_aware_ranking(
     safe = np.where(valid, rows, 0)
     labels = np.where(valid, np.asarray(item_labels, np.int64)[safe], -1)
     category_p = np.take_along_axis(probabilities, np.maximum(labels, 0), axis=1)
-    fused = similarities + weight * category_p
-    if exact_similarity is not None:
-        fused = np.where(similarities >= exact_similarity, fused + 10.0, fused)
-    fused = np.where(valid, fused, -np.inf)
-    full = np.argsort(-fused, axis=1, kind="stable")
+    fused = np.where(valid, similarities + weight * category_p, -np.inf)
+    # An exact match jumps the queue; the score shown stays the ranking formula's.
+    first = (similarities >= exact_similarity) if exact_similarity is not None else np.zeros_like(valid)
+    full = np.lexsort((-fused, ~(first & valid)), axis=1)
     order = full[:, :k].copy()
     if hedge_min is not None and hedge_min <= 1.0 and max_hedges > 0 and k > 1:
         depth = min(hedge_depth, k)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from multimodal.config import Config
 from multimodal.search import category_aware_ranking, pixel_features, refine_vector, visual_similarity
@@ -44,6 +45,7 @@ def test_an_exact_match_comes_first_whatever_the_classifier_says() -> None:
     probs = np.array([[0.05, 0.95]])
     ranking = category_aware_ranking(sims, np.arange(3)[None], probs, labels, weight=0.5, k=3, exact_similarity=0.999)
     assert ranking.rows[0, 0] == 0
+    assert ranking.scores[0, 0] == pytest.approx(1.0 + 0.5 * 0.05)  # the score shown is the formula's, no jump bonus
     without = category_aware_ranking(sims, np.arange(3)[None], probs, labels, weight=0.5, k=3)
     assert without.rows[0, 0] == 1
 
