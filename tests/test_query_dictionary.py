@@ -89,9 +89,8 @@ def test_unsure_words_are_ranked_by_their_definition_too() -> None:
     definitions = {"tomato": ["tomato: a red fruit"]}
     plain = AttributeMatcher(_KeywordEncoder())
     described = AttributeMatcher(_KeywordEncoder(), describe=lambda w: definitions.get(w, []))
-    _, alone = plain.value_similarities("tomato", ("colour",))
-    field, with_definition = described.value_similarities("tomato", ("colour",))
-    assert field == "colour"
+    alone = plain.field_similarities("tomato", ("colour",))["colour"]
+    with_definition = described.field_similarities("tomato", ("colour",))["colour"]
     assert abs(alone["red"] - alone["blue"]) < 0.3  # the lone word says little about its colour
     assert with_definition["red"] > 0.5 > with_definition["blue"]  # its definition does
 
@@ -102,3 +101,22 @@ def test_a_run_of_modifiers_and_a_price_phrase_give_words_their_position(layer) 
     assert parsed.colours == ["beige"] and parsed.values("material") == ["leather", "waterproof leather"]
     assert parse_query("huaraches under $40", None, layer).categories == ["Sandal"]
     assert parse_query("huaraches", None, layer).is_empty()
+
+
+def test_an_unsure_word_ranks_each_item_by_its_most_alike_field() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from multimodal.query import ParsedQuery
+    from multimodal.search import SearchEngine
+
+    class Matcher:
+        def field_similarities(self, word, fields):
+            return {"colour": {"red": 0.9, "blue": 0.1}, "style": {"retro": 0.8, "casual": 0.0}}
+
+    engine = SearchEngine.__new__(SearchEngine)
+    engine.catalog = pd.DataFrame({"colour": ["blue", "red", "blue"], "style": ["retro", "casual", "casual"]})
+    engine._attributes = {"colour": engine.catalog["colour"].to_numpy(), "style": engine.catalog["style"].to_numpy()}
+    engine._matcher = Matcher()
+    parsed = ParsedQuery(text="throwback shirt", hints=[("throwback", ("colour", "style"))])
+    assert np.allclose(engine.hint_scores(parsed), [0.8, 0.9, 0.1])  # the retro item rises though colour is likelier

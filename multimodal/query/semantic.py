@@ -98,26 +98,23 @@ class AttributeMatcher:
                 self._cache.clear()
         return [(self.anchors[self._cache[p][0]], self._cache[p][1]) for p in phrases]
 
-    def value_similarities(self, phrase: str, fields: tuple[str, ...] | frozenset[str]) -> tuple[str, dict[str, float]] | None:
-        """The field among ``fields`` whose values ``phrase`` is most like, and the similarity of the
-        phrase to each value of it (its best anchor): a graded signal for words below the threshold."""
-        key = f"\x00values:{phrase}"
-        if key not in self._cache:
+    def field_similarities(self, phrase: str, fields: tuple[str, ...] | frozenset[str]) -> dict[str, dict[str, float]]:
+        """For each field of ``fields``, the similarity of ``phrase`` (or of one of its dictionary
+        definitions) to each value of the field (its best anchor): the graded signal of words below
+        the threshold."""
+        if phrase not in self._vectors_cache:
             texts = [phrase, *(self.describe(phrase) if self.describe else [])]
             self._vectors_cache[phrase] = np.asarray(self.encoder.encode(texts), np.float32)
-            self._cache[key] = (0, 0.0)
+            if len(self._vectors_cache) > 50_000:
+                self._vectors_cache.clear()
+                self._vectors_cache[phrase] = np.asarray(self.encoder.encode(texts), np.float32)
         sims = (self._vectors_cache[phrase] @ self.soft_vectors.T).max(axis=0)
-        best: tuple[str, dict[str, float]] | None = None
-        top = -np.inf
-        for name in fields:
-            per_value: dict[str, float] = {}
-            for anchor, sim in zip(self.soft_anchors, sims):
-                if anchor.field == name:
-                    for v in anchor.values:
-                        per_value[v] = max(per_value.get(v, -1.0), float(sim))
-            if per_value and max(per_value.values()) > top:
-                top, best = max(per_value.values()), (name, per_value)
-        return best
+        out: dict[str, dict[str, float]] = {name: {} for name in fields}
+        for anchor, sim in zip(self.soft_anchors, sims):
+            if anchor.field in out:
+                for v in anchor.values:
+                    out[anchor.field][v] = max(out[anchor.field].get(v, -1.0), float(sim))
+        return {name: values for name, values in out.items() if values}
 
     def match(self, phrases: list[str]) -> list[tuple[str, tuple[str, ...], float] | None]:
         """For each phrase, (field, values, similarity) of its anchor when similar enough, else None."""
