@@ -452,9 +452,10 @@ def _slots(units: list[_Unit], tokens: list[str], query_words: int | None = None
     """Leftover words in a position that states an attribute, with the fields it may state there.
 
     Structural evidence comes first: a word right before a garment word modifies it ("vermilion
-    dress", also in a run of modifiers: "taupe calfskin boots"), one after "in" is a colour or material, after "made of" a material, after "for" an
-    occasion or season, before "style" a style; the last leftover noun of a query that names no
-    garment may be the garment ("a windbreaker for him"). A word with no such position (a query
+    dress"), also in a run of modifiers ("taupe calfskin boots"); one after "in" is a colour or
+    material, after "made of" a material, after "for" an occasion or season, before "style" a
+    style; the last leftover noun of a query that names no garment may be the garment ("a
+    windbreaker for him"; a price phrase counts as another word of the query). A word with no such position (a query
     of one unknown word, "nice" in "nice shoes") is left to the dense ranking, never a filter.
     """
     has_category = any(u.meaning is not None and u.meaning.kind in ("field", "weak") and u.meaning.field == "category" for u in units)

@@ -104,10 +104,9 @@ class AttributeMatcher:
         the threshold."""
         if phrase not in self._vectors_cache:
             texts = [phrase, *(self.describe(phrase) if self.describe else [])]
-            self._vectors_cache[phrase] = np.asarray(self.encoder.encode(texts), np.float32)
             if len(self._vectors_cache) > 50_000:
                 self._vectors_cache.clear()
-                self._vectors_cache[phrase] = np.asarray(self.encoder.encode(texts), np.float32)
+            self._vectors_cache[phrase] = np.asarray(self.encoder.encode(texts), np.float32)
         sims = (self._vectors_cache[phrase] @ self.soft_vectors.T).max(axis=0)
         out: dict[str, dict[str, float]] = {name: {} for name in fields}
         for anchor, sim in zip(self.soft_anchors, sims):
