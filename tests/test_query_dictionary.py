@@ -120,3 +120,15 @@ def test_an_unsure_word_ranks_each_item_by_its_most_alike_field() -> None:
     engine._matcher = Matcher()
     parsed = ParsedQuery(text="throwback shirt", hints=[("throwback", ("colour", "style"))])
     assert np.allclose(engine.hint_scores(parsed), [0.8, 0.9, 0.1])  # the retro item rises though colour is likelier
+
+
+@needs_wordnet
+def test_wordnet_reads_the_same_from_many_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    words = ["cerulean", "huarache", "sandal", "polyester", "vermilion", "rucksack", "velvet", "boot"] * 25
+    expected = {w: [s.gloss for s in WordNet().senses(w)] for w in set(words)}
+    fresh = WordNet()  # an empty sense cache, so every thread seeks and reads the files itself
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda w: [s.gloss for s in fresh.senses(w)], words))
+    assert got == [expected[w] for w in words]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +34,8 @@ XKCD_FILE = Path(__file__).with_name("data") / "xkcd_colours.tsv"
 DICTIONARY_FIELDS: tuple[str, ...] = ("colour", "category", "material")
 _ROOTS: dict[str, tuple[tuple[str, str], ...]] = {
     "colour": (("color", "a visual attribute"),),
-    "category": (("clothing", "a covering designed"), ("footwear", "clothing worn on"), ("footwear", "covering for a person"), ("bag", "a flexible container"),
-                 ("bag", "a container used for carrying money")),
+    "category": (("clothing", "a covering designed"), ("footwear", "clothing worn on"), ("footwear", "covering for a person"),
+                 ("bag", "a flexible container"), ("bag", "a container used for carrying money")),
     "material": (("fabric", "artifact made by weaving"), ("leather", "an animal skin"), ("fiber", "a slender and greatly"),
                  ("fur", "the dressed hairy coat")),
 }
@@ -60,6 +61,7 @@ class WordNet:
     def __init__(self, root: Path = WORDNET_DIR) -> None:
         self.root = Path(root)
         self._files = {pos: open(self.root / f"data.{name}", "rb") for pos, name in _POS.items()}  # noqa: SIM115 - kept open: thousands of seeks
+        self._lock = threading.Lock()  # the app and the API read from several threads; seek + read must not interleave
 
     @staticmethod
     def available(root: Path = WORDNET_DIR) -> bool:
@@ -97,8 +99,10 @@ class WordNet:
     @functools.lru_cache(maxsize=200_000)  # noqa: B019
     def sense(self, pos: str, offset: int) -> Sense:
         f = self._files[pos]
-        f.seek(offset)
-        head, _, gloss = f.readline().decode("latin-1").partition("|")
+        with self._lock:
+            f.seek(offset)
+            line = f.readline()
+        head, _, gloss = line.decode("latin-1").partition("|")
         p = head.split()
         n_words = int(p[3], 16)
         lemmas = tuple(re.sub(r"\(.*\)$", "", p[4 + 2 * i]).replace("_", " ").lower() for i in range(n_words))
