@@ -39,8 +39,9 @@ def client(built):
         yield client
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def engine(client):
+    """The engine the app serves now (POST /items swaps it for the new generation's)."""
     return client.app.state.holder.engine
 
 
