@@ -24,11 +24,9 @@ from multimodal import SearchEngine, generations
 from multimodal.errors import ArtifactError
 from multimodal.pipeline import add_items, build
 
+from .faults import Crash, count_write_steps
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-class Crash(Exception):
-    """Stands in for the process dying at a write step."""
 
 
 @pytest.fixture(scope="module")
@@ -60,24 +58,6 @@ def _served(config) -> tuple[str, list[str]]:
 
 def _leftovers(config) -> list[str]:
     return sorted(p.name for p in config.artifacts_dir.iterdir() if p.name.startswith("."))
-
-
-def _steps(monkeypatch, crash_at: int | None, exc: type[BaseException] = Crash) -> list[str]:
-    """Count the calls that make a write durable (``os.replace``, ``os.rename``); fail at ``crash_at``."""
-    steps: list[str] = []
-
-    def wrap(real):
-        def call(src, dst, *args, **kwargs):
-            steps.append(Path(dst).name)
-            if crash_at is not None and len(steps) == crash_at:
-                raise exc(f"step {crash_at}: {Path(dst).name}")
-            return real(src, dst, *args, **kwargs)
-
-        return call
-
-    monkeypatch.setattr(os, "replace", wrap(os.replace))
-    monkeypatch.setattr(os, "rename", wrap(os.rename))
-    return steps
 
 
 # ---------------------------------------------------------------- damaged artifacts
@@ -182,13 +162,13 @@ def test_a_crash_at_every_write_step_of_add_items_leaves_one_generation_and_a_re
     shutil.copytree(built.artifacts_dir, pristine / "artifacts")
     before_gen, before_ids = _served(built)
     with monkeypatch.context() as patch:
-        steps = _steps(patch, None)
+        steps = count_write_steps(patch, None)
         add_items(built, [_item(2)], metadata=[{"product_id": "SHOP-2"}])
     assert steps[-1] == "CURRENT" and len(steps) >= 8, steps
     for crash_at in range(1, len(steps) + 1):
         _restore(built, pristine)
         with monkeypatch.context() as patch:
-            _steps(patch, crash_at)
+            count_write_steps(patch, crash_at)
             with pytest.raises(Crash):
                 add_items(built, [_item(2)], metadata=[{"product_id": "SHOP-2"}])
         generation, ids = _served(built)
@@ -210,13 +190,13 @@ def test_a_crash_at_every_write_step_of_build_leaves_one_generation_and_a_rerun_
     before_gen, before_ids = _served(built)
     hnsw = built.replace(index_type="hnsw")
     with monkeypatch.context() as patch:
-        steps = _steps(patch, None)
+        steps = count_write_steps(patch, None)
         build(hnsw, report=lambda _: None)
     assert steps[-1] == "CURRENT" and "image.index" in steps, steps
     for crash_at in range(1, len(steps) + 1):
         _restore(built, pristine)
         with monkeypatch.context() as patch:
-            _steps(patch, crash_at)
+            count_write_steps(patch, crash_at)
             with pytest.raises(Crash):
                 build(hnsw, report=lambda _: None)
         assert _served(built) == (before_gen, before_ids), f"crash at {steps[crash_at - 1]}"

@@ -12,9 +12,7 @@ from multimodal import generations
 from multimodal.errors import ArtifactError
 from multimodal.io import atomic_path, load_npy, read_json, write_bytes_atomic, write_json_atomic
 
-
-class Crash(Exception):
-    """Stands in for the process dying at a write step."""
+from .faults import Crash, count_write_steps
 
 
 def _commit(root: Path, files: dict[str, bytes], note: str = "") -> generations.Generation:
@@ -63,29 +61,11 @@ def test_an_uncommitted_transaction_changes_nothing(tmp_path) -> None:
     assert _state(tmp_path) == {"a.txt": b"1"} and _strays(tmp_path) == []
 
 
-def _count_steps(monkeypatch, crash_at: int | None) -> list[str]:
-    """Patch the two calls that make a write durable (rename, replace); raise at step ``crash_at``."""
-    steps: list[str] = []
-    real_replace, real_rename = os.replace, os.rename
-
-    def step(real):
-        def call(src, dst, *args, **kwargs):
-            steps.append(Path(dst).name)
-            if crash_at is not None and len(steps) == crash_at:
-                raise Crash(f"step {crash_at}: {Path(dst).name}")
-            return real(src, dst, *args, **kwargs)
-        return call
-
-    monkeypatch.setattr(os, "replace", step(real_replace))
-    monkeypatch.setattr(os, "rename", step(real_rename))
-    return steps
-
-
 def test_a_crash_at_any_write_step_leaves_one_whole_generation(tmp_path, monkeypatch) -> None:
     old = {"a.txt": b"old", "data/b.txt": b"old"}
     new = {"a.txt": b"new", "data/b.txt": b"new"}
     with monkeypatch.context() as patch:
-        steps = _count_steps(patch, None)
+        steps = count_write_steps(patch, None)
         _commit(tmp_path / "dry", old)
         steps.clear()
         _commit(tmp_path / "dry", new)
@@ -94,7 +74,7 @@ def test_a_crash_at_any_write_step_leaves_one_whole_generation(tmp_path, monkeyp
         root = tmp_path / f"crash-{crash_at}"
         _commit(root, old)
         with monkeypatch.context() as patch:
-            _count_steps(patch, crash_at)
+            count_write_steps(patch, crash_at)
             with pytest.raises(Crash):
                 _commit(root, new)
         assert _state(root) == old, f"crash before {steps[crash_at - 1]}: the old generation stays live"
