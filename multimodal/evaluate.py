@@ -123,9 +123,6 @@ def _states_truth(parsed: Any, query: Any) -> bool:
     return parsed.sort == query.sort and (query.gender is None or parsed.gender == query.gender)
 
 
-_MODIFIER_FIELDS = ("colour", "material", "style", "season", "occasion")
-
-
 def evaluate_query_understanding(engine: SearchEngine, seed: int = 0) -> dict[str, Any]:
     """False parses on ordinary English words (alone, and before a garment word), and the learned
     layer's threshold as chosen on dev words, with recall on the test words."""
@@ -142,6 +139,7 @@ def evaluate_query_understanding(engine: SearchEngine, seed: int = 0) -> dict[st
     in_context = [w for w in test if len(engine.parse(f"{w} dress").constraints) > 1 or engine.parse(f"{w} dress").gender]
     tuning = choose_threshold(matcher, text_eval.UNSEEN_DEV, dev)
     nearest = matcher.nearest(list(text_eval.UNSEEN_TEST))
+    from .query.parser import _MODIFIER_FIELDS
     from .query.semantic import _agrees
 
     right = [w for w, (a, s) in zip(text_eval.UNSEEN_TEST, nearest) if s >= matcher.threshold and _agrees(a, text_eval.UNSEEN_TEST[w])]
