@@ -65,10 +65,10 @@ def test_without_wordnet_only_the_colour_survey_answers(tmp_path) -> None:
 
 
 class _KeywordEncoder:
-    """A stand-in sentence model: a text's vector says which colour words it contains, plus a
+    """A stand-in sentence model: a text's vector says which of a few words it contains, plus a
     small direction of its own (so unrelated texts are unrelated)."""
 
-    words = ("red", "blue")
+    words = ("red", "blue", "past")
 
     def encode(self, texts):
         import zlib
@@ -88,11 +88,34 @@ def test_unsure_words_are_ranked_by_their_definition_too() -> None:
 
     definitions = {"tomato": ["tomato: a red fruit"]}
     plain = AttributeMatcher(_KeywordEncoder())
-    described = AttributeMatcher(_KeywordEncoder(), describe=lambda w: definitions.get(w, []))
+    described = AttributeMatcher(_KeywordEncoder(), describe=lambda w, **_: definitions.get(w, []))
     alone = plain.field_similarities("tomato", ("colour",))["colour"]
     with_definition = described.field_similarities("tomato", ("colour",))["colour"]
     assert abs(alone["red"] - alone["blue"]) < 0.3  # the lone word says little about its colour
     assert with_definition["red"] > 0.5 > with_definition["blue"]  # its definition does
+
+
+@needs_wordnet
+def test_a_style_is_described_by_the_sense_the_catalog_means(layer) -> None:
+    first = layer.descriptions("sporty", max_senses=1)
+    chosen = layer.descriptions("sporty", only=("appropriate for sport",))
+    assert first and "appropriate for sport" not in " ".join(first)  # its first sense is about fair play
+    assert len(chosen) == 1 and "appropriate for sport" in chosen[0]
+
+
+def test_an_unsure_style_word_is_ranked_by_the_chosen_sense_of_each_style() -> None:
+    from multimodal.query.semantic import STYLE_SENSES, AttributeMatcher
+
+    senses = {"retro": {"a fashion reminiscent": "retro: a fashion reminiscent of the past"}}
+
+    def describe(word: str, max_senses: int = 3, only: tuple[str, ...] = ()) -> list[str]:
+        if word == "bygone":
+            return ["bygone: belonging to the past"]
+        return [text for start, text in senses.get(word, {}).items() if start in only]
+
+    assert "retro" in STYLE_SENSES
+    style = AttributeMatcher(_KeywordEncoder(), describe=describe).field_similarities("bygone", ("style",))["style"]
+    assert style["retro"] > 0.5 > max(v for k, v in style.items() if k != "retro")
 
 
 @needs_wordnet

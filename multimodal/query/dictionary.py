@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,14 +177,17 @@ class DictionaryLayer:
                     return name, values
         return None
 
-    def descriptions(self, word: str, max_senses: int = 3) -> list[str]:
+    def descriptions(self, word: str, max_senses: int = 3, only: Sequence[str] = ()) -> list[str]:
         """Short definitions of the word's first senses ("chic: stylish; elegant and stylish"), for the
-        sentence model to compare with attribute values; empty without WordNet."""
+        sentence model to compare with attribute values; empty without WordNet. ``only``: the senses
+        whose definition begins so, however far down the list (the fashion sense of "retro")."""
         if self.wordnet is None:
             return []
         out = []
         for pos in ("n", "a", "v"):
-            for sense in self.wordnet.senses(word.lower().strip(), (pos,))[:max_senses]:
+            senses = self.wordnet.senses(word.lower().strip(), (pos,))
+            chosen = [s for s in senses if s.gloss.startswith(tuple(only))] if only else senses[:max_senses]
+            for sense in chosen:
                 synonyms = [x for x in sense.lemmas if x != word][:3]
                 gloss = sense.gloss.split(";")[0].split('"')[0].strip()
                 out.append(f"{word}: {', '.join(synonyms)}; {gloss}" if synonyms else f"{word}: {gloss}")
