@@ -201,6 +201,15 @@ def test_the_learned_layer_reads_words_in_attribute_positions_only() -> None:
     assert parse_query("vermilion", matcher).is_empty() and matcher.asked == []  # one word alone: no evidence
 
 
+def test_a_word_before_style_or_coloured_may_state_only_that_field() -> None:
+    hints = {q: dict(parse_query(q, _FakeMatcher()).hints) for q in (
+        "sweaters with a comfy style", "comfy looking sweaters", "mulberry coloured gowns", "desperately looking for boots")}
+    assert hints["sweaters with a comfy style"] == {"comfy": ("style",)}
+    assert hints["comfy looking sweaters"] == {"comfy": ("style",)}
+    assert hints["mulberry coloured gowns"] == {"mulberry": ("colour",)}
+    assert hints["desperately looking for boots"].get("desperately") != ("style",)  # "looking for" is no style cue
+
+
 def test_the_precise_layer_wins_over_the_learned_one() -> None:
     assert parse_query("vermilion black dress", _FakeMatcher()).colours == ["black"]
 
