@@ -155,3 +155,18 @@ def test_wordnet_reads_the_same_from_many_threads() -> None:
     with ThreadPoolExecutor(8) as pool:
         got = list(pool.map(lambda w: [s.gloss for s in fresh.senses(w)], words))
     assert got == [expected[w] for w in words]
+
+
+def test_a_pale_shade_takes_its_hue_rather_than_cream() -> None:
+    from multimodal.query.dictionary import colour_table
+
+    table = colour_table()
+    assert table["pistachio"] == table["mint"] == "green"  # plain CIELAB distance read both as cream
+    assert table["banana"] == "yellow"
+
+
+@needs_wordnet
+def test_a_survey_colour_name_is_a_colour_where_only_a_colour_may_stand(layer) -> None:
+    assert layer.meaning("mulberry", ("colour",)) == ("colour", ("burgundy",))  # "mulberry coloured gowns"
+    assert layer.meaning("mulberry", ("colour", "material", "style")) is None  # a tree, before a garment
+    assert layer.meaning("dust", ("colour", "material")) is None
