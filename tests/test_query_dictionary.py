@@ -170,3 +170,12 @@ def test_a_survey_colour_name_is_a_colour_where_only_a_colour_may_stand(layer) -
     assert layer.meaning("mulberry", ("colour",)) == ("colour", ("burgundy",))  # "mulberry coloured gowns"
     assert layer.meaning("mulberry", ("colour", "material", "style")) is None  # a tree, before a garment
     assert layer.meaning("dust", ("colour", "material")) is None
+
+
+def test_a_listed_colour_or_material_with_a_suffix_is_read(layer) -> None:
+    assert parse_query("reddish dress", None, layer).colours == ["red"]
+    assert parse_query("bluish shirt", None, layer).colours == ["blue"]
+    assert parse_query("woolly jumper", None, layer).values("material") == ["wool", "merino wool", "wool blend"]
+    assert parse_query("silky blouse", None, layer).values("material") == ["silk"]
+    assert len(parse_query("silly dress", None, layer).constraints) == 1  # "sill" names nothing
+    assert parse_query("reddish", None, layer).is_empty()  # no position: one word alone

@@ -5,6 +5,8 @@ resources before the sentence model has to guess.
   only through a sense that WordNet files under the field's domain (a colour, a garment or bag, a
   fabric or leather), and only when that sense, its broader terms or its definition name a listed
   word: "vermilion" -> scarlet -> red, "huaraches" -> sandal, "polyester" -> "synthetic fabrics".
+- **English word formation**: "reddish", "silky", "woolly", "rubberized" are a listed colour or
+  material with a suffix; the stem is looked up in the hand-written lists (no resource needed).
 - **The XKCD colour survey** (CC0; 949 names with the RGB most respondents gave them): a colour
   word takes the catalog colour nearest in CIELAB ("taupe" -> beige). Used for words WordNet knows
   as a colour, or does not know at all, so "dust" or "mud" before a dress state nothing.
@@ -42,6 +44,8 @@ _ROOTS: dict[str, tuple[tuple[str, str], ...]] = {
 _POS = {"n": "noun", "a": "adj", "v": "verb"}
 _SUFFIXES = {"n": (("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"), ("men", "man"), ("ies", "y"), ("s", "")),
              "a": (("er", ""), ("est", ""), ("er", "e"), ("est", "e")), "v": (("ing", ""), ("ing", "e"), ("ed", ""), ("ed", "e"), ("s", ""))}
+_DERIVATIONAL_SUFFIXES = ("ish", "ized", "ised", "y", "en")
+_DERIVED_FIELDS = ("colour", "material")
 _MAX_DEPTH = 4  # broader terms climbed from a sense when looking for a listed word
 # Lightness differences count half in the colour survey's nearest catalog colour, as in the textile
 # industry's CMC l:c = 2:1: a pale green ("pistachio", "mint") is a green, not a cream. Dev colour
@@ -169,6 +173,9 @@ class DictionaryLayer:
         return self._cache[key]
 
     def _meaning(self, word: str, allowed: frozenset[str]) -> tuple[str, tuple[str, ...]] | None:
+        derived = self._derived(word, allowed)
+        if derived:
+            return derived
         senses = self.wordnet.senses(word) if self.wordnet else []
         for name in DICTIONARY_FIELDS:  # colour first: "cherry" before a dress is a colour, not a wood
             if name not in allowed:
@@ -183,6 +190,20 @@ class DictionaryLayer:
                 values = self._listed(sense, name, word)
                 if values:
                     return name, values
+        return None
+
+    def _derived(self, word: str, allowed: frozenset[str]) -> tuple[str, tuple[str, ...]] | None:
+        """A listed colour or material word plus a derivational suffix: "reddish", "bluish", "silky",
+        "woolly", "rubberized" (a doubled final consonant undoubled, a dropped "e" restored)."""
+        for suffix in _DERIVATIONAL_SUFFIXES:
+            if not word.endswith(suffix) or len(word) - len(suffix) < 3:
+                continue
+            stem = word[: -len(suffix)]
+            for base in dict.fromkeys((stem, stem[:-1] if len(stem) > 3 and stem[-1] == stem[-2] else stem, stem + "e")):
+                for name in _DERIVED_FIELDS:
+                    values = self._lexicon[name].get(base) if name in allowed else None
+                    if values:
+                        return name, tuple(values)
         return None
 
     def descriptions(self, word: str, max_senses: int = 3, only: Sequence[str] = ()) -> list[str]:

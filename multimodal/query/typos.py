@@ -27,7 +27,7 @@ def english_words() -> frozenset[str]:
     return frozenset(w for w in words if w.isalpha() and not w.startswith("##") and len(w) > 1)
 
 
-_SUFFIXES = ("iness", "ness", "iest", "ier", "ies", "ing", "ers", "est", "ied", "ed", "er", "es", "ly", "s", "y")
+_SUFFIXES = ("iness", "ness", "iest", "ier", "ies", "ing", "ers", "est", "ied", "ish", "ed", "er", "es", "ly", "s", "y")
 
 
 def is_english(word: str) -> bool:
