@@ -105,7 +105,7 @@ class Config:
     w_attribute: float = 1.0
     # Learned layer of query understanding: least cosine similarity between a query word and an
     # attribute word that counts (chosen on dev words: at most 0.5% of ordinary words match; see `evaluate`).
-    semantic_threshold: float = 0.79
+    semantic_threshold: float = 0.78
     # Dictionary layer, read before the learned one: WordNet (Debian's wordnet-base) and the XKCD
     # colour survey name what an unlisted colour, garment or fabric word means ("cerulean" -> blue).
     text_dictionary: bool = True
