@@ -639,6 +639,7 @@ class SearchEngine:
         ``matches`` holds, per result, the stated constraints it meets; ``exact_match`` whether it meets
         all of them (when fewer than k do, partial matches follow them). ``attrs``: ``parsed`` (the
         constraints understood), ``chips`` (their labels) and ``chip_items`` (with their kind),
+        ``hint_items`` (unsure words that rank softly, never filter),
         ``relaxed`` (the message when nothing met every constraint, else None), ``n_matching``.
 
         ``liked``/``disliked`` product ids refine the ranking; disliked products never come back.
@@ -655,6 +656,7 @@ class SearchEngine:
         result.attrs["parsed"] = parsed.to_dict()
         result.attrs["chips"] = parsed.chips()
         result.attrs["chip_items"] = parsed.chip_items()
+        result.attrs["hint_items"] = parsed.hint_items()
         result.attrs["relaxed"] = ranking.relaxation.message
         result.attrs["relaxed_groups"] = list(ranking.relaxation.dropped)
         result.attrs["n_matching"] = ranking.n_matching

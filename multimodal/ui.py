@@ -205,11 +205,11 @@ def _card_actions(row: Any, context: str) -> None:
                    args=(pid, "disliked"), use_container_width=True)
 
 
-def chip_markdown(chip_items: list[dict[str, Any]]) -> str:
-    """One badge per understood constraint (negations red, sort orange); learned ones marked ≈."""
-    if not chip_items:
-        return "no explicit constraint; ranking by meaning"
-    return " ".join(f":{CHIP_COLOURS.get(c['kind'], 'gray')}-badge[{_escape(c['label'])}]" for c in chip_items)
+def chip_markdown(chip_items: list[dict[str, Any]], hint_items: list[dict[str, Any]] = ()) -> str:
+    """One badge per understood constraint (negations red, sort orange); learned ones marked ≈;
+    unsure words (soft: they rank, never filter) in grey after them."""
+    badges = [f":{CHIP_COLOURS.get(c['kind'], 'gray')}-badge[{_escape(c['label'])}]" for c in (*chip_items, *hint_items)]
+    return " ".join(badges) if badges else "no explicit constraint; ranking by meaning"
 
 
 def _escape(text: str) -> str:
@@ -245,6 +245,8 @@ def product_cards(engine, results: pd.DataFrame, columns: int = 4, why: bool = T
                 reasons = [f"image {image}", f"text {row.text_score:.2f}"]
                 if hasattr(row, "bm25_score"):
                     reasons.append(f"BM25 {row.bm25_score:.1f}")
+                if not pd.isna(getattr(row, "attribute_score", float("nan"))):
+                    reasons.append(f"likeness {row.attribute_score:.2f}")  # how like the unsure words its values are
                 st.caption("why: " + " · ".join(reasons))
             elif why and hasattr(row, "similarity"):
                 st.caption(f"why: similarity {row.similarity:.2f} · query is {row.category_probability:.0%} {row.category}")

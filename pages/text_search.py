@@ -21,7 +21,7 @@ if query.strip():
     except InvalidInputError as exc:
         st.warning(str(exc))
     else:
-        st.markdown("**Understood:** " + ui.chip_markdown(results.attrs.get("chip_items", [])))
+        st.markdown("**Understood:** " + ui.chip_markdown(results.attrs.get("chip_items", []), results.attrs.get("hint_items", [])))
         if results.attrs.get("relaxed"):
             st.info(results.attrs["relaxed"])
         st.caption(f"{len(results)} of {results.attrs.get('n_matching', len(results)):,} matching products · "

@@ -210,6 +210,13 @@ def test_a_word_before_style_or_coloured_may_state_only_that_field() -> None:
     assert hints["desperately looking for boots"].get("desperately") != ("style",)  # "looking for" is no style cue
 
 
+def test_an_unsure_word_gets_a_soft_chip_of_its_own() -> None:
+    parsed = parse_query("sweaters with a comfy style", _FakeMatcher())
+    assert parsed.chips() == ["category: Pullover"]  # it states nothing for certain
+    assert parsed.hint_items() == [{"kind": "hint", "field": "style", "label": "≈ comfy: style, ranked by likeness",
+                                    "source": "soft"}]
+
+
 def test_the_precise_layer_wins_over_the_learned_one() -> None:
     assert parse_query("vermilion black dress", _FakeMatcher()).colours == ["black"]
 

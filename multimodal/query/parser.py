@@ -159,6 +159,12 @@ class ParsedQuery:
             chips.append({"kind": "sort", "field": "price", "label": label, "source": "list"})
         return chips
 
+    def hint_items(self) -> list[dict[str, Any]]:
+        """One chip per unsure word: it names no value for certain, so it ranks items by how like
+        their value it is in the fields its position allows, and never filters."""
+        return [{"kind": "hint", "field": " / ".join(fields), "label": f"≈ {word}: {' or '.join(fields)}, ranked by likeness",
+                 "source": "soft"} for word, fields in self.hints]
+
     def chips(self) -> list[str]:
         """Short labels for the UI: what was understood."""
         return [c["label"] for c in self.chip_items()]
