@@ -7,7 +7,9 @@ catalog never offers winter sandals, men's dresses or formal gym sneakers.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -332,14 +334,14 @@ def make_product(label: int, rng: np.random.Generator, given: dict[str, Any] | N
     sizes = "One size" if spec.sizing == "one" else _SIZES[(spec.sizing, gender)]
     price = _price(spec, material, rng)
     price = float(given["price"]) if "price" in given else price
-    title = f"{brand} {_GENDER_WORDS[gender].capitalize()} {colour.capitalize()} {material.title()} {noun.title()}"
+    title = _no_repeat(f"{brand} {_GENDER_WORDS[gender].capitalize()} {colour.capitalize()} {material.title()} {noun.title()}")
     fit = str(rng.choice(_FIT_SENTENCES[spec.sizing])).format(sizes=sizes)
     template = str(rng.choice(_DESCRIPTION_TEMPLATES))
     description = template.format(
         style=style, noun=noun, colour=colour, material=material, occasion=occasion, brand=brand,
         fit_sentence=fit, season_phrase=_season_phrase(season),
     )
-    description = description[0].upper() + description[1:]
+    description = _no_repeat(description[0].upper() + description[1:])
     phrases = (
         category.lower(), noun, *CATEGORY_SYNONYMS[category][:3], _GENDER_WORDS[gender], gender.lower(),
         colour, material, style, occasion, season.lower(), brand.lower(),
@@ -352,6 +354,12 @@ def make_product(label: int, rng: np.random.Generator, given: dict[str, Any] | N
     )
     product.update({k: str(given[k]) for k in ("sizes", "title", "description", "keywords") if k in given})
     return product
+
+
+def _no_repeat(text: str) -> str:
+    """One of a word written twice in a row, where a material ends as the noun begins ("Fleece
+    Fleece Sweatshirt", "cotton knit knit sweater")."""
+    return re.sub(r"\b(\w+) \1\b", r"\1", text, flags=re.IGNORECASE)
 
 
 GIVEN_FIELDS: tuple[str, ...] = (
@@ -431,6 +439,17 @@ class PreparedData:
         return self.catalog[mask].reset_index(drop=True), self.images[mask]
 
 
+TRAINING_COLUMNS: tuple[str, ...] = ("product_id", "image_index", "split", "label")
+
+
+def training_sha256(catalog: pd.DataFrame) -> str:
+    """A checksum of what image training reads from the table (ids, image rows, split, labels) over
+    the prepared items, not ones added later: titles or prices may change without a retrain."""
+    rows = catalog[catalog["source_split"] != "added"] if "source_split" in catalog else catalog
+    text = rows[list(TRAINING_COLUMNS)].astype(str).to_csv(index=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def save_prepared(directory: str | os.PathLike[str], catalog: pd.DataFrame, images: np.ndarray, manifest: dict[str, Any]) -> dict[str, Any]:
     """Write images, table and manifest, each atomically; the manifest (last) records checksums."""
     directory = Path(directory)
@@ -443,6 +462,7 @@ def save_prepared(directory: str | os.PathLike[str], catalog: pd.DataFrame, imag
         "rows": int(len(catalog)),
         "catalog_sha256": file_sha256(directory / CATALOG_FILE),
         "images_sha256": file_sha256(directory / IMAGES_FILE),
+        "training_sha256": training_sha256(catalog),
     }
     write_json_atomic(directory / MANIFEST_FILE, manifest)
     return manifest

@@ -236,9 +236,19 @@ def _fingerprint(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _training_sha256_of(path: Path) -> str | None:
+    """``training_sha256`` of a table whose manifest predates that key (None without a table)."""
+    from .catalog import training_sha256
+
+    try:
+        return training_sha256(pd.read_csv(path, keep_default_na=False, dtype=str))
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def stage_inputs(config: Config) -> dict[str, str]:
     """A fingerprint of what each stage reads; a stage re-runs only when its fingerprint changes."""
-    from .catalog import MANIFEST_FILE
+    from .catalog import CATALOG_FILE, MANIFEST_FILE
     from .image_encoder import EMBEDDING_FILE
     from .index import model_fingerprint
     from .io import read_json
@@ -246,13 +256,15 @@ def stage_inputs(config: Config) -> dict[str, str]:
     data_manifest = config.data_dir / MANIFEST_FILE
     data = read_json(data_manifest) if data_manifest.is_file() else {}
     data_key = (data.get("catalog_sha256"), data.get("images_sha256"))
-    # Items added later (``add_items``) change the catalog but must not retrain the image encoder.
-    prepared_key = (data.get("prepared_catalog_sha256", data_key[0]), data.get("prepared_images_sha256", data_key[1]))
+    # Image training reads the images and, from the table, ids, split and labels: its key is those
+    # alone, so new titles or prices do not retrain it, nor do items added later (``add_items``).
+    training = data.get("training_sha256") or _training_sha256_of(config.data_dir / CATALOG_FILE)
+    image_key = (training, data.get("prepared_images_sha256", data_key[1]))
     model_path = config.artifacts_dir / EMBEDDING_FILE
     model_key = model_fingerprint(model_path) if model_path.is_file() else None
     cfg = config.to_dict()
     return {
-        "train-image": _fingerprint(prepared_key, {k: cfg[k] for k in _IMAGE_FIELDS}),
+        "train-image": _fingerprint(image_key, {k: cfg[k] for k in _IMAGE_FIELDS}),
         # The default store keeps the old key, so FAISS builds made before stores existed stay up to date.
         "index": _fingerprint(data_key, model_key, cfg["index_type"],
                               *(() if cfg["store"] == "faiss" else (cfg["store"], cfg["store_uri"], cfg["store_collection"]))),

@@ -93,7 +93,7 @@ def ship(config: Config, summary: dict[str, Any], directory: Path | None = None,
         "command": command or "python -m multimodal build --retrain && python -m multimodal ship-weights",
         "seed": config.seed,
         "profile": config.profile,
-        "data": {key: data.get(key) for key in ("source", "catalog_sha256", "images_sha256", "rows")},
+        "data": {key: data.get(key) for key in ("source", "catalog_sha256", "images_sha256", "training_sha256", "rows")},
         "figures": summary,
     }
     write_json_atomic(directory / MANIFEST, manifest)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -106,3 +108,26 @@ def test_prepared_data_round_trips_and_detects_tampering(tmp_path) -> None:
 def test_loading_from_an_empty_folder_says_how_to_prepare(tmp_path) -> None:
     with pytest.raises(ArtifactError, match="multimodal prepare"):
         load_prepared(tmp_path)
+
+
+def test_no_title_or_description_writes_a_word_twice_in_a_row() -> None:
+    catalog = pd.concat([_catalog(seed, per_class=100) for seed in range(3)])
+    for column in ("title", "description"):
+        repeated = catalog[column].map(lambda text: re.search(r"\b(\w+) \1\b", text, re.IGNORECASE) is not None)
+        assert not repeated.any(), catalog.loc[repeated, column].head(3).tolist()  # was "Fleece Fleece Sweatshirt"
+
+
+def test_new_titles_keep_the_image_encoder_but_rebuild_the_index(tmp_path) -> None:
+    from multimodal.config import Config
+    from multimodal.pipeline import stage_inputs
+
+    catalog = _catalog(0, per_class=3)
+    images = np.random.default_rng(0).integers(0, 255, (len(catalog), 28, 28), dtype=np.uint8)
+    config = Config(data_dir=tmp_path, artifacts_dir=tmp_path / "artifacts")
+    save_prepared(tmp_path, catalog, images, {"profile": "default"})
+    before = stage_inputs(config)
+    save_prepared(tmp_path, catalog.assign(title=catalog["title"] + " (new)"), images, {"profile": "default"})
+    after = stage_inputs(config)
+    assert after["train-image"] == before["train-image"] and after["index"] != before["index"]
+    save_prepared(tmp_path, catalog.assign(label=(catalog["label"] + 1) % 10), images, {"profile": "default"})
+    assert stage_inputs(config)["train-image"] != before["train-image"]  # labels are what it learns
