@@ -179,3 +179,10 @@ def test_a_listed_colour_or_material_with_a_suffix_is_read(layer) -> None:
     assert parse_query("silky blouse", None, layer).values("material") == ["silk"]
     assert len(parse_query("silly dress", None, layer).constraints) == 1  # "sill" names nothing
     assert parse_query("reddish", None, layer).is_empty()  # no position: one word alone
+
+
+@needs_wordnet
+def test_a_thing_made_of_cloth_is_no_fabric(layer) -> None:
+    assert layer.meaning("royal", ("material",)) is None  # a sail: WordNet files sails under "piece of cloth"
+    assert layer.meaning("mainsail", ("material",)) is None
+    assert layer.meaning("percale", ("material",))[1][0] == "cotton"

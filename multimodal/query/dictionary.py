@@ -41,6 +41,8 @@ _ROOTS: dict[str, tuple[tuple[str, str], ...]] = {
     "material": (("fabric", "artifact made by weaving"), ("leather", "an animal skin"), ("fiber", "a slender and greatly"),
                  ("fur", "the dressed hairy coat")),
 }
+# Things made of a domain's stuff, not kinds of it: a sail is a "piece of cloth", not a fabric.
+_MADE_OF: dict[str, tuple[tuple[str, str], ...]] = {"material": (("piece of cloth", "a separate part consisting of fabric"),)}
 _POS = {"n": "noun", "a": "adj", "v": "verb"}
 _SUFFIXES = {"n": (("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"), ("men", "man"), ("ies", "y"), ("s", "")),
              "a": (("er", ""), ("est", ""), ("er", "e"), ("est", "e")), "v": (("ing", ""), ("ing", "e"), ("ed", ""), ("ed", "e"), ("s", ""))}
@@ -161,6 +163,7 @@ class DictionaryLayer:
         self.wordnet = WordNet(wordnet_dir) if WordNet.available(wordnet_dir) else None
         self.colours = colour_table()
         self._roots: dict[str, set[int]] = {}
+        self._made_of: dict[str, set[int]] = {}
         self._lexicon = {name: V.LEXICON[name] for name in DICTIONARY_FIELDS}
         self._cache: dict[tuple[str, frozenset[str]], tuple[str, tuple[str, ...]] | None] = {}
 
@@ -234,8 +237,12 @@ class DictionaryLayer:
         if sense.pos == "a":  # an adjective is a colour when WordNet files it as similar to "chromatic" or "achromatic"
             heads = self.wordnet.broader(sense)
             return name == "colour" and any({"chromatic", "achromatic"} & set(h.lemmas) for h in heads)
+        if name not in self._made_of:
+            self._made_of[name] = self.wordnet.root_offsets(_MADE_OF.get(name, ()))
         frontier, seen = [sense], set()
         for _ in range(12):
+            if any(s.offset in self._made_of[name] for s in frontier):
+                return False
             if any(s.offset in self._roots[name] for s in frontier):
                 return True
             frontier = [b for s in frontier for b in self.wordnet.broader(s) if b.offset not in seen]
