@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from . import vocabulary as V
+from .typos import stems
 
 WORDNET_DIR = Path("/usr/share/wordnet")
 XKCD_FILE = Path(__file__).with_name("data") / "xkcd_colours.tsv"
@@ -198,15 +199,11 @@ class DictionaryLayer:
     def _derived(self, word: str, allowed: frozenset[str]) -> tuple[str, tuple[str, ...]] | None:
         """A listed colour or material word plus a derivational suffix: "reddish", "bluish", "silky",
         "woolly", "rubberized" (a doubled final consonant undoubled, a dropped "e" restored)."""
-        for suffix in _DERIVATIONAL_SUFFIXES:
-            if not word.endswith(suffix) or len(word) - len(suffix) < 3:
-                continue
-            stem = word[: -len(suffix)]
-            for base in dict.fromkeys((stem, stem[:-1] if len(stem) > 3 and stem[-1] == stem[-2] else stem, stem + "e")):
-                for name in _DERIVED_FIELDS:
-                    values = self._lexicon[name].get(base) if name in allowed else None
-                    if values:
-                        return name, tuple(values)
+        for base in stems(word, _DERIVATIONAL_SUFFIXES):
+            for name in _DERIVED_FIELDS:
+                values = self._lexicon[name].get(base) if name in allowed else None
+                if values:
+                    return name, tuple(values)
         return None
 
     def descriptions(self, word: str, max_senses: int = 3, only: Sequence[str] = ()) -> list[str]:

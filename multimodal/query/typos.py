@@ -30,19 +30,22 @@ def english_words() -> frozenset[str]:
 _SUFFIXES = ("iness", "ness", "iest", "ier", "ies", "ing", "ers", "est", "ied", "ish", "ed", "er", "es", "ly", "s", "y")
 
 
+def stems(word: str, suffixes: Iterable[str] = _SUFFIXES) -> list[str]:
+    """What ``word`` may be built on, one of ``suffixes`` off: the bare stem, with a dropped "e" or
+    "y" restored, or with a doubled final consonant undoubled ("reddish" -> red, "totters" -> totter)."""
+    out: list[str] = []
+    for suffix in suffixes:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            stem = word[: -len(suffix)]
+            out += [stem, stem + "e", stem + "y", stem[:-1] if len(stem) > 3 and stem[-1] == stem[-2] else stem]
+    return list(dict.fromkeys(out))
+
+
 def is_english(word: str) -> bool:
     """A word of the tokenizer's vocabulary, or one with a common English ending on such a word
     ("sneers", "totters", "summering"): a real word, never a typo."""
     known = english_words()
-    if word in known:
-        return True
-    for suffix in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            stem = word[: -len(suffix)]
-            candidates = (stem, stem + "e", stem + "y", stem[:-1] if len(stem) > 3 and stem[-1] == stem[-2] else stem)
-            if any(c in known for c in candidates):
-                return True
-    return False
+    return word in known or any(stem in known for stem in stems(word))
 
 
 def edit_distance(a: str, b: str) -> int:
