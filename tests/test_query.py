@@ -217,6 +217,19 @@ def test_an_unsure_word_gets_a_soft_chip_of_its_own() -> None:
                                     "source": "soft"}]
 
 
+def test_a_verb_form_of_a_listed_word_is_left_to_the_soft_signal() -> None:
+    class Eager(_FakeMatcher):  # a learned layer that would read anything as a season
+        def match(self, phrases):
+            self.asked.extend(phrases)
+            return [("season", ("Autumn",), 0.95) for _ in phrases]
+
+    matcher = Eager()
+    parsed = parse_query("falling dress", matcher)  # "fall" is listed; "falling" is the verb
+    assert parsed.chips() == ["category: Dress"] and matcher.asked == []
+    assert dict(parsed.hints)["falling"]
+    assert parse_query("trekking boots", Eager()).chips() == ["category: Ankle boot", "season: Autumn (≈ “trekking”)"]
+
+
 def test_the_precise_layer_wins_over_the_learned_one() -> None:
     assert parse_query("vermilion black dress", _FakeMatcher()).colours == ["black"]
 
