@@ -186,3 +186,12 @@ def test_a_thing_made_of_cloth_is_no_fabric(layer) -> None:
     assert layer.meaning("royal", ("material",)) is None  # a sail: WordNet files sails under "piece of cloth"
     assert layer.meaning("mainsail", ("material",)) is None
     assert layer.meaning("percale", ("material",))[1][0] == "cotton"
+
+
+@needs_wordnet
+def test_a_material_is_read_only_through_a_words_main_sense(layer) -> None:
+    for word in ("kids", "network", "counter", "material"):  # a child, a net of links, a shop table, stuff
+        assert layer.meaning(word, MODIFIER) is None, word
+    assert parse_query("kids shoes", None, layer).chips() == ["category: Sneaker / Sandal / Ankle boot"]
+    field, values = layer.meaning("chintz", MODIFIER)  # a fabric is its first sense: still read
+    assert field == "material" and "cotton" in values

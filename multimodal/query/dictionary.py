@@ -44,6 +44,9 @@ _ROOTS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 # Things made of a domain's stuff, not kinds of it: a sail is a "piece of cloth", not a fabric.
 _MADE_OF: dict[str, tuple[tuple[str, str], ...]] = {"material": (("piece of cloth", "a separate part consisting of fabric"),)}
+# Fields read only through a word's main sense: "kids shoes" are no kid leather, "network" no mesh.
+# Dev words: none lost (their fabric sense is first, or WordNet has no counts); dev false parses 16 -> 14.
+_MAIN_SENSE_FIELDS: frozenset[str] = frozenset({"material"})
 _POS = {"n": "noun", "a": "adj", "v": "verb"}
 _SUFFIXES = {"n": (("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"), ("men", "man"), ("ies", "y"), ("s", "")),
              "a": (("er", ""), ("est", ""), ("er", "e"), ("est", "e")), "v": (("ing", ""), ("ing", "e"), ("ed", ""), ("ed", "e"), ("s", ""))}
@@ -78,15 +81,32 @@ class WordNet:
     def available(root: Path = WORDNET_DIR) -> bool:
         return all((Path(root) / f"{kind}.{name}").is_file() for name in _POS.values() for kind in ("index", "data"))
 
-    @functools.cache  # noqa: B019 - one reader per process; the index is the point of caching
     def _index(self, pos: str) -> dict[str, tuple[int, ...]]:
+        return self._read_index(pos)[0]
+
+    @functools.cache  # noqa: B019 - one reader per process; the index is the point of caching
+    def _read_index(self, pos: str) -> tuple[dict[str, tuple[int, ...]], set[int]]:
+        """Each lemma's sense offsets, most frequent first, and the offsets that are a word's rare
+        sense: not its first, while a corpus-tagged sense exists ("kid": the child, then the leather)."""
         out: dict[str, tuple[int, ...]] = {}
+        rare: set[int] = set()
         with open(self.root / f"index.{_POS[pos]}", encoding="latin-1") as f:
             for line in f:
                 if not line.startswith(" "):
                     parts = line.split()
-                    out[parts[0]] = tuple(int(o) for o in parts[-int(parts[2]):])
-        return out
+                    n = int(parts[2])
+                    out[parts[0]] = offsets = tuple(int(o) for o in parts[-n:])
+                    if int(parts[-n - 1]) > 0:
+                        rare.update(offsets[1:])
+        return out, rare
+
+    def is_rare_sense(self, sense: Sense, word: str) -> bool:
+        """``sense`` is not the first (most frequent) sense of any form of ``word`` that WordNet has
+        frequency counts for ("network" as a fabric, "kids" as leather)."""
+        key = word.lower().strip().replace(" ", "_")
+        index, rare = self._read_index(sense.pos)
+        forms = [f for f in self.base_forms(key, sense.pos) if sense.offset in index[f]]
+        return bool(forms) and sense.offset in rare and all(index[f][0] != sense.offset for f in forms)
 
     @functools.cache  # noqa: B019
     def _exceptions(self, pos: str) -> dict[str, tuple[str, ...]]:
@@ -185,6 +205,8 @@ class DictionaryLayer:
             if name not in allowed:
                 continue
             domain = [s for s in senses if self._in_domain(s, name)]
+            if name in _MAIN_SENSE_FIELDS:
+                domain = [s for s in domain if not self.wordnet.is_rare_sense(s, word)]
             # A survey name is a colour when the dictionary agrees, knows no other sense, or the
             # position allows only a colour ("mulberry coloured"): otherwise "sand" or "dust" would be.
             if name == "colour" and word in self.colours and (domain or not senses or allowed == {"colour"}
