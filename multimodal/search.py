@@ -546,9 +546,10 @@ class SearchEngine:
         return parse_query(query, self.matcher, self.dictionary)
 
     def text_signals(self, text: str, allowed: np.ndarray | None = None, liked: np.ndarray | None = None,
-                     disliked: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                     disliked: np.ndarray | None = None, lexical_text: str | None = None) -> dict[str, np.ndarray]:
         """Each text signal for every catalog row: ``image_score`` (mapped query vs item image, NaN
-        beyond the index's candidates), ``text_score`` (sentence model) and ``bm25_score``.
+        beyond the index's candidates), ``text_score`` (sentence model) and ``bm25_score`` (of
+        ``lexical_text`` when given, else of ``text``).
 
         ``liked``/``disliked`` catalog rows refine the mapped query in image space (``refine_vector``).
         """
@@ -567,7 +568,7 @@ class SearchEngine:
         hit = idx_rows[0] >= 0
         image_scores[idx_rows[0][hit]] = idx_scores[0][hit]
         return {"image_score": image_scores, "text_score": self.text_vectors @ sentence,
-                "bm25_score": self.lexical.scores(text)}
+                "bm25_score": self.lexical.scores(text if lexical_text is None else lexical_text)}
 
     def rank_text(self, query: str, k: int = 10, gender: str | None = None, parsed: ParsedQuery | None = None,
                   fusion: str | None = None, liked: Sequence[str] = (),
@@ -589,7 +590,7 @@ class SearchEngine:
             query_gender = gender_mask(self._genders, parsed.gender)
         groups = tr.constraint_groups(parsed, self._attribute_columns(), self._prices, query_gender)
         allowed, dropped = tr.relax(base, groups)
-        signals = self.text_signals(parsed.text, allowed, liked_rows, disliked_rows)
+        signals = self.text_signals(parsed.text, allowed, liked_rows, disliked_rows, tr.lexical_text(parsed, dropped))
         if parsed.hints:
             signals["attribute_score"] = self.hint_scores(parsed)
         weights = {"image_score": self.config.w_image, "text_score": self.config.w_text, "bm25_score": self.config.w_bm25,
