@@ -590,7 +590,7 @@ class SearchEngine:
             query_gender = gender_mask(self._genders, parsed.gender)
         groups = tr.constraint_groups(parsed, self._attribute_columns(), self._prices, query_gender)
         allowed, dropped = tr.relax(base, groups)
-        signals = self.text_signals(parsed.text, allowed, liked_rows, disliked_rows, tr.lexical_text(parsed, dropped))
+        signals = self.text_signals(tr.dense_text(parsed), allowed, liked_rows, disliked_rows, tr.lexical_text(parsed, dropped))
         if parsed.hints:
             signals["attribute_score"] = self.hint_scores(parsed)
         weights = {"image_score": self.config.w_image, "text_score": self.config.w_text, "bm25_score": self.config.w_bm25,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .query import PRICE_ASCENDING, Constraint, ParsedQuery
+from .query import vocabulary as V
 
 RRF_K = 60  # Cormack et al. (2009)
 FUSIONS: tuple[str, ...] = ("rrf", "weighted")
@@ -58,17 +59,31 @@ def constraint_groups(parsed: ParsedQuery, columns: Mapping[str, np.ndarray], pr
     return groups
 
 
+def dense_text(parsed: ParsedQuery) -> str:
+    """The query for the sentence model and the mapped vector: without what a negation rules out.
+
+    Neither can negate: "jeans not blue" ranked the brand Blue Fjord's jeans first. The negation
+    itself is a hard filter; a query of nothing but a negation ("not black") keeps its words."""
+    gone = {w for c in parsed.constraints if c.negated for w in c.words.lower().split()}
+    if not gone:
+        return parsed.text
+    gone |= {w for w in V.NEGATORS if " " not in w}
+    kept = " ".join(w for w in parsed.text.split() if w.lower().strip(",.!?") not in gone).strip(" ,")
+    return kept or parsed.text
+
+
 def lexical_text(parsed: ParsedQuery, dropped: list[str]) -> str:
-    """The query for BM25: without the garment words of a category filter that holds.
+    """The query for BM25: ``dense_text`` without the garment words of a category filter that holds.
 
     Inside the filter every item is of a stated category, so its word only favours the items whose
     title happens to repeat it: "smart shoes for an interview" ranked running shoes first (their
     titles say "shoes"), not the elegant sandals and boots the other words ask for. Dev queries:
-    0.875 -> 0.877; other stated words are kept (every allowed item has their value anyway)."""
+    0.875 -> 0.877. Other stated words are kept (every allowed item has their value anyway)."""
+    text = dense_text(parsed)
     if "category" in dropped:
-        return parsed.text
+        return text
     garment = {w for c in parsed.constraints if c.field == "category" and not c.negated for w in c.words.lower().split()}
-    return " ".join(w for w in parsed.text.split() if w.lower().strip(",.!?") not in garment)
+    return " ".join(w for w in text.split() if w.lower().strip(",.!?") not in garment)
 
 
 def meets(constraint: Constraint, values: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from multimodal.query import parse_query
-from multimodal.text_ranking import constraint_groups, fuse, lexical_text, order_rows, relax, relaxation_message
+from multimodal.text_ranking import constraint_groups, dense_text, fuse, lexical_text, order_rows, relax, relaxation_message
 
 COLUMNS = {
     "category": np.array(["Coat", "Coat", "Coat", "Dress"]),
@@ -74,8 +74,15 @@ def test_price_intents_sort_by_price_then_score() -> None:
     assert order_rows(fused, allowed, PRICES, "price_desc", 2).tolist() == [0, 2]
 
 
-def test_bm25_reads_the_query_without_the_garment_words_of_a_category_filter() -> None:
+def test_bm25_reads_the_query_without_filtering_garment_words_or_ruled_out_ones() -> None:
     parsed = parse_query("smart shoes for an interview")  # "shoes" filters; in BM25 it would favour "Running Shoes"
     assert lexical_text(parsed, []) == "smart for an interview"
-    assert lexical_text(parse_query("black ankle boots, not leather"), []) == "black not leather"
+    assert lexical_text(parse_query("black ankle boots, not leather"), []) == "black"  # BM25 cannot negate
+    assert "blue" not in lexical_text(parse_query("jeans not blue"), [])  # it would favour the brand Blue Fjord
     assert lexical_text(parsed, ["category"]) == parsed.text  # a relaxed category ranks by its words again
+
+
+def test_the_dense_signals_read_the_query_without_what_it_rules_out() -> None:
+    assert dense_text(parse_query("jeans not blue")) == "jeans"  # a sentence model reads "not blue" as blue
+    assert dense_text(parse_query("black dress")) == "black dress"
+    assert dense_text(parse_query("not black")) == "not black"  # nothing else to read

@@ -89,7 +89,8 @@ class Constraint:
 
 @dataclass
 class ParsedQuery:
-    """What the query states; ``text`` is the cleaned query given to the sentence model and BM25."""
+    """What the query states; ``text`` is the cleaned query (the dense signals and BM25 read it less
+    what filters make moot: ``text_ranking.dense_text``, ``lexical_text``)."""
 
     text: str
     gender: str | None = None
