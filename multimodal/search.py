@@ -630,7 +630,10 @@ class SearchEngine:
         if self._attributes is None:
             from .query import FIELDS
 
+            from .query.sizes import item_sizes
+
             self._attributes = {name: self.catalog[name].to_numpy() for name in FIELDS}
+            self._attributes["sizes"] = np.array([item_sizes(s) for s in self.catalog["sizes"]], dtype=object)
         return self._attributes
 
     def search_text(self, query: str, k: int = 10, gender: str | None = None,

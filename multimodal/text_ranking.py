@@ -20,11 +20,11 @@ FUSIONS: tuple[str, ...] = ("rrf", "weighted")
 # Dropped first when nothing meets every stated constraint: the least important comes first.
 # The sidebar's gender filter is never relaxed; a gender stated in the query is, nearly last.
 RELAXATION_ORDER: tuple[str, ...] = (
-    "season", "occasion", "style", "colour", "brand", "material", "exclusions", "price", "gender", "category",
+    "season", "occasion", "style", "colour", "brand", "material", "size", "exclusions", "price", "gender", "category",
 )
 _OTHER = {
     "season": "for other seasons", "occasion": "for other occasions", "style": "in other styles",
-    "colour": "in other colours", "brand": "from other brands", "material": "in other materials",
+    "colour": "in other colours", "brand": "from other brands", "material": "in other materials", "size": "in other sizes",
     "exclusions": "including what you ruled out", "price": "at other prices", "gender": "for other genders",
     "category": "of other kinds",
 }
@@ -54,9 +54,16 @@ def constraint_groups(parsed: ParsedQuery, columns: Mapping[str, np.ndarray], pr
         price &= prices >= parsed.min_price
     if parsed.max_price is not None or parsed.min_price is not None:
         groups["price"] = price
+    if parsed.size is not None and "sizes" in columns:
+        groups["size"] = offers_size(columns["sizes"], parsed.size.tokens)
     if query_gender_mask is not None:
         groups["gender"] = query_gender_mask
     return groups
+
+
+def offers_size(item_sizes: np.ndarray, wanted: frozenset[str]) -> np.ndarray:
+    """Rows whose sizes (``query.sizes.item_sizes`` sets) include one of ``wanted``."""
+    return np.fromiter((bool(sizes & wanted) for sizes in item_sizes), bool, len(item_sizes))
 
 
 def dense_text(parsed: ParsedQuery) -> str:
@@ -156,6 +163,8 @@ def describe(parsed: ParsedQuery, skip: set[str] | frozenset[str] = frozenset())
             parts.append("for " + " or ".join(words[name]))
     if "gender" not in skip and parsed.gender:
         parts.append(f"for {parsed.gender.lower()}")
+    if "size" not in skip and parsed.size is not None:
+        parts.append(f"in size {parsed.size.label}")
     if "price" not in skip and (label := parsed.price_label()):
         parts.append(label.removeprefix("price: "))
     if "exclusions" not in skip:
@@ -233,6 +242,9 @@ def matched_labels(parsed: ParsedQuery, columns: Mapping[str, np.ndarray], price
         for i, r in enumerate(rows):
             if genders[r] in allowed:
                 out[i].append(str(genders[r]))
+    if parsed.size is not None and "sizes" in columns:
+        for i in np.flatnonzero(offers_size(columns["sizes"][rows], parsed.size.tokens)):
+            out[i].append(f"size {parsed.size.label}")
     if parsed.min_price is not None or parsed.max_price is not None:
         low = parsed.min_price if parsed.min_price is not None else -np.inf
         high = parsed.max_price if parsed.max_price is not None else np.inf

@@ -85,3 +85,20 @@ def test_each_signal_is_reported_per_result(engine) -> None:
     for column in ("score", "image_score", "text_score", "bm25_score", "matches"):
         assert column in results.columns
     assert (results["bm25_score"] > 0).all()
+
+
+def test_a_size_filters_to_the_items_that_come_in_it(engine) -> None:
+    from multimodal.query.sizes import item_sizes
+
+    results = _exact(engine.search_text("boots in size 38", k=50))
+    assert len(results) > 0 and set(results["category"]) == {"Ankle boot"}
+    assert all("EU38" in item_sizes(s) for s in results["sizes"])  # EU 36-41 and 36-46, never 40-46
+    assert all("size 38" in m for m in results["matches"])
+    assert "size: 38" in results.attrs["chips"]
+
+
+def test_a_size_no_item_comes_in_is_relaxed_and_said(engine) -> None:
+    results = engine.search_text("dress for women size xxl", k=5)  # women's dresses run XS-XL
+    assert results.attrs["relaxed_groups"] == ["size"]
+    assert results.attrs["relaxed"] == "No dress for women in size XXL; showing dress for women in other sizes."
+    assert set(results["category"]) == {"Dress"}

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from ..errors import InvalidInputError
 from . import vocabulary as V
+from .sizes import SizeAsk, read_size
 from .typos import closest, stems
 
 MAX_QUERY_CHARS = 500  # longer queries are cut: the sentence model reads ~256 tokens anyway
@@ -97,6 +98,7 @@ class ParsedQuery:
     min_price: float | None = None
     max_price: float | None = None
     sort: str | None = None  # vocabulary.PRICE_ASCENDING / PRICE_DESCENDING
+    size: SizeAsk | None = None  # "size M", "EU 42", "waist 32" (``sizes``)
     constraints: list[Constraint] = field(default_factory=list)
     matched: dict[str, str] = field(default_factory=dict)  # constraint -> the words that stated it
     # Words in an attribute position that the learned layer was not sure of, with the fields the
@@ -128,7 +130,8 @@ class ParsedQuery:
         return self.values("colour")
 
     def is_empty(self) -> bool:
-        return not (self.constraints or self.gender or self.sort or self.min_price is not None or self.max_price is not None)
+        return not (self.constraints or self.gender or self.sort or self.size or self.min_price is not None
+                    or self.max_price is not None)
 
     def price_label(self) -> str | None:
         if self.min_price is not None and self.max_price is not None:
@@ -141,7 +144,7 @@ class ParsedQuery:
 
     def chip_items(self) -> list[dict[str, Any]]:
         """One chip per understood constraint, in a stable order: kind ("include", "exclude", "gender",
-        "price", "sort"), the label shown, and the layer that understood it."""
+        "size", "price", "sort"), the label shown, and the layer that understood it."""
         chips: list[dict[str, Any]] = []
         positive = [c for c in self.constraints if not c.negated]
         for name in FIELD_ORDER:
@@ -150,6 +153,8 @@ class ParsedQuery:
                     chips.append({"kind": "include", "field": name, "label": c.label(), "source": c.source})
             if name == "category" and self.gender:
                 chips.append({"kind": "gender", "field": "gender", "label": f"gender: {self.gender}", "source": "list"})
+        if self.size is not None:
+            chips.append({"kind": "size", "field": "size", "label": f"size: {self.size.label}", "source": "list"})
         if price := self.price_label():
             chips.append({"kind": "price", "field": "price", "label": price, "source": "list"})
         for c in self.constraints:
@@ -176,6 +181,8 @@ class ParsedQuery:
             "categories": self.categories, "min_price": self.min_price, "max_price": self.max_price, "sort": self.sort,
             "constraints": [c.to_dict() for c in self.constraints], "matched": dict(self.matched),
             "hints": [[w, list(f)] for w, f in self.hints],
+            "size": None if self.size is None else {"label": self.size.label, "words": self.size.words,
+                                                     "sizes": sorted(self.size.tokens)},
         }
 
 
@@ -397,7 +404,10 @@ def parse_query(query: str, matcher: Matcher | None = None, dictionary: Dictiona
     """
     text = clean_query(query)
     parsed = ParsedQuery(text=text)
-    lower = _read_prices(text.lower(), parsed)
+    parsed.size, lower = read_size(text.lower())
+    if parsed.size is not None:
+        parsed.matched["size"] = parsed.size.words
+    lower = _read_prices(lower, parsed)
     tokens = _tokens(lower)
     units = _scan(tokens)
     _resolve(units, tokens)
