@@ -144,3 +144,10 @@ def test_an_unsure_word_shows_as_a_soft_chip_and_a_likeness_reason(app) -> None:
     text = " ".join(m.value for m in app.markdown)
     assert "category: Pullover" in text and "≈ zorblat: style, ranked by likeness" in text
     assert any("likeness" in c.value for c in app.caption if c.value.startswith("why:"))
+
+
+def test_a_size_shows_as_a_chip_and_on_the_cards_it_matches(app) -> None:
+    app.text_input(key="query").input("boots in size 38").run()
+    assert not app.exception
+    text = " ".join(m.value for m in app.markdown)
+    assert "size: 38" in text and "size 38" in text.split("size: 38", 1)[1]  # the chip, then a card's matches
