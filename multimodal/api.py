@@ -35,8 +35,10 @@ from .errors import ArtifactError, InvalidInputError, MultimodalError, UnknownIt
 log = logging.getLogger(__name__)
 
 MAX_K = 100
-RESULT_FIELDS = ("rank", "product_id", "category", "gender", "colour", "price", "score", "title")
-SIGNAL_FIELDS = ("image_score", "text_score", "category_match", "colour_match", "similarity", "category_probability")
+RESULT_FIELDS = ("rank", "product_id", "category", "gender", "colour", "material", "style", "occasion", "season", "brand",
+                 "price", "sizes", "score", "title")
+SIGNAL_FIELDS = ("image_score", "text_score", "bm25_score", "attribute_score", "similarity", "category_probability")
+MATCH_FIELDS = ("matches", "exact_match")  # text search: the stated constraints each result meets
 
 
 @dataclass
@@ -133,7 +135,7 @@ class EngineHolder:
 
 def results_payload(result: pd.DataFrame) -> list[dict[str, Any]]:
     """Result rows as JSON objects in rank order: the catalog's fields, the score and each signal."""
-    columns = [c for c in (*RESULT_FIELDS, *SIGNAL_FIELDS) if c in result.columns]
+    columns = [c for c in (*RESULT_FIELDS, *SIGNAL_FIELDS, *MATCH_FIELDS) if c in result.columns]
     out = []
     for record in result[columns].to_dict("records"):
         out.append({k: _json_value(v) for k, v in record.items()})
@@ -219,7 +221,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         """Products for a shopper's words, best first; ``parsed`` shows the constraints understood."""
         started = time.perf_counter()
         result = holder.get().search_text(body.query, k=body.k, gender=body.gender)
-        return {"query": body.query, "parsed": result.attrs.get("parsed"), "results": results_payload(result),
+        return {"query": body.query, "parsed": result.attrs.get("parsed"),
+                "understood": [*result.attrs.get("chip_items", []), *result.attrs.get("hint_items", [])],
+                "relaxed": result.attrs.get("relaxed"), "relaxed_groups": result.attrs.get("relaxed_groups", []),
+                "n_matching": result.attrs.get("n_matching"), "results": results_payload(result),
                 "took_ms": round((time.perf_counter() - started) * 1000, 2)}
 
     @app.post("/search/image")

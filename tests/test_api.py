@@ -64,6 +64,16 @@ def test_text_search_returns_ranked_products_with_their_fields(client, engine) -
     assert body["parsed"]["category"] == "Ankle boot"
 
 
+def test_text_search_says_what_it_understood_relaxed_and_each_result_matches(client) -> None:
+    body = client.post("/search/text", json={"query": "winter sandals not red in size 38", "k": 4}).json()
+    assert [(c["kind"], c["label"]) for c in body["understood"]] == [
+        ("include", "category: Sandal"), ("include", "season: Winter"), ("size", "size: 38"), ("exclude", "not colour: red")]
+    assert body["relaxed_groups"] == ["season"] and body["relaxed"].startswith("No winter sandals")
+    first = body["results"][0]
+    assert first["exact_match"] is True and {"Sandal", "not red", "size 38"} <= set(first["matches"])
+    assert {"material", "style", "occasion", "season", "brand", "sizes", "bm25_score"} <= set(first)
+
+
 def test_image_search_takes_a_multipart_upload(client, engine) -> None:
     photo = _png(engine.images[3], size=(120, 120))
     response = client.post("/search/image", files={"file": ("shoe.png", photo, "image/png")}, data={"k": "4", "gender": "men"})
