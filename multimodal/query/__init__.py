@@ -7,7 +7,8 @@ values by sentence-model similarity.
 
 from __future__ import annotations
 
-from .parser import MAX_QUERY_CHARS, Constraint, ParsedQuery, clean_query, correct_typo, parse_query
+from .parsed import MAX_QUERY_CHARS, Constraint, ParsedQuery, clean_query
+from .parser import correct_typo, parse_query
 from .typos import english_words
 from .vocabulary import FIELDS, PRICE_ASCENDING, PRICE_DESCENDING
 

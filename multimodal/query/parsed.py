@@ -1,0 +1,154 @@
+"""What a parsed query states (``ParsedQuery``, ``Constraint``) and the views the UI and search
+read from it: chips, soft words, a dict for JSON. ``parser`` fills it in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import InvalidInputError
+from . import vocabulary as V
+from .sizes import SizeAsk
+
+MAX_QUERY_CHARS = 500  # longer queries are cut: the sentence model reads ~256 tokens anyway
+FIELD_ORDER: tuple[str, ...] = V.FIELDS
+# Layers that read words no list holds: a listed word of the same field overrides them.
+OPEN_SOURCES = ("learned", "dictionary")
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """One understood statement: ``field`` must (or, negated, must not) be one of ``values``.
+
+    ``source`` says which layer understood it: "list" (hand-written phrase), "typo" (a corrected
+    misspelling), "dictionary" (WordNet or the colour survey, ``dictionary``) or "learned"
+    (sentence-model similarity, ``similarity`` holds the cosine).
+    """
+
+    field: str
+    values: tuple[str, ...]
+    words: str
+    negated: bool = False
+    source: str = "list"
+    similarity: float | None = None
+
+    def label(self) -> str:
+        values = " / ".join(self.values)
+        text = f"{'not ' if self.negated else ''}{self.field}: {values}"
+        if self.source in OPEN_SOURCES:
+            text += f" (≈ “{self.words}”)"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"field": self.field, "values": list(self.values), "words": self.words, "negated": self.negated,
+                "source": self.source, "similarity": self.similarity}
+
+
+@dataclass
+class ParsedQuery:
+    """What the query states; ``text`` is the cleaned query (the dense signals and BM25 read it less
+    what filters make moot: ``text_ranking.dense_text``, ``lexical_text``)."""
+
+    text: str
+    gender: str | None = None
+    min_price: float | None = None
+    max_price: float | None = None
+    sort: str | None = None  # vocabulary.PRICE_ASCENDING / PRICE_DESCENDING
+    size: SizeAsk | None = None  # "size M", "EU 42", "waist 32" (``sizes``)
+    constraints: list[Constraint] = field(default_factory=list)
+    matched: dict[str, str] = field(default_factory=dict)  # constraint -> the words that stated it
+    # Words in an attribute position that the learned layer was not sure of, with the fields the
+    # position allows: a soft ranking signal, never a filter.
+    hints: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+
+    # ------------------------------------------------------------ views used by search and the UI
+
+    def values(self, name: str, negated: bool = False) -> list[str]:
+        """Every value of ``name`` that the query asks for (or, ``negated``, rules out), in query order."""
+        out: list[str] = []
+        for c in self.constraints:
+            if c.field == name and c.negated == negated:
+                out.extend(v for v in c.values if v not in out)
+        return out
+
+    @property
+    def categories(self) -> list[str]:
+        return self.values("category")
+
+    @property
+    def category(self) -> str | None:
+        """The one category stated, or None when none or a group of several is stated."""
+        cats = self.categories
+        return cats[0] if len(cats) == 1 else None
+
+    @property
+    def colours(self) -> list[str]:
+        return self.values("colour")
+
+    def is_empty(self) -> bool:
+        return not (self.constraints or self.gender or self.sort or self.size or self.min_price is not None
+                    or self.max_price is not None)
+
+    def price_label(self) -> str | None:
+        if self.min_price is not None and self.max_price is not None:
+            return f"price: ${self.min_price:g}-${self.max_price:g}"
+        if self.max_price is not None:
+            return f"price: under ${self.max_price:g}"
+        if self.min_price is not None:
+            return f"price: over ${self.min_price:g}"
+        return None
+
+    def chip_items(self) -> list[dict[str, Any]]:
+        """One chip per understood constraint, in a stable order: kind ("include", "exclude", "gender",
+        "size", "price", "sort"), the label shown, and the layer that understood it."""
+        chips: list[dict[str, Any]] = []
+        positive = [c for c in self.constraints if not c.negated]
+        for name in FIELD_ORDER:
+            for c in positive:
+                if c.field == name:
+                    chips.append({"kind": "include", "field": name, "label": c.label(), "source": c.source})
+            if name == "category" and self.gender:
+                chips.append({"kind": "gender", "field": "gender", "label": f"gender: {self.gender}", "source": "list"})
+        if self.size is not None:
+            chips.append({"kind": "size", "field": "size", "label": f"size: {self.size.label}", "source": "list"})
+        if price := self.price_label():
+            chips.append({"kind": "price", "field": "price", "label": price, "source": "list"})
+        for c in self.constraints:
+            if c.negated:
+                chips.append({"kind": "exclude", "field": c.field, "label": c.label(), "source": c.source})
+        if self.sort:
+            label = "sort: price low to high" if self.sort == V.PRICE_ASCENDING else "sort: price high to low"
+            chips.append({"kind": "sort", "field": "price", "label": label, "source": "list"})
+        return chips
+
+    def hint_items(self) -> list[dict[str, Any]]:
+        """One chip per unsure word: it names no value for certain, so it ranks items by how like
+        their value it is in the fields its position allows, and never filters."""
+        return [{"kind": "hint", "field": " / ".join(fields), "label": f"≈ {word}: {' or '.join(fields)}, ranked by likeness",
+                 "source": "soft"} for word, fields in self.hints]
+
+    def chips(self) -> list[str]:
+        """Short labels for the UI: what was understood."""
+        return [c["label"] for c in self.chip_items()]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text, "gender": self.gender, "colours": self.colours, "category": self.category,
+            "categories": self.categories, "min_price": self.min_price, "max_price": self.max_price, "sort": self.sort,
+            "constraints": [c.to_dict() for c in self.constraints], "matched": dict(self.matched),
+            "hints": [[w, list(f)] for w, f in self.hints],
+            "size": None if self.size is None else {"label": self.size.label, "words": self.size.words,
+                                                     "sizes": sorted(self.size.tokens)},
+        }
+
+
+def clean_query(query: str) -> str:
+    """Validate and normalise a query: refuse empty ones, cut very long ones, drop control characters."""
+    if not isinstance(query, str):
+        raise InvalidInputError(f"a text query must be a string, got {type(query).__name__}")
+    # Look at a bounded prefix only: the work per query stays fixed however much text is pasted.
+    text = "".join(ch if ch.isprintable() else " " for ch in query[: 4 * MAX_QUERY_CHARS])
+    text = " ".join(text.split())
+    if not text:
+        raise InvalidInputError("the query is empty; type what you are looking for, e.g. 'black leather ankle boots'")
+    return text[:MAX_QUERY_CHARS]
