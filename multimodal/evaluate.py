@@ -16,7 +16,8 @@ from .metrics import (
     top_k_by_inner_product, top_k_by_l2, unit_rows,
 )
 from .preprocess import preprocess, preprocess_batch, render_product_photo
-from .search import GENDER_FILTERS, SearchEngine, pixel_features
+from .image_ranking import pixel_features
+from .search import GENDER_FILTERS, SearchEngine
 from .text_data import EvalQuery, eval_queries
 
 METRICS_FILE = "metrics.json"

@@ -133,7 +133,7 @@ def _image_search_ranking(q_emb: np.ndarray, q_probs: np.ndarray, cat_emb: np.nd
                           config: Config, q_x: np.ndarray, cat_x: np.ndarray, k: int = 10, chunk: int = 2048) -> np.ndarray:
     """Top-k catalog rows as image search ranks them (nearest candidates, then category-aware), in chunks
     of queries so that the full profile (10,000 x 60,000) stays within memory."""
-    from .search import category_aware_ranking, pixel_features, visual_similarity
+    from .image_ranking import category_aware_ranking, pixel_features, visual_similarity
 
     n_candidates = min(len(cat_emb), max(k, config.image_candidates))
     item_pixels = pixel_features(cat_x) if config.w_image_pixels else None
