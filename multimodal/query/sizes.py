@@ -21,9 +21,10 @@ _LETTERS = {
 _US_DRESS = {0: "XS", 2: "XS", 4: "S", 6: "S", 8: "M", 10: "M", 12: "L", 14: "L", 16: "XL", 18: "XL", 20: "XXL"}
 _WORD = r"(?:xxs|xs|xxxl|xxl|xl|2xl|3xl|x-small|x-large|xx-large|extra[ -]small|extra[ -]large|small|medium|large|s|m|l)"
 _NUMBER = r"\d{1,2}(?:[.,]5)?"
+_NOT_MONEY = r"(?![\w$])(?!\s*(?:\$|usd|dollars?|bucks|eur|euros?)\b)"  # "for us 20 dollars" is a price
 _PATTERNS = (
-    re.compile(rf"\b(?:in\s+)?(?:a\s+)?(?:sizes?|sz)(?![a-z])\s*[:#]?\s*(?:(?P<sys>eu|us|uk)\s*)?(?P<v>{_WORD}|{_NUMBER})(?![\w$])"),
-    re.compile(rf"\b(?P<sys>eu|us|uk)\s*(?:size\s*)?(?P<v>{_NUMBER})(?![\w$])"),
+    re.compile(rf"\b(?:in\s+)?(?:a\s+)?(?:sizes?|sz)(?![a-z])\s*[:#]?\s*(?:(?P<sys>eu|us|uk)\s*)?(?P<v>{_WORD}|{_NUMBER}){_NOT_MONEY}"),
+    re.compile(rf"\b(?P<sys>eu|us|uk)\s*(?:size\s*)?(?P<v>{_NUMBER}){_NOT_MONEY}"),
     re.compile(r"\b(?:waist\s*(?P<w>\d{2})|(?P<w2>\d{2})\s*(?:inch\s+|in\s+|\"\s*)?waist)\b"),
     re.compile(r"\b(?P<v>xxs|xs|xl|xxl|xxxl|2xl|3xl)\b"),  # letters no other word spells
     re.compile(r"\b(?P<one>one[ -]size)\b"),
