@@ -12,6 +12,8 @@ from multimodal.query.sizes import item_sizes, read_size
     ("xl hoodie", "XL", {"XL"}),
     ("dress size m", "M", {"M"}),
     ("coat in size large", "L", {"L"}),
+    ("coat size extra-large", "XL", {"XL"}),
+    ("shirt size 2xl", "XXL", {"XXL"}),
     ("boots eu 42", "EU 42", {"EU42"}),
     ("size 38 boots", "38", {"EU38", "W38"}),  # an EU shoe size or a waist: each item has one kind
     ("jeans 32 waist", "waist 32", {"W32"}),

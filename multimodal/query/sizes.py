@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 _LETTERS = {
     "xxs": "XXS", "xs": "XS", "s": "S", "m": "M", "l": "L", "xl": "XL", "xxl": "XXL", "2xl": "XXL", "xxxl": "XXXL",
-    "3xl": "XXXL", "x-small": "XS", "extra small": "XS", "small": "S", "medium": "M", "large": "L", "x-large": "XL",
-    "extra large": "XL", "xx-large": "XXL",
+    "3xl": "XXXL", "x-small": "XS", "extra small": "XS", "extra-small": "XS", "small": "S", "medium": "M", "large": "L",
+    "x-large": "XL", "extra large": "XL", "extra-large": "XL", "xx-large": "XXL",
 }
 _US_DRESS = {0: "XS", 2: "XS", 4: "S", 6: "S", 8: "M", 10: "M", 12: "L", 14: "L", 16: "XL", 18: "XL", 20: "XXL"}
 _WORD = r"(?:xxs|xs|xxxl|xxl|xl|2xl|3xl|x-small|x-large|xx-large|extra[ -]small|extra[ -]large|small|medium|large|s|m|l)"
@@ -70,9 +70,8 @@ def _ask(match: re.Match[str]) -> SizeAsk | None:
         return SizeAsk(frozenset({f"W{int(waist)}"}), f"waist {int(waist)}", words)
     value = groups["v"].replace(",", ".")
     system = groups.get("sys")
-    if value in _LETTERS or value.replace(" ", "-") in _LETTERS:
-        letter = _LETTERS.get(value) or _LETTERS[value.replace(" ", "-")]
-        return SizeAsk(frozenset({letter}), letter, words)
+    if value in _LETTERS:
+        return SizeAsk(frozenset({_LETTERS[value]}), _LETTERS[value], words)
     number = float(value)
     whole = int(number)
     if system == "eu" or (system is None and 20 <= number <= 50):
