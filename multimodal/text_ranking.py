@@ -75,8 +75,7 @@ def dense_text(parsed: ParsedQuery) -> str:
     if not gone:
         return parsed.text
     gone |= {w for w in V.NEGATORS if " " not in w}
-    kept = " ".join(w for w in parsed.text.split() if w.lower().strip(",.!?") not in gone).strip(" ,")
-    return kept or parsed.text
+    return _without(parsed.text, gone).strip(" ,") or parsed.text
 
 
 def lexical_text(parsed: ParsedQuery, dropped: list[str]) -> str:
@@ -90,7 +89,12 @@ def lexical_text(parsed: ParsedQuery, dropped: list[str]) -> str:
     if "category" in dropped:
         return text
     garment = {w for c in parsed.constraints if c.field == "category" and not c.negated for w in c.words.lower().split()}
-    return " ".join(w for w in text.split() if w.lower().strip(",.!?") not in garment)
+    return _without(text, garment)
+
+
+def _without(text: str, words: set[str]) -> str:
+    """``text`` less the words in ``words`` (lower case, trailing punctuation ignored)."""
+    return " ".join(w for w in text.split() if w.lower().strip(",.!?") not in words)
 
 
 def meets(constraint: Constraint, values: np.ndarray) -> np.ndarray:
