@@ -243,7 +243,7 @@ def product_cards(engine, results: pd.DataFrame, columns: int = 4, why: bool = T
                     st.markdown(f"<small>{line}{partial}</small>", unsafe_allow_html=True)
                 image = "–" if pd.isna(row.image_score) else f"{row.image_score:.2f}"
                 reasons = [f"image {image}", f"text {row.text_score:.2f}"]
-                if getattr(row, "bm25_score", 0.0) > 0:  # 0: no word of the query in its text, nothing to say
+                if round(getattr(row, "bm25_score", 0.0), 1) > 0:  # "BM25 0.0" would say nothing
                     reasons.append(f"BM25 {row.bm25_score:.1f}")
                 if not pd.isna(getattr(row, "attribute_score", float("nan"))):
                     reasons.append(f"likeness {row.attribute_score:.2f}")  # how like the unsure words its values are
