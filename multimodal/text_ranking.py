@@ -42,11 +42,12 @@ def constraint_groups(parsed: ParsedQuery, columns: Mapping[str, np.ndarray], pr
                       query_gender_mask: np.ndarray | None) -> dict[str, np.ndarray]:
     """One mask per relaxation group (rows that meet every constraint of the group)."""
     n = len(prices)
-    groups: dict[str, np.ndarray] = {}
+    groups: dict[str, np.ndarray] = {name: np.isin(np.asarray(columns[name]), list(values))
+                                     for name, (values, _) in stated_values(parsed).items()}
     for c in parsed.constraints:
-        key = "exclusions" if c.negated else c.field
-        mask = meets(c, columns[c.field])
-        groups[key] = groups[key] & mask if key in groups else mask
+        if c.negated:
+            mask = meets(c, columns[c.field])
+            groups["exclusions"] = groups["exclusions"] & mask if "exclusions" in groups else mask
     price = np.ones(n, bool)
     if parsed.max_price is not None:
         price &= prices <= parsed.max_price
@@ -59,6 +60,22 @@ def constraint_groups(parsed: ParsedQuery, columns: Mapping[str, np.ndarray], pr
     if query_gender_mask is not None:
         groups["gender"] = query_gender_mask
     return groups
+
+
+def stated_values(parsed: ParsedQuery) -> dict[str, tuple[frozenset[str], bool]]:
+    """Per field, the values its stated (not negated) constraints allow, and whether they are
+    alternatives. A product has one value per field, so two stated values that share nothing are
+    either-or ("shoes for a beach holiday": beach or vacation; "red or white sneakers"); values that
+    overlap narrow each other ("boots" among "shoes" leaves ankle boots)."""
+    by_field: dict[str, list[frozenset[str]]] = {}
+    for c in parsed.constraints:
+        if not c.negated:
+            by_field.setdefault(c.field, []).append(frozenset(c.values))
+    out: dict[str, tuple[frozenset[str], bool]] = {}
+    for name, sets in by_field.items():
+        common = frozenset.intersection(*sets)
+        out[name] = (common, False) if common else (frozenset.union(*sets), True)
+    return out
 
 
 def offers_size(item_sizes: np.ndarray, wanted: frozenset[str]) -> np.ndarray:
@@ -157,7 +174,9 @@ def describe(parsed: ParsedQuery, skip: set[str] | frozenset[str] = frozenset())
     """The stated constraints in the shopper's own words ("navy shearling coats for men under $200")."""
     words = {name: [c.words for c in parsed.constraints if c.field == name and not c.negated] for name in
              ("category", "colour", "material", "style", "occasion", "season", "brand")}
-    front = [w for name in ("season", "colour", "material", "style") if name not in skip for w in words[name]]
+    either = {name for name, (_, alternatives) in stated_values(parsed).items() if alternatives}
+    front = [(" or " if name in either else " ").join(words[name]) for name in ("season", "colour", "material", "style")
+             if name not in skip and words[name]]
     noun = " or ".join(words["category"]) if "category" not in skip and words["category"] else "items"
     parts = [" ".join([*front, noun])]
     if "brand" not in skip and words["brand"]:

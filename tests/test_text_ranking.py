@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from multimodal.query import parse_query
-from multimodal.text_ranking import constraint_groups, dense_text, fuse, lexical_text, order_rows, relax, relaxation_message
+from multimodal.text_ranking import (
+    constraint_groups, dense_text, fuse, lexical_text, order_rows, relax, relaxation_message, stated_values,
+)
 
 COLUMNS = {
     "category": np.array(["Coat", "Coat", "Coat", "Dress"]),
@@ -39,6 +41,22 @@ def test_when_nothing_meets_everything_the_least_important_constraint_is_dropped
     assert dropped == ["colour"]
     assert mask.tolist() == [True, False, True, False]
     assert message == "No navy shearling coats; showing shearling coats in other colours."
+
+
+def test_two_stated_values_of_one_field_are_alternatives() -> None:
+    # A product has one colour: "navy or grey" means either, not both (which nothing meets).
+    mask, dropped, _ = _filter("navy or grey coats")
+    assert mask.tolist() == [False, True, True, False] and dropped == []
+    mask, dropped, message = _filter("navy or grey shearling coats")
+    assert mask.tolist() == [False, False, True, False] and dropped == [] and message is None
+    mask, dropped, message = _filter("navy or black coats for the beach")
+    assert dropped == ["occasion"] and mask.tolist() == [True, True, False, False]
+    assert message == "No navy or black coats for beach; showing navy or black coats for other occasions."
+
+
+def test_overlapping_stated_values_narrow_each_other() -> None:
+    assert stated_values(parse_query("boots and other shoes"))["category"] == (frozenset({"Ankle boot"}), False)
+    assert stated_values(parse_query("tops or dresses"))["category"][1] is True
 
 
 def test_price_limits_filter() -> None:
