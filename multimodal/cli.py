@@ -284,6 +284,11 @@ def _text_report(t: dict) -> str:
     if "false_parse_rate" in u:
         lines.append(f"\nfalse parses: {u['false_parse_rate']:.4f} of {u['ordinary_words']:,} ordinary English words alone, "
                      f"{u['false_parse_rate_before_a_garment']:.4f} before a garment word ('<word> dress')")
+        if "unreviewed" in u:
+            raw = u["unreviewed"]
+            lines.append(f"  (the sample drawn had {raw['ordinary_words']:,} words, {raw['reviewed_attribute_words']} of them reviewed as "
+                         f"attribute words; counting those: {raw['false_parse_rate']:.4f} alone, "
+                         f"{raw['false_parse_rate_before_a_garment']:.4f} before a garment)")
         lines.append(f"learned layer: threshold {u['threshold_in_use']:.2f} (dev choice {u['threshold_dev']['chosen']['threshold']:.2f}); "
                      f"unseen test words matched right {u['unseen_test_words_matched_right']:.3f}")
         if "unseen_test_words_read_by_dictionary" in u:

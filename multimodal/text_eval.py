@@ -14,9 +14,11 @@ threshold and never appear in the test queries.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -379,24 +381,40 @@ WORD_LIST = "/usr/share/dict/words"  # Debian's wamerican (`make words`)
 
 
 def ordinary_words(path: str = WORD_LIST) -> list[str]:
-    """Lower-case English words of 3+ letters that name no attribute: not a phrase of the
-    hand-written lists nor its plural, nor an evaluation word with a known meaning, nor one of
-    ``NAMES_AN_ATTRIBUTE`` (dictionary words reviewed as attribute words). Empty if the list is missing."""
-    from pathlib import Path
-
+    """Lower-case English words of 3+ letters that no list holds: not a phrase of the hand-written
+    lists nor its plural, nor an evaluation word with a known meaning. Empty if the list is missing.
+    Words a review found to name an attribute leave the samples after ``split_words``
+    (``without_reviewed``), so the review never changes which words are drawn."""
     from .query.parser import _singular, known_phrases
 
     file = Path(path)
     if not file.is_file():
         return []
-    known = set(known_phrases()) | set(UNSEEN_TEST) | set(UNSEEN_DEV) | NAMES_AN_ATTRIBUTE
+    known = set(known_phrases()) | set(UNSEEN_TEST) | set(UNSEEN_DEV)
     words = {w.lower() for w in file.read_text(encoding="utf-8", errors="ignore").split() if re.fullmatch(r"[a-z]{3,}", w)}
     return sorted(w for w in words if w not in known and _singular(w) is None)
 
 
-# Dictionary words that name a catalog attribute although no list holds them (reviewed by hand:
-# colour, material, garment, occasion and season words); reading them as attributes is right.
-NAMES_AN_ATTRIBUTE: frozenset[str] = frozenset()
+REVIEWED_WORDS_FILE = Path(__file__).with_name("evaluation_data") / "reviewed_attribute_words.tsv"
+
+
+@functools.cache
+def reviewed_attribute_words(path: Path = REVIEWED_WORDS_FILE) -> dict[str, tuple[str, tuple[str, ...], bool]]:
+    """Words of the reported ordinary-word sample (seed 42) that a reviewer, without the parser's
+    output, judged to name a catalog attribute: word -> (field, values, judgement call)."""
+    out: dict[str, tuple[str, tuple[str, ...], bool]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            word, name, values, *note = line.split("\t")
+            out[word] = (name, tuple(values.split(",")), "?" in "".join(note))
+    return out
+
+
+def without_reviewed(words: list[str]) -> tuple[list[str], list[str]]:
+    """(words that name no attribute, words the review found to name one). Judgement calls ("?")
+    stay ordinary words: a doubtful word may still count as a false parse."""
+    named = {w for w, (_, _, doubtful) in reviewed_attribute_words().items() if not doubtful}
+    return [w for w in words if w not in named], [w for w in words if w in named]
 
 
 def split_words(words: list[str], seed: int = 0, per_side: int = 3000) -> tuple[list[str], list[str]]:

@@ -261,3 +261,18 @@ def test_ordinary_english_words_state_nothing() -> None:
     assert "wood" in words and "black" not in words and "sneakers" not in words
     parsed = [w for w in sample if not parse_query(w).is_empty()]
     assert len(parsed) / len(sample) <= 0.005, parsed
+
+
+def test_reviewed_attribute_words_leave_the_sample_but_judgement_calls_stay() -> None:
+    from multimodal.text_eval import ordinary_words, reviewed_attribute_words, split_words, without_reviewed
+
+    reviewed = reviewed_attribute_words()
+    assert reviewed["magenta"] == ("colour", ("pink",), False) and reviewed["roan"][2] is True
+    kept, named = without_reviewed(["magenta", "roan", "wood"])
+    assert kept == ["roan", "wood"] and named == ["magenta"]
+    words = ordinary_words()
+    if not words:
+        pytest.skip("no /usr/share/dict/words (Debian's wamerican; `make words`)")
+    _, sample = split_words(words, seed=42)  # the reported sample: the review covers exactly its words
+    assert set(reviewed) <= set(sample)
+
