@@ -470,7 +470,7 @@ class SearchEngine:
                    "attribute_score": self.config.w_attribute}
         method = fusion or self.config.text_fusion
         fused = tr.fuse(signals, weights, allowed, method)
-        rows = tr.order_rows(fused, allowed, self._prices, parsed.sort, k)
+        rows = tr.order_rows(fused, allowed, self._prices, parsed.sort, k, tr.alternative_of(parsed, self._attribute_columns()))
         exact = len(rows)
         scores = fused[rows].astype(np.float32)
         if exact < k:

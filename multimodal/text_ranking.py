@@ -240,15 +240,47 @@ def fuse(signals: Mapping[str, np.ndarray], weights: Mapping[str, float], allowe
     return total
 
 
-def order_rows(fused: np.ndarray, allowed: np.ndarray, prices: np.ndarray, sort: str | None, k: int) -> np.ndarray:
-    """The k best allowed rows: by fused score, or by price (then fused score) for a price intent."""
+def order_rows(fused: np.ndarray, allowed: np.ndarray, prices: np.ndarray, sort: str | None, k: int,
+               alternative: np.ndarray | None = None) -> np.ndarray:
+    """The k best allowed rows: by fused score, or by price (then fused score) for a price intent.
+
+    ``alternative`` (``alternative_of``): which of the stated either-or values each row has; the
+    best row of each takes turns at the top, so "tops or dresses" shows both, not ten tops."""
     rows = np.flatnonzero(allowed)
     if sort is None:
         order = np.argsort(-fused[rows], kind="stable")
     else:
         direction = 1.0 if sort == PRICE_ASCENDING else -1.0
         order = np.lexsort((-fused[rows], direction * prices[rows]))
-    return rows[order][:k]
+    ranked = rows[order]
+    if sort is None and alternative is not None:
+        ranked = _take_turns(ranked, alternative[ranked])
+    return ranked[:k]
+
+
+def alternative_of(parsed: ParsedQuery, columns: Mapping[str, np.ndarray]) -> np.ndarray | None:
+    """Per row, the index of the first stated value of an either-or field it has ("tops or dresses":
+    0 for tops, 1 for dresses, -1 for neither); None when the query states no alternatives."""
+    either = [name for name, (_, alternatives) in stated_values(parsed).items() if alternatives]
+    if not either:
+        return None
+    name = either[0]
+    out = np.full(len(columns[name]), -1, np.int64)
+    for i, c in enumerate(c for c in parsed.constraints if c.field == name and not c.negated):
+        out[(out < 0) & np.isin(np.asarray(columns[name]), list(c.values))] = i
+    return out
+
+
+def _take_turns(ranked: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Round-robin over groups, each in its own ranked order, groups in the order of their best row."""
+    queues = {g: list(ranked[group == g]) for g in dict.fromkeys(group.tolist())}
+    out: list[int] = []
+    while queues:
+        for g in list(queues):
+            out.append(queues[g].pop(0))
+            if not queues[g]:
+                del queues[g]
+    return np.asarray(out, np.int64)
 
 
 def matched_labels(parsed: ParsedQuery, columns: Mapping[str, np.ndarray], prices: np.ndarray, genders: np.ndarray,

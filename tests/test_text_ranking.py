@@ -7,7 +7,7 @@ import pytest
 
 from multimodal.query import parse_query
 from multimodal.text_ranking import (
-    constraint_groups, dense_text, fuse, lexical_text, order_rows, relax, relaxation_message, stated_values,
+    alternative_of, constraint_groups, dense_text, fuse, lexical_text, order_rows, relax, relaxation_message, stated_values,
 )
 
 COLUMNS = {
@@ -57,6 +57,16 @@ def test_two_stated_values_of_one_field_are_alternatives() -> None:
 def test_overlapping_stated_values_narrow_each_other() -> None:
     assert stated_values(parse_query("boots and other shoes"))["category"] == (frozenset({"Ankle boot"}), False)
     assert stated_values(parse_query("tops or dresses"))["category"][1] is True
+
+
+def test_either_or_values_take_turns_at_the_top() -> None:
+    # Coats score higher than the dress, yet "coats or dresses" shows the dress second.
+    parsed = parse_query("coats or dresses")
+    alternative = alternative_of(parsed, COLUMNS)
+    assert alternative.tolist() == [0, 0, 0, 1]
+    fused = np.array([0.9, 0.8, 0.7, 0.1])
+    assert order_rows(fused, np.ones(4, bool), PRICES, None, 3, alternative).tolist() == [0, 3, 1]
+    assert alternative_of(parse_query("navy coats"), COLUMNS) is None
 
 
 def test_price_limits_filter() -> None:
