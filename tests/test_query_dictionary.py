@@ -119,6 +119,41 @@ def test_an_unsure_style_word_is_ranked_by_the_chosen_sense_of_each_style() -> N
 
 
 @needs_wordnet
+@pytest.mark.parametrize(("word", "colour"), [("coal", "black"),    # WordNet's shade name "coal-black"
+                                              ("army", "olive"),    # the survey's "army green"
+                                              ("raven", "black"),   # "large black bird"
+                                              ("table", None), ("happiness", None)])
+def test_a_word_that_names_a_shade_has_a_likely_colour(layer, word, colour) -> None:
+    assert layer.likely_colour(word) == colour
+
+
+@needs_wordnet
+def test_a_likely_colour_ranks_but_never_filters(layer) -> None:
+    parsed = parse_query("raven coloured slippers", None, layer)
+    assert parsed.colours == [] and parsed.likely == {"raven": ("colour", "black")}
+    assert "probably colour black" in parsed.hint_items()[0]["label"]
+
+
+def test_the_likely_value_of_an_unsure_word_ranks_first_in_the_models_order() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from multimodal.query import ParsedQuery
+    from multimodal.search import SearchEngine
+
+    class Matcher:
+        def field_similarities(self, word, fields):
+            return {"colour": {"red": 0.5, "black": 0.3, "grey": 0.1}}
+
+    engine = SearchEngine.__new__(SearchEngine)
+    engine.catalog = pd.DataFrame({"colour": ["red", "black", "grey"]})
+    engine._attributes = {"colour": engine.catalog["colour"].to_numpy()}
+    engine._matcher = Matcher()
+    parsed = ParsedQuery(text="raven shirt", hints=[("raven", ("colour",))], likely={"raven": ("colour", "black")})
+    assert np.allclose(engine.hint_scores(parsed), [0.5, 0.93, 0.1])
+
+
+@needs_wordnet
 def test_a_run_of_modifiers_and_a_price_phrase_give_words_their_position(layer) -> None:
     parsed = parse_query("taupe calfskin boots", None, layer)
     assert parsed.colours == ["beige"] and parsed.values("material") == ["leather", "waterproof leather"]

@@ -309,6 +309,8 @@ def parse_query(query: str, matcher: Matcher | None = None, dictionary: Dictiona
             fields = tuple(sorted(unit.hint - stated))
             if fields:
                 parsed.hints.append((unit.words, fields))
+                if "colour" in fields and dictionary is not None and (colour := dictionary.likely_colour(unit.words)):
+                    parsed.likely[unit.words] = ("colour", colour)
     distinct = list(dict.fromkeys(genders))
     if len(distinct) == 1:
         parsed.gender = distinct[0]
