@@ -128,6 +128,21 @@ def test_a_word_that_names_a_shade_has_a_likely_colour(layer, word, colour) -> N
 
 
 @needs_wordnet
+@pytest.mark.parametrize(("query", "colour"), [("snow white sneakers", "white"), ("hot pink dress", "pink"),
+                                               ("coal black boots", "black"), ("bottle green coat", "green")])
+def test_a_shade_name_is_its_colour_not_a_season_or_a_hint(layer, query, colour) -> None:
+    parsed = parse_query(query, None, layer)
+    assert [(c.field, c.values) for c in parsed.constraints if c.field != "category"] == [("colour", (colour,))]
+    assert parsed.hints == []
+
+
+@needs_wordnet
+def test_a_word_before_a_colour_that_is_no_shade_name_keeps_its_meaning(layer) -> None:
+    parsed = parse_query("summer white dress", None, layer)
+    assert parsed.values("season") == ["Summer"] and parsed.colours == ["white"]
+
+
+@needs_wordnet
 def test_a_likely_colour_ranks_but_never_filters(layer) -> None:
     parsed = parse_query("raven coloured slippers", None, layer)
     assert parsed.colours == [] and parsed.likely == {"raven": ("colour", "black")}

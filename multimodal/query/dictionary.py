@@ -247,17 +247,30 @@ class DictionaryLayer:
                         return V.COLOUR_WORDS[token]
         return None
 
+    def is_shade_name(self, first: str, colour_word: str) -> bool:
+        """``first colour_word`` is a shade name of WordNet or the colour survey ("snow white", "army
+        green", "hot pink"): the first word says which shade, not a season or a material."""
+        return (first.lower().strip(), colour_word.lower().strip()) in self._shade_pairs()
+
     @functools.cache  # noqa: B019 - one table per layer
-    def _shade_names(self) -> dict[str, set[str]]:
-        """First word -> catalog colours of the two-word shade names it starts, in WordNet
-        ("coal-black", "ash-grey") and the colour survey ("army green")."""
-        out: dict[str, set[str]] = {}
+    def _shade_pairs(self) -> dict[tuple[str, str], str]:
+        """(word, colour word) -> catalog colour (the survey's, where it has the name), for the two-word
+        shade names of WordNet ("coal-black", "ash-grey") and of the colour survey ("army green") whose
+        first word is no colour itself."""
+        out: dict[tuple[str, str], str] = {}
         lemmas = [*self.wordnet._index("a"), *self.wordnet._index("n")] if self.wordnet else []
         pairs = [re.split(r"[-_]", lemma) for lemma in lemmas] + [name.split(" ") for name in self.colours]
         for parts in pairs:
             if len(parts) == 2 and parts[1] in V.COLOUR_WORDS and parts[0] not in V.COLOUR_WORDS:
-                named = self.colours.get(" ".join(parts), V.COLOUR_WORDS[parts[1]])
-                out.setdefault(parts[0], set()).add(named)
+                out[(parts[0], parts[1])] = self.colours.get(" ".join(parts), V.COLOUR_WORDS[parts[1]])
+        return out
+
+    @functools.cache  # noqa: B019
+    def _shade_names(self) -> dict[str, set[str]]:
+        """First word -> catalog colours of the shade names it starts ("coal" -> black)."""
+        out: dict[str, set[str]] = {}
+        for (first, _), colour in self._shade_pairs().items():
+            out.setdefault(first, set()).add(colour)
         return out
 
     def descriptions(self, word: str, max_senses: int = 3, only: Sequence[str] = ()) -> list[str]:

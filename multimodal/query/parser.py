@@ -49,6 +49,10 @@ class Dictionary(Protocol):
 
     def meaning(self, word: str, fields: Iterable[str]) -> tuple[str, tuple[str, ...]] | None: ...
 
+    def is_shade_name(self, first: str, colour_word: str) -> bool: ...
+
+    def likely_colour(self, word: str) -> str | None: ...
+
 
 class Matcher(Protocol):
     """What the learned layer offers the parser (``semantic.AttributeMatcher`` is one)."""
@@ -177,6 +181,21 @@ def _scan(tokens: list[str]) -> list[_Unit]:
     return units
 
 
+def _shade_names(units: list[_Unit], dictionary: Dictionary) -> list[_Unit]:
+    """A word that names the shade of the colour after it ("snow white", "hot pink", "army green")
+    joins that colour: "snow white sneakers" are white sneakers, not winter ones."""
+    out: list[_Unit] = []
+    for unit in units:
+        previous, m = (out[-1] if out else None), unit.meaning
+        if (previous is not None and m is not None and m.kind == "field" and m.field == "colour" and " " not in unit.words
+                and (previous.meaning is None or previous.meaning.kind == "field" and previous.meaning.field not in ("colour", "category"))
+                and dictionary.is_shade_name(previous.words, unit.words)):
+            out[-1] = _Unit(previous.start, unit.end, f"{previous.words} {unit.words}", m, unit.source)
+            continue
+        out.append(unit)
+    return out
+
+
 def _is_garment(unit: _Unit | None) -> bool:
     return unit is not None and unit.meaning is not None and unit.meaning.field == "category" and unit.meaning.kind in ("field", "weak")
 
@@ -269,6 +288,8 @@ def parse_query(query: str, matcher: Matcher | None = None, dictionary: Dictiona
     tokens = _tokens(lower)
     units = _scan(tokens)
     _resolve(units, tokens)
+    if dictionary is not None:
+        units = _shade_names(units, dictionary)
     if matcher is not None or dictionary is not None:
         # A price phrase is evidence too: "huaraches under $40" names a garment, "huaraches" alone may not.
         _learn(units, tokens, matcher, dictionary, query_words=len(_tokens(text.lower())))
