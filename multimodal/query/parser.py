@@ -53,6 +53,8 @@ class Dictionary(Protocol):
 
     def likely_colour(self, word: str) -> str | None: ...
 
+    def likely_style(self, word: str) -> str | None: ...
+
 
 class Matcher(Protocol):
     """What the learned layer offers the parser (``semantic.AttributeMatcher`` is one)."""
@@ -196,6 +198,14 @@ def _shade_names(units: list[_Unit], dictionary: Dictionary) -> list[_Unit]:
     return out
 
 
+def _likely_value(word: str, fields: tuple[str, ...], dictionary: Dictionary) -> tuple[str, str] | None:
+    """The dictionary's guess at what an unsure word names, colour first, within the fields its position allows."""
+    for name, guess in (("colour", dictionary.likely_colour), ("style", dictionary.likely_style)):
+        if name in fields and (value := guess(word)):
+            return name, value
+    return None
+
+
 def _is_garment(unit: _Unit | None) -> bool:
     return unit is not None and unit.meaning is not None and unit.meaning.field == "category" and unit.meaning.kind in ("field", "weak")
 
@@ -330,8 +340,8 @@ def parse_query(query: str, matcher: Matcher | None = None, dictionary: Dictiona
             fields = tuple(sorted(unit.hint - stated))
             if fields:
                 parsed.hints.append((unit.words, fields))
-                if "colour" in fields and dictionary is not None and (colour := dictionary.likely_colour(unit.words)):
-                    parsed.likely[unit.words] = ("colour", colour)
+                if dictionary is not None and (likely := _likely_value(unit.words, fields, dictionary)):
+                    parsed.likely[unit.words] = likely
     distinct = list(dict.fromkeys(genders))
     if len(distinct) == 1:
         parsed.gender = distinct[0]
