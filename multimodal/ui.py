@@ -108,6 +108,24 @@ def build_with_progress() -> None:
     st.rerun()
 
 
+def through_navigation() -> None:
+    """Run this page through the app's navigation, even when opened by its own address.
+
+    Streamlit runs ``pages/*.py`` as an old-style page, skipping ``streamlit_app.py``, until some
+    visit has called ``st.navigation``: a bookmarked /evaluation, first after a restart, showed the
+    raw file list ("streamlit app", "evaluation"...) and a narrow layout. Switching that mode off
+    and rerunning lets the entry point select this same page. Only a session's first run can meet
+    that mode in a server (``st.navigation`` turns it off for the process); AppTest turns it back on
+    at every run, where a rerun would lose a page switch."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    first = not st.session_state.get("_through_navigation")
+    st.session_state["_through_navigation"] = True
+    if first and PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def _remember(widget_key: str, store_key: str) -> None:
     st.session_state[store_key] = st.session_state[widget_key]
 

@@ -4,6 +4,7 @@ import streamlit as st
 
 from multimodal import charts, ui
 
+ui.through_navigation()
 st.title("How good is the search?")
 ui.sidebar()
 metrics = ui.load_metrics()
@@ -56,18 +57,19 @@ if intents is None:
 else:
     detail = metrics["text"]["intents"]
     understanding = metrics["text"].get("understanding", {})
-    cols = st.columns(4)
+    cols = st.columns(5)
     cols[0].metric("Overall (fused)", f"{detail['fused']['overall']:.3f}")
     cols[1].metric("Unseen words (fused)", f"{detail['fused']['unseen_words']:.3f}",
                    help="Queries whose attribute words no list and no catalog text holds")
     if "false_parse_rate" in understanding:
-        cols[2].metric("False parses: word alone / before a garment",
-                       f"{understanding['false_parse_rate']:.2%} / {understanding['false_parse_rate_before_a_garment']:.2%}",
-                       help=f"{understanding['ordinary_words']:,} English words that name no attribute"
-                       + (f"; before a garment, {understanding['unreviewed']['false_parse_rate_before_a_garment']:.2%} counting the"
-                          f" {understanding['unreviewed']['reviewed_attribute_words']} drawn words a review found to name an attribute"
-                          if "unreviewed" in understanding else ""))
-        cols[3].metric("Learned-layer threshold", f"{understanding['threshold_in_use']:.2f}")
+        raw = understanding.get("unreviewed")
+        words = f"{understanding['ordinary_words']:,} English words that name no attribute"
+        cols[2].metric("False parses, word alone", f"{understanding['false_parse_rate']:.2%}", help=words)
+        cols[3].metric("…before a garment word", f"{understanding['false_parse_rate_before_a_garment']:.2%}",
+                       help=f"'<word> dress', {words}" + (f"; {raw['false_parse_rate_before_a_garment']:.2%} counting the "
+                                                         f"{raw['reviewed_attribute_words']} drawn words a review found to "
+                                                         "name an attribute" if raw else ""))
+        cols[4].metric("Learned-layer threshold", f"{understanding['threshold_in_use']:.2f}")
     st.plotly_chart(charts.intent_figure(metrics), use_container_width=True)
     st.dataframe(intents.style.format("{:.3f}"), use_container_width=True)
     st.caption(f"{detail['queries']:,} generated queries, worded unlike any training text; "

@@ -5,6 +5,7 @@ import streamlit as st
 from multimodal import InvalidInputError, ui
 from multimodal.preprocess import to_uint8
 
+ui.through_navigation()
 st.title("Search by image")
 ui.sidebar()
 engine = ui.engine_or_stop()

@@ -4,6 +4,7 @@ import streamlit as st
 
 from multimodal import InvalidInputError, ui
 
+ui.through_navigation()
 st.title("Search by words")
 ui.sidebar()
 engine = ui.engine_or_stop()
