@@ -56,7 +56,7 @@ def server(toy_build, tmp_path):
     log.close()
 
 
-def test_type_a_query_see_results_switch_pages_and_screenshot(server, tmp_path) -> None:
+def test_open_a_page_by_its_address_type_a_query_see_results_switch_pages_and_screenshot(server, tmp_path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as p:
@@ -66,6 +66,13 @@ def test_type_a_query_see_results_switch_pages_and_screenshot(server, tmp_path) 
                   "--disable-component-update", "--disable-sync", "--no-first-run"],
         )
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        # First visit after the start, by the page's own address: Streamlit would run pages/*.py as
+        # old-style pages and list the files ("streamlit app", ...); `ui.through_navigation` reruns.
+        page.goto(f"{server}/evaluation")
+        expect(page.get_by_text("How good is the search?")).to_be_visible(timeout=90_000)
+        nav = page.get_by_test_id("stSidebarNav")
+        expect(nav.get_by_text("Text search")).to_be_visible(timeout=30_000)
+        assert "streamlit app" not in nav.inner_text().lower()
         page.goto(server)
         box = page.get_by_label("What are you looking for?")
         box.wait_for(timeout=90_000)
@@ -87,18 +94,3 @@ def test_type_a_query_see_results_switch_pages_and_screenshot(server, tmp_path) 
     assert (tmp_path / "evaluation.png").stat().st_size > 10_000
     assert (tmp_path / "more_like_this.png").stat().st_size > 10_000
 
-
-def test_a_page_opened_by_its_own_address_first_after_a_start_keeps_the_apps_navigation(server) -> None:
-    # Streamlit runs pages/*.py as old-style pages until some visit has called st.navigation: the
-    # sidebar then listed the files ("streamlit app", "evaluation", ...). `ui.through_navigation` reruns.
-    from playwright.sync_api import expect, sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"{server}/evaluation")
-        expect(page.get_by_text("How good is the search?")).to_be_visible(timeout=90_000)
-        nav = page.get_by_test_id("stSidebarNav")
-        expect(nav.get_by_text("Text search")).to_be_visible(timeout=30_000)
-        assert "streamlit app" not in nav.inner_text().lower()
-        browser.close()
