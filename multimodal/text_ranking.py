@@ -40,7 +40,8 @@ class Relaxation:
 
 def constraint_groups(parsed: ParsedQuery, columns: Mapping[str, np.ndarray], prices: np.ndarray,
                       query_gender_mask: np.ndarray | None) -> dict[str, np.ndarray]:
-    """One mask per relaxation group (rows that meet every constraint of the group)."""
+    """One mask per relaxation group: per field, the rows with a stated value (``stated_values``);
+    "exclusions", the rows meeting every negation; price, size and the query's gender."""
     n = len(prices)
     groups: dict[str, np.ndarray] = {name: np.isin(np.asarray(columns[name]), list(values))
                                      for name, (values, _) in stated_values(parsed).items()}
@@ -254,7 +255,7 @@ def order_rows(fused: np.ndarray, allowed: np.ndarray, prices: np.ndarray, sort:
         order = np.lexsort((-fused[rows], direction * prices[rows]))
     ranked = rows[order]
     if sort is None and alternative is not None:
-        ranked = _take_turns(ranked, alternative[ranked])
+        ranked = _take_turns(ranked, alternative[ranked], k)
     return ranked[:k]
 
 
@@ -271,15 +272,15 @@ def alternative_of(parsed: ParsedQuery, columns: Mapping[str, np.ndarray]) -> np
     return out
 
 
-def _take_turns(ranked: np.ndarray, group: np.ndarray) -> np.ndarray:
-    """Round-robin over groups, each in its own ranked order, groups in the order of their best row."""
-    queues = {g: list(ranked[group == g]) for g in dict.fromkeys(group.tolist())}
+def _take_turns(ranked: np.ndarray, group: np.ndarray, k: int) -> np.ndarray:
+    """The first k of a round-robin over groups, each in its own ranked order, groups in the order
+    of their best row."""
+    queues = [list(ranked[group == g][:k]) for g in dict.fromkeys(group.tolist())]
     out: list[int] = []
-    while queues:
-        for g in list(queues):
-            out.append(queues[g].pop(0))
-            if not queues[g]:
-                del queues[g]
+    while len(out) < k and any(queues):
+        for queue in queues:
+            if queue and len(out) < k:
+                out.append(queue.pop(0))
     return np.asarray(out, np.int64)
 
 
