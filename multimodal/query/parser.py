@@ -186,15 +186,21 @@ def _scan(tokens: list[str]) -> list[_Unit]:
 def _shade_names(units: list[_Unit], dictionary: Dictionary) -> list[_Unit]:
     """A word that names the shade of the colour after it ("snow white", "hot pink", "army green")
     joins that colour: "snow white sneakers" are white sneakers, not winter ones."""
+    def colour_word(unit: _Unit) -> bool:
+        return unit.meaning is not None and unit.meaning.kind == "field" and unit.meaning.field == "colour" and " " not in unit.words
+
+    def may_name_a_shade(unit: _Unit) -> bool:  # a leftover word or another field's ("hot"), never a colour or garment
+        m = unit.meaning
+        return m is None or m.kind == "field" and m.field not in ("colour", "category")
+
     out: list[_Unit] = []
     for unit in units:
-        previous, m = (out[-1] if out else None), unit.meaning
-        if (previous is not None and m is not None and m.kind == "field" and m.field == "colour" and " " not in unit.words
-                and (previous.meaning is None or previous.meaning.kind == "field" and previous.meaning.field not in ("colour", "category"))
+        previous = out[-1] if out else None
+        if (previous is not None and colour_word(unit) and may_name_a_shade(previous)
                 and dictionary.is_shade_name(previous.words, unit.words)):
-            out[-1] = _Unit(previous.start, unit.end, f"{previous.words} {unit.words}", m, unit.source)
-            continue
-        out.append(unit)
+            out[-1] = _Unit(previous.start, unit.end, f"{previous.words} {unit.words}", unit.meaning, unit.source)
+        else:
+            out.append(unit)
     return out
 
 
