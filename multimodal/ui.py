@@ -116,12 +116,15 @@ def through_navigation() -> None:
     raw file list ("streamlit app", "evaluation"...) and a narrow layout. Switching that mode off
     and rerunning lets the entry point select this same page. Only a session's first run can meet
     that mode in a server (``st.navigation`` turns it off for the process); AppTest turns it back on
-    at every run, where a rerun would lose a page switch."""
-    from streamlit.runtime.pages_manager import PagesManager
-
+    at every run, where a rerun would lose a page switch. A Streamlit without that internal keeps its
+    own behaviour."""
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:
+        return
     first = not st.session_state.get("_through_navigation")
     st.session_state["_through_navigation"] = True
-    if first and PagesManager.uses_pages_directory:
+    if first and getattr(PagesManager, "uses_pages_directory", False):
         PagesManager.uses_pages_directory = False
         st.rerun()
 
