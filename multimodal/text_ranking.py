@@ -260,16 +260,20 @@ def order_rows(fused: np.ndarray, allowed: np.ndarray, prices: np.ndarray, sort:
 
 
 def alternative_of(parsed: ParsedQuery, columns: Mapping[str, np.ndarray]) -> np.ndarray | None:
-    """Per row, the index of the first stated value of an either-or field it has ("tops or dresses":
-    0 for tops, 1 for dresses, -1 for neither); None when the query states no alternatives."""
+    """Per row, which combination of the stated either-or values it has ("grey hoodie or black coat":
+    grey hoodie, grey coat, black hoodie, black coat), as one id (with one such field, the index of
+    the value: 0 for tops, 1 for dresses, -1 for neither); None when the query states no alternatives. Every either-or field counts, not only the first: hoodies must show too."""
     either = [name for name, (_, alternatives) in stated_values(parsed).items() if alternatives]
     if not either:
         return None
-    name = either[0]
-    out = np.full(len(columns[name]), -1, np.int64)
-    for i, c in enumerate(c for c in parsed.constraints if c.field == name and not c.negated):
-        out[(out < 0) & np.isin(np.asarray(columns[name]), list(c.values))] = i
-    return out
+    out = np.zeros(len(columns[either[0]]), np.int64)
+    for name in either:
+        stated = [c for c in parsed.constraints if c.field == name and not c.negated]
+        index = np.full(len(out), -1, np.int64)  # the first stated value the row has; -1 for none
+        for i, c in enumerate(stated):
+            index[(index < 0) & np.isin(np.asarray(columns[name]), list(c.values))] = i
+        out = out * (len(stated) + 1) + index + 1
+    return out - 1  # one field: the index itself
 
 
 def _take_turns(ranked: np.ndarray, group: np.ndarray, k: int) -> np.ndarray:

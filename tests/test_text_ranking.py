@@ -67,6 +67,9 @@ def test_either_or_values_take_turns_at_the_top() -> None:
     fused = np.array([0.9, 0.8, 0.7, 0.1])
     assert order_rows(fused, np.ones(4, bool), PRICES, None, 3, alternative).tolist() == [0, 3, 1]
     assert alternative_of(parse_query("navy coats"), COLUMNS) is None
+    # Two either-or fields: every combination takes its turn (rows: black coat, navy coat, grey coat, navy dress).
+    both = alternative_of(parse_query("navy or grey coats or dresses"), COLUMNS)
+    assert len(set(both.tolist())) == 4 and both[1] != both[3]
 
 
 def test_price_limits_filter() -> None:
