@@ -343,7 +343,8 @@ def cmd_search(args: argparse.Namespace) -> int:
                                store=args.store, store_uri=args.store_uri)
     if args.text is not None:
         result = engine.search_text(args.text, k=args.k, gender=args.gender)
-        print("understood: " + (", ".join(result.attrs["chips"]) or "nothing explicit"))
+        understood = [*result.attrs["chips"], *(h["label"] for h in result.attrs.get("hint_items", []))]
+        print("understood: " + (", ".join(understood) or "nothing explicit"))  # soft words too, as the app and API show them
         if result.attrs.get("relaxed"):
             print(result.attrs["relaxed"])
         columns = ["rank", "product_id", "category", "gender", "colour", "material", "price", "score", "image_score",
