@@ -38,7 +38,7 @@ MAX_K = 100
 RESULT_FIELDS = ("rank", "product_id", "category", "gender", "colour", "material", "style", "occasion", "season", "brand",
                  "price", "sizes", "score", "title")
 SIGNAL_FIELDS = ("image_score", "text_score", "bm25_score", "attribute_score", "similarity", "category_probability")
-MATCH_FIELDS = ("matches", "exact_match")  # text search: the stated constraints each result meets
+MATCH_FIELDS = ("matches", "misses", "exact_match")  # text search: the stated constraints each result meets and fails
 
 
 @dataclass

@@ -85,7 +85,7 @@ def item_text(row: pd.Series | dict) -> str:
 class TextRanking:
     """Rows of the catalog (best first) with the score of each signal; model-free so it can be tested alone.
 
-    ``matches[i]``: the stated constraints row i meets (for its card); ``relaxation``: what was
+    ``matches[i]``: the stated constraints row i meets (for its card), ``misses[i]`` those it fails; ``relaxation``: what was
     dropped when nothing met every constraint; ``n_matching``: how many items passed the filters;
     ``exact[i]``: row i meets them (False: a partial match shown after the exact ones).
     """
@@ -94,6 +94,7 @@ class TextRanking:
     scores: np.ndarray
     signals: dict[str, np.ndarray] = field(default_factory=dict)
     matches: list[list[str]] = field(default_factory=list)
+    misses: list[list[str]] = field(default_factory=list)
     relaxation: Relaxation = field(default_factory=Relaxation)
     n_matching: int = 0
     exact: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # meets every kept constraint
@@ -480,6 +481,7 @@ class SearchEngine:
             rows=rows, scores=scores, exact=np.arange(len(rows)) < exact,
             signals={name: np.asarray(values)[rows] for name, values in signals.items()},
             matches=tr.matched_labels(parsed, self._attribute_columns(), self._prices, self._genders, rows),
+            misses=tr.missed_labels(parsed, self._attribute_columns(), groups, rows),
             relaxation=Relaxation(dropped, tr.relaxation_message(parsed, dropped)),
             n_matching=int(allowed.sum()),
         )
@@ -521,8 +523,9 @@ class SearchEngine:
                     liked: Sequence[str] = (), disliked: Sequence[str] = ()) -> pd.DataFrame:
         """Products matching a text query, best first, with the score of each signal.
 
-        ``matches`` holds, per result, the stated constraints it meets; ``exact_match`` whether it meets
-        all of them (when fewer than k do, partial matches follow them). ``attrs``: ``parsed`` (the
+        ``matches`` holds, per result, the stated constraints it meets, ``misses`` those it fails (in the
+        shopper's words: "hiking", "not red"); ``exact_match`` whether it meets all of them (when fewer
+        than k do, partial matches follow them). ``attrs``: ``parsed`` (the
         constraints understood), ``chips`` (their labels) and ``chip_items`` (with their kind),
         ``hint_items`` (unsure words that rank softly, never filter),
         ``relaxed`` (the message when nothing met every constraint, else None), ``n_matching``.
@@ -537,6 +540,7 @@ class SearchEngine:
         signals = {"attribute_score": np.full(len(ranking.rows), np.nan), **ranking.signals}
         result = self._rows(ranking.rows, {"score": ranking.scores, **signals})
         result["matches"] = ranking.matches
+        result["misses"] = ranking.misses
         result["exact_match"] = ranking.exact
         result.attrs["parsed"] = parsed.to_dict()
         result.attrs["chips"] = parsed.chips()

@@ -312,3 +312,30 @@ def matched_labels(parsed: ParsedQuery, columns: Mapping[str, np.ndarray], price
             if low <= prices[r] <= high:
                 out[i].append(f"${prices[r]:.2f}")
     return out
+
+
+def missed_labels(parsed: ParsedQuery, columns: Mapping[str, np.ndarray], groups: Mapping[str, np.ndarray],
+                  rows: np.ndarray) -> list[list[str]]:
+    """For each result row, what it misses of the query, in the shopper's words ("hiking", "not red",
+    "under $40"): the constraint groups (``constraint_groups``) its row fails. Empty for an exact
+    match; a partial match's card says what it lacks rather than only that it lacks something."""
+    stated: dict[str, list[str]] = {}
+    for c in parsed.constraints:
+        if not c.negated:
+            stated.setdefault(c.field, []).append(c.words)
+    negated = [c for c in parsed.constraints if c.negated]
+    out: list[list[str]] = [[] for _ in rows]
+    for name, mask in groups.items():
+        for i in np.flatnonzero(~mask[rows]):
+            if name == "exclusions":
+                out[i].extend(f"not {c.words}" for c in negated if not meets(c, columns[c.field][rows[i:i + 1]])[0])
+            elif name == "price":
+                out[i].append((parsed.price_label() or "price").removeprefix("price: "))
+            elif name == "size" and parsed.size is not None:
+                out[i].append(f"size {parsed.size.label}")
+            elif name == "gender" and parsed.gender:
+                out[i].append(f"for {parsed.gender.lower()}")
+            else:
+                out[i].append(" or ".join(dict.fromkeys(stated.get(name, [name]))))
+    return out
+

@@ -237,11 +237,25 @@ def _escape(text: str) -> str:
     return text.replace("[", "(").replace("]", ")").replace("$", "\\$")
 
 
-def matches_caption(matches: Any) -> str | None:
-    """The card line that says which stated attributes the item meets."""
-    if not isinstance(matches, (list, tuple)) or not matches:
+def matches_caption(matches: Any, misses: Any = ()) -> str | None:
+    """The card line that says which stated attributes the item meets (✓) and which it lacks (✗)."""
+    met = list(matches) if isinstance(matches, (list, tuple)) else []
+    missed = list(misses) if isinstance(misses, (list, tuple)) else []
+    if not met and not missed:
         return None
-    return "matches: " + " · ".join(f"✓ {_escape(str(m))}" for m in matches)
+    return "matches: " + " · ".join([*(f"✓ {_escape(str(m))}" for m in met), *(f"✗ {_escape(str(m))}" for m in missed)])
+
+
+def count_caption(results: pd.DataFrame, gender: str) -> str:
+    """How many products meet the query, and what the partial matches shown after them are."""
+    n_matching = int(results.attrs.get("n_matching", len(results)))
+    partial = int((~results["exact_match"].astype(bool)).sum()) if "exact_match" in results.columns else 0
+    if partial:
+        head = (f"{n_matching:,} matching product{'s' if n_matching != 1 else ''}; "
+                f"{partial} close match{'es' if partial != 1 else ''} after them lack what is marked ✗")
+    else:
+        head = f"{len(results)} of {n_matching:,} matching products"
+    return f"{head} · gender filter: {gender.title()}"
 
 
 def product_cards(engine, results: pd.DataFrame, columns: int = 4, why: bool = True, context: str = "results") -> None:
@@ -257,11 +271,13 @@ def product_cards(engine, results: pd.DataFrame, columns: int = 4, why: bool = T
             show_image(engine.images[row.row])
             st.markdown(f"**{row.title}**")
             st.caption(f"{row.category} · {row.gender} · {row.colour} · ${row.price:.2f}")
-            st.markdown(f"score **{row.score:.3f}**")
+            if getattr(row, "exact_match", True):
+                st.markdown(f"score **{row.score:.3f}**")
+            else:  # its score is pushed below every full match's, so the number says nothing here
+                st.markdown("close match")
             if why and hasattr(row, "image_score"):
-                if (line := matches_caption(getattr(row, "matches", None))) is not None:
-                    partial = "" if getattr(row, "exact_match", True) else " (partial match)"
-                    st.markdown(f"<small>{line}{partial}</small>", unsafe_allow_html=True)
+                if (line := matches_caption(getattr(row, "matches", None), getattr(row, "misses", ()))) is not None:
+                    st.markdown(f"<small>{line}</small>", unsafe_allow_html=True)
                 image = "–" if pd.isna(row.image_score) else f"{row.image_score:.2f}"
                 reasons = [f"image {image}", f"text {row.text_score:.2f}"]
                 if round(getattr(row, "bm25_score", 0.0), 1) > 0:  # "BM25 0.0" would say nothing

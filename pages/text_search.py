@@ -25,8 +25,7 @@ if query.strip():
         st.markdown("**Understood:** " + ui.chip_markdown(results.attrs.get("chip_items", []), results.attrs.get("hint_items", [])))
         if results.attrs.get("relaxed"):
             st.info(results.attrs["relaxed"])
-        st.caption(f"{len(results)} of {results.attrs.get('n_matching', len(results)):,} matching products · "
-                   f"gender filter: {ui.selected_gender().title()}")
+        st.caption(ui.count_caption(results, ui.selected_gender()))
         ui.feedback_bar()
         ui.product_cards(engine, results, context="text")
 elif query:

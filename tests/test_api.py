@@ -71,6 +71,7 @@ def test_text_search_says_what_it_understood_relaxed_and_each_result_matches(cli
     assert body["relaxed_groups"] == ["season"] and body["relaxed"].startswith("No winter sandals")
     first = body["results"][0]
     assert first["exact_match"] is True and {"Sandal", "not red", "size 38"} <= set(first["matches"])
+    assert all("winter" in r["misses"] for r in body["results"])  # the constraint it relaxed, named on each result
     assert {"material", "style", "occasion", "season", "brand", "sizes", "bm25_score"} <= set(first)
 
 

@@ -78,6 +78,14 @@ def test_partial_matches_fill_the_page_after_the_exact_ones(engine) -> None:
     assert len(results) == 30 and 0 < len(exact) < 30
     assert (exact["category"] == "Coat").all()
     assert set(results["gender"]) <= {"Women", "Unisex"} or results.attrs["relaxed_groups"]
+    partial = results[~results["exact_match"]]
+    relaxed = {"colour": "navy", "material": "shearling", "category": "coats", "gender": "for women"}
+    named = {relaxed[g] for g in results.attrs["relaxed_groups"]}
+    assert all(set(m) == named for m in exact["misses"])  # what was relaxed for all, named on each card
+    assert all(set(m) - named for m in partial["misses"])  # and what else each partial match lacks
+    for _, row in partial.iterrows():
+        assert ("navy" in row["misses"]) == (row["colour"] != "navy")
+        assert ("shearling" in row["misses"]) == (row["material"] != "shearling")
 
 
 def test_each_signal_is_reported_per_result(engine) -> None:

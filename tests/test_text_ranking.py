@@ -7,7 +7,8 @@ import pytest
 
 from multimodal.query import parse_query
 from multimodal.text_ranking import (
-    alternative_of, constraint_groups, dense_text, fuse, lexical_text, order_rows, relax, relaxation_message, stated_values,
+    alternative_of, constraint_groups, dense_text, fuse, lexical_text, missed_labels, order_rows, relax, relaxation_message,
+    stated_values,
 )
 
 COLUMNS = {
@@ -41,6 +42,13 @@ def test_when_nothing_meets_everything_the_least_important_constraint_is_dropped
     assert dropped == ["colour"]
     assert mask.tolist() == [True, False, True, False]
     assert message == "No navy shearling coats; showing shearling coats in other colours."
+
+
+def test_each_result_says_what_it_misses_in_the_shoppers_words() -> None:
+    parsed = parse_query("navy or grey shearling coats not black under $280")
+    groups = constraint_groups(parsed, COLUMNS, PRICES, None)
+    assert missed_labels(parsed, COLUMNS, groups, np.arange(4)) == [
+        ["navy or grey", "not black", "under $280"], ["shearling"], [], ["shearling", "coats"]]
 
 
 def test_two_stated_values_of_one_field_are_alternatives() -> None:
