@@ -60,6 +60,11 @@ def test_two_genders_state_no_gender() -> None:
         ("bags between 20 and 80 dollars", 20.0, 80.0),
         ("sneakers $40-$90", 40.0, 90.0),
         ("tee less than 19.99", None, 19.99),
+        ("womens boots under £60", None, 60.0),  # one currency, the catalog's: other symbols read as it
+        ("coat over €150", 150.0, None),
+        ("bag £20-£40", 20.0, 40.0),
+        ("jumper under 40 quid", None, 40.0),
+        ("a 2 pound bag", None, None),
     ],
 )
 def test_parser_reads_price_phrases(query, low, high) -> None:

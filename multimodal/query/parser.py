@@ -21,10 +21,11 @@ from .sizes import read_size
 from .typos import closest, stems
 
 
-_PRICE = r"\$?\s*(\d+(?:[.,]\d{1,2})?)\s*(?:\$|usd|dollars?|bucks|eur|euros?)?"
+# One currency, the catalog's: "£60" or "60 euros" is read as 60 and shown as "$60" on its chip.
+_PRICE = r"[$£€]?\s*(\d+(?:[.,]\d{1,2})?)\s*(?:[$£€]|usd|dollars?|bucks|eur|euros?|gbp|pounds?|quid)?"
 _MAX_PRICE = re.compile(r"\b(?:under|below|less than|cheaper than|max(?:imum)?|up to|at most|no more than|within|<=?)\s*" + _PRICE)
 _MIN_PRICE = re.compile(r"(?:\b(?:over|above|more than|at least|min(?:imum)?|from|>=?)|>)\s*" + _PRICE)
-_RANGE = re.compile(r"\bbetween\s*" + _PRICE + r"\s*(?:and|-|to)\s*" + _PRICE + r"|" + r"\$\s*(\d+)\s*(?:-|to)\s*\$?\s*(\d+)")
+_RANGE = re.compile(r"\bbetween\s*" + _PRICE + r"\s*(?:and|-|to)\s*" + _PRICE + r"|" + r"[$£€]\s*(\d+)\s*(?:-|to)\s*[$£€]?\s*(\d+)")
 _MAX_PHRASE = 4
 # Words between a negator and what it rules out ("not in black", "without any leather").
 _NEGATION_FILLERS = frozenset({"a", "an", "the", "any", "in", "of", "made", "from", "by", "with", "too", "very", "so",
