@@ -349,6 +349,9 @@ def cmd_search(args: argparse.Namespace) -> int:
             print(result.attrs["relaxed"])
         columns = ["rank", "product_id", "category", "gender", "colour", "material", "price", "score", "image_score",
                    "text_score", "bm25_score", "title"]
+        if result["misses"].map(len).any():  # what each close match (or every result, when relaxed) lacks
+            result = result.assign(lacks=result["misses"].map(", ".join))
+            columns.append("lacks")
     else:
         result = engine.search_image(args.image, k=args.k, gender=args.gender)
         print(f"predicted category: {result.attrs['predicted_category']} ({result.attrs['confidence']:.0%})")

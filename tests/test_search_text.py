@@ -110,3 +110,17 @@ def test_a_size_no_item_comes_in_is_relaxed_and_said(engine) -> None:
     assert results.attrs["relaxed_groups"] == ["size"]
     assert results.attrs["relaxed"] == "No dress for women in size XXL; showing dress for women in other sizes."
     assert set(results["category"]) == {"Dress"}
+
+
+def test_the_cli_prints_what_it_understood_and_what_each_result_lacks(toy_build, capsys) -> None:
+    from multimodal.cli import main
+
+    config, _, _ = toy_build
+    code = main(["search", "--text", "winter sandals not red", "--k", "4",
+                 "--artifacts-dir", str(config.artifacts_dir), "--data-dir", str(config.data_dir)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.startswith("understood: category: Sandal, season: Winter, not colour: red")
+    assert "No winter sandals" in out  # the toy catalog's sandals are never for winter, as in the real one
+    header, *rows = out.splitlines()[2:]
+    assert header.split()[-1] == "lacks" and len(rows) == 4 and all(r.endswith("winter") for r in rows)
