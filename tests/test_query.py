@@ -137,6 +137,10 @@ def test_parser_reads_every_attribute_and_category_groups(query, expected) -> No
         ("boots without leather", "material", {"leather", "waterproof leather"}),
         ("bags except Carryall", "brand", {"Carryall"}),
         ("no linen please, a summer shirt", "material", {"linen", "linen blend"}),
+        ("non-leather boots", "material", {"leather", "waterproof leather"}),
+        ("wool-free jumper", "material", {"wool", "merino wool", "wool blend"}),
+        ("coat not for the office", "occasion", {"office"}),
+        ("sandals not for winter", "season", {"Winter"}),
     ],
 )
 def test_negations_rule_values_out(query, field, values) -> None:
@@ -159,6 +163,14 @@ def test_a_negation_covers_a_list_joined_by_or() -> None:
     parsed = parse_query("boots not black or brown")
     assert parsed.values("colour", negated=True) == ["black", "brown"]
     assert parsed.categories == ["Ankle boot"]
+    parsed = parse_query("dress not for a wedding or a party")
+    assert parsed.values("occasion", negated=True) == ["wedding"] and parsed.values("style", negated=True) == ["party"]
+
+
+@pytest.mark.parametrize(("query", "gender"), [("boots not for men", "Women"), ("jumper, not for women", "Men"),
+                                               ("not unisex sneakers", None), ("sneakers for him, not black", "Men")])
+def test_a_negated_gender_leaves_the_other_one_and_unisex(query, gender) -> None:
+    assert parse_query(query).gender == gender
 
 
 @pytest.mark.parametrize(

@@ -27,9 +27,10 @@ _MAX_PRICE = re.compile(r"\b(?:under|below|less than|cheaper than|max(?:imum)?|u
 _MIN_PRICE = re.compile(r"(?:\b(?:over|above|more than|at least|min(?:imum)?|from|>=?)|>)\s*" + _PRICE)
 _RANGE = re.compile(r"\bbetween\s*" + _PRICE + r"\s*(?:and|-|to)\s*" + _PRICE + r"|" + r"[$£€]\s*(\d+)\s*(?:-|to)\s*[$£€]?\s*(\d+)")
 _MAX_PHRASE = 4
-# Words between a negator and what it rules out ("not in black", "without any leather").
-_NEGATION_FILLERS = frozenset({"a", "an", "the", "any", "in", "of", "made", "from", "by", "with", "too", "very", "so",
+# Words between a negator and what it rules out ("not in black", "without any leather", "not for the office").
+_NEGATION_FILLERS = frozenset({"a", "an", "the", "any", "in", "of", "made", "from", "by", "with", "for", "too", "very", "so",
                                "that", "which", "is", "are", "be", "color", "colour", "colours", "colors", "want", "wanted"})
+_OTHER_GENDER = {"Men": "Women", "Women": "Men"}
 _LIST_JOINERS = frozenset({"or", "nor", "and", ","})
 _CATEGORY_JOINERS = frozenset({"and", "or", ",", "/", "plus"})
 # Words the learned layer never reads: function words and the shopping talk around attributes.
@@ -134,8 +135,11 @@ class _Unit:
 
 
 def _tokens(text: str) -> list[str]:
-    """Lower-case words (hyphens and apostrophes kept inside); commas stay, as they end a negation."""
+    """Lower-case words (hyphens and apostrophes kept inside); commas stay, as they end a negation.
+    A negating affix becomes its own negator: "non-leather" -> "non leather", "wool-free" -> "without wool"."""
     text = text.lower().replace("’", "'").replace("&", " and ")
+    text = re.sub(r"\bnon-(?=[a-z])", "non ", text)
+    text = re.sub(r"\b([a-z][a-z']*)-free\b", r"without \1", text)
     return [t.strip("'-/") for t in re.findall(r",|[a-z0-9][a-z0-9'\-/]*", text) if t.strip("'-/")]
 
 
@@ -267,7 +271,7 @@ def _negations(units: list[_Unit], tokens: list[str]) -> set[int]:
         while j < len(units):
             unit = units[j]
             m = unit.meaning
-            if m is not None and m.kind in ("field", "sort") and not found:
+            if m is not None and m.kind in ("field", "sort", "gender") and not found:
                 negated.add(j)
                 found = True
                 j += 1
@@ -275,11 +279,14 @@ def _negations(units: list[_Unit], tokens: list[str]) -> set[int]:
             if m is None and unit.words in _NEGATION_FILLERS and not found:
                 j += 1
                 continue
-            if found and unit.words in _LIST_JOINERS - {","} and j + 1 < len(units) and units[j + 1].meaning is not None \
-                    and units[j + 1].meaning.kind == "field":
-                negated.add(j + 1)
-                j += 2
-                continue
+            if found and unit.words in _LIST_JOINERS - {","}:
+                after = j + 1
+                while after < len(units) and units[after].meaning is None and units[after].words in _NEGATION_FILLERS:
+                    after += 1  # "not for a wedding or a party"
+                if after < len(units) and units[after].meaning is not None and units[after].meaning.kind == "field":
+                    negated.add(after)
+                    j = after + 1
+                    continue
             break
     return negated
 
@@ -320,8 +327,10 @@ def parse_query(query: str, matcher: Matcher | None = None, dictionary: Dictiona
         if m is None or m.kind in ("negator", "blocked"):
             continue
         if m.kind == "gender":
-            if j not in negated:
-                genders.append(m.values[0])
+            # "not for men" leaves women's and unisex items: the Women filter; "not unisex" states nothing.
+            gender = _OTHER_GENDER.get(m.values[0]) if j in negated else m.values[0]
+            if gender:
+                genders.append(gender)
                 parsed.matched.setdefault("gender", unit.words)
             continue
         if m.kind == "sort":
