@@ -24,6 +24,13 @@ from .typos import closest, stems
 # One currency, the catalog's: "£60" or "60 euros" is read as 60 and shown as "$60" on its chip.
 _PRICE = r"[$£€]?\s*(\d+(?:[.,]\d{1,2})?)\s*(?:[$£€]|usd|dollars?|bucks|eur|euros?|gbp|pounds?|quid)?"
 _MAX_PRICE = re.compile(r"\b(?:under|below|less than|cheaper than|max(?:imum)?|up to|at most|no more than|within|<=?)\s*" + _PRICE)
+# "about $80", "around 30 quid", or an amount with its currency and no other price word ("coat 100
+# dollars"): within AROUND_PRICE of it either way (a shopper's rough budget, not an exact price).
+_NOT_MONEY = r"(?![\d.,%])(?!\s*(?:years?|yrs?|%|percent|cm|mm|inch|inches|kg|lbs?|pieces?|pairs?|items?|of)\b)"
+_AROUND_PRICE = re.compile(r"\b(?:around|about|approximately|approx|roughly|circa|close to)\s*" + _PRICE + _NOT_MONEY
+                           + r"|~\s*" + _PRICE + _NOT_MONEY
+                           + r"|[$£€]\s*(\d+(?:[.,]\d{1,2})?)|(\d+(?:[.,]\d{1,2})?)\s*(?:[$£€]|usd|dollars?|bucks|euros?|gbp|pounds|quid)\b")
+AROUND_PRICE = 0.2
 _MIN_PRICE = re.compile(r"(?:\b(?:over|above|more than|at least|min(?:imum)?|from|>=?)|>)\s*" + _PRICE)
 _RANGE = re.compile(r"\bbetween\s*" + _PRICE + r"\s*(?:and|-|to)\s*" + _PRICE + r"|" + r"[$£€]\s*(\d+)\s*(?:-|to)\s*[$£€]?\s*(\d+)")
 _MAX_PHRASE = 4
@@ -156,6 +163,12 @@ def _read_prices(lower: str, parsed: ParsedQuery) -> str:
             setattr(parsed, key, _number(match.group(1)))
             parsed.matched[key] = match.group(0).strip()
             lower = lower.replace(match.group(0), " ")
+    if parsed.min_price is None and parsed.max_price is None and (match := _AROUND_PRICE.search(lower)):
+        amount = _number(next(g for g in match.groups() if g is not None))
+        parsed.min_price = round(amount * (1 - AROUND_PRICE), 2)
+        parsed.max_price = round(amount * (1 + AROUND_PRICE), 2)
+        parsed.matched["price"] = match.group(0).strip()
+        lower = lower.replace(match.group(0), " ")
     return lower
 
 
