@@ -85,8 +85,9 @@ def item_text(row: pd.Series | dict) -> str:
 class TextRanking:
     """Rows of the catalog (best first) with the score of each signal; model-free so it can be tested alone.
 
-    ``matches[i]``: the stated constraints row i meets (for its card), ``misses[i]`` those it fails; ``relaxation``: what was
-    dropped when nothing met every constraint; ``n_matching``: how many items passed the filters;
+    ``matches[i]``: the stated constraints row i meets (for its card), ``misses[i]`` those it fails;
+    ``relaxation``: what was dropped when nothing met every constraint; ``n_matching``: how many
+    items passed the filters;
     ``exact[i]``: row i meets them (False: a partial match shown after the exact ones).
     """
 
@@ -525,8 +526,8 @@ class SearchEngine:
 
         ``matches`` holds, per result, the stated constraints it meets, ``misses`` those it fails (in the
         shopper's words: "hiking", "not red"); ``exact_match`` whether it meets all of them (when fewer
-        than k do, partial matches follow them). ``attrs``: ``parsed`` (the
-        constraints understood), ``chips`` (their labels) and ``chip_items`` (with their kind),
+        than k do, partial matches follow them). ``attrs``: ``parsed`` (the constraints understood),
+        ``chips`` (their labels) and ``chip_items`` (with their kind),
         ``hint_items`` (unsure words that rank softly, never filter),
         ``relaxed`` (the message when nothing met every constraint, else None), ``n_matching``.
 

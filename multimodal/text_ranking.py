@@ -338,4 +338,3 @@ def missed_labels(parsed: ParsedQuery, columns: Mapping[str, np.ndarray], groups
             else:
                 out[i].append(" or ".join(dict.fromkeys(stated.get(name, [name]))))
     return out
-
