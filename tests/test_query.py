@@ -67,6 +67,7 @@ def test_two_genders_state_no_gender() -> None:
         ("a 2 pound bag", None, None),
         ("boots about $80", 64.0, 96.0),  # a rough budget: within 20% either way
         ("coat 100 dollars", 80.0, 120.0),
+        ("coat 100$", 80.0, 120.0),
         ("sandals around 30", 24.0, 36.0),
         ("dress for a girl about 12 years old", None, None),
         ("around 20% off dresses", None, None),

@@ -29,7 +29,7 @@ _MAX_PRICE = re.compile(r"\b(?:under|below|less than|cheaper than|max(?:imum)?|u
 _NOT_MONEY = r"(?![\d.,%])(?!\s*(?:years?|yrs?|%|percent|cm|mm|inch|inches|kg|lbs?|pieces?|pairs?|items?|of)\b)"
 _AROUND_PRICE = re.compile(r"\b(?:around|about|approximately|approx|roughly|circa|close to)\s*" + _PRICE + _NOT_MONEY
                            + r"|~\s*" + _PRICE + _NOT_MONEY
-                           + r"|[$£€]\s*(\d+(?:[.,]\d{1,2})?)|(\d+(?:[.,]\d{1,2})?)\s*(?:[$£€]|usd|dollars?|bucks|euros?|gbp|pounds|quid)\b")
+                           + r"|[$£€]\s*(\d+(?:[.,]\d{1,2})?)|(\d+(?:[.,]\d{1,2})?)\s*(?:[$£€]|(?:usd|dollars?|bucks|euros?|gbp|pounds|quid)\b)")
 AROUND_PRICE = 0.2
 _MIN_PRICE = re.compile(r"(?:\b(?:over|above|more than|at least|min(?:imum)?|from|>=?)|>)\s*" + _PRICE)
 _RANGE = re.compile(r"\bbetween\s*" + _PRICE + r"\s*(?:and|-|to)\s*" + _PRICE + r"|" + r"[$£€]\s*(\d+)\s*(?:-|to)\s*[$£€]?\s*(\d+)")
