@@ -299,3 +299,16 @@ def test_reviewed_attribute_words_leave_the_sample_but_judgement_calls_stay() ->
     _, sample = split_words(words, seed=42)  # the reported sample: the review covers exactly its words
     assert set(reviewed) <= set(sample)
 
+
+@pytest.mark.parametrize(("query", "category", "colours", "gender"), [
+    ("a top to go with jeans", "T-shirt/top", [], None),
+    ("shoes to match my red dress", "Sneaker", [], None),
+    ("top to wear with a navy skirt, in white", "T-shirt/top", ["white"], None),
+    ("a bag to go with my black boots for her", "Bag", [], "Women"),
+])
+def test_what_an_item_should_go_with_states_nothing_and_is_said(query, category, colours, gender) -> None:
+    parsed = parse_query(query)
+    assert parsed.categories[0] == category and parsed.colours == colours and parsed.gender == gender
+    said = parsed.chips()[-1]
+    assert said.endswith(": not searched for") and ("with" in said or "match" in said)
+

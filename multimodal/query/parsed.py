@@ -57,6 +57,7 @@ class ParsedQuery:
     size: SizeAsk | None = None  # "size M", "EU 42", "waist 32" (``sizes``)
     constraints: list[Constraint] = field(default_factory=list)
     matched: dict[str, str] = field(default_factory=dict)  # constraint -> the words that stated it
+    companion: str | None = None  # "to go with jeans": what the shopper has, read as no constraint
     # Words in an attribute position that the learned layer was not sure of, with the fields the
     # position allows: a soft ranking signal, never a filter.
     hints: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
@@ -103,7 +104,8 @@ class ParsedQuery:
 
     def chip_items(self) -> list[dict[str, Any]]:
         """One chip per understood constraint, in a stable order: kind ("include", "exclude", "gender",
-        "size", "price", "sort"), the label shown, and the layer that understood it."""
+        "size", "price", "sort", and "companion" for "to go with jeans"), the label shown, and the layer
+        that understood it."""
         chips: list[dict[str, Any]] = []
         positive = [c for c in self.constraints if not c.negated]
         for name in FIELD_ORDER:
@@ -122,6 +124,8 @@ class ParsedQuery:
         if self.sort:
             label = "sort: price low to high" if self.sort == V.PRICE_ASCENDING else "sort: price high to low"
             chips.append({"kind": "sort", "field": "price", "label": label, "source": "list"})
+        if self.companion:  # said, so the shopper sees why "jeans" filtered nothing
+            chips.append({"kind": "companion", "field": "", "label": f"{self.companion}: not searched for", "source": "list"})
         return chips
 
     def hint_items(self) -> list[dict[str, Any]]:
@@ -140,7 +144,7 @@ class ParsedQuery:
         return {
             "text": self.text, "gender": self.gender, "colours": self.colours, "category": self.category,
             "categories": self.categories, "min_price": self.min_price, "max_price": self.max_price, "sort": self.sort,
-            "constraints": [c.to_dict() for c in self.constraints], "matched": dict(self.matched),
+            "constraints": [c.to_dict() for c in self.constraints], "matched": dict(self.matched), "companion": self.companion,
             "hints": [[w, list(f)] for w, f in self.hints], "likely": {w: list(v) for w, v in self.likely.items()},
             "size": None if self.size is None else {"label": self.size.label, "words": self.size.words,
                                                      "sizes": sorted(self.size.tokens)},

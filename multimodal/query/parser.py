@@ -34,6 +34,12 @@ AROUND_PRICE = 0.2
 _MIN_PRICE = re.compile(r"(?:\b(?:over|above|more than|at least|min(?:imum)?|from|>=?)|>)\s*" + _PRICE)
 _RANGE = re.compile(r"\bbetween\s*" + _PRICE + r"\s*(?:and|-|to)\s*" + _PRICE + r"|" + r"[$£€]\s*(\d+)\s*(?:-|to)\s*[$£€]?\s*(\d+)")
 _MAX_PHRASE = 4
+# "a top to go with jeans", "shoes to match my red dress": what follows is what the shopper already
+# has, not what they are looking for; it states nothing (up to the next comma or full stop).
+_COMPANION_END = (r"[^,;.!?]*?(?=\s+for\s+(?:her|him|me|men|women|ladies|guys|girls|boys|a man|a woman|my (?:wife|husband|"
+                  r"girlfriend|boyfriend|mum|mom|dad|son|daughter))\b|[,;.!?]|$)")  # "... for her" is who the item is for
+_COMPANION = re.compile(r"\b(?:to go|that goes?|goes|to wear|to pair|that pairs?|pairs|to team|to style)\s+with\b" + _COMPANION_END
+                        + r"|\b(?:to match|that match(?:es)?|matching)\s+(?:my|your|our|his|her|their)\b" + _COMPANION_END)
 # Words between a negator and what it rules out ("not in black", "without any leather", "not for the office").
 _NEGATION_FILLERS = frozenset({"a", "an", "the", "any", "in", "of", "made", "from", "by", "with", "for", "too", "very", "so",
                                "that", "which", "is", "are", "be", "color", "colour", "colours", "colors", "want", "wanted"})
@@ -322,6 +328,9 @@ def parse_query(query: str, matcher: Matcher | None = None, dictionary: Dictiona
     if parsed.size is not None:
         parsed.matched["size"] = parsed.size.words
     lower = _read_prices(lower, parsed)
+    if match := _COMPANION.search(lower):
+        parsed.companion = match.group(0).strip()
+        lower = lower[: match.start()] + " " + lower[match.end():]
     tokens = _tokens(lower)
     units = _scan(tokens)
     _resolve(units, tokens)
