@@ -128,6 +128,8 @@ def _fields(parsed) -> dict:
         ("blue fjord shirt", {("category", False): {"Shirt"}, ("brand", False): {"Blue Fjord"}}),
         ("down jacket", {("category", False): {"Coat"}, ("material", False): {"down"}}),
         ("slow down", {}),
+        ("jean jacket", {("category", False): {"Coat"}, ("material", False): {"denim"}}),
+        ("black jeans", {("category", False): {"Trouser"}, ("colour", False): {"black"}}),
         ("knit sneakers", {("category", False): {"Sneaker"}, ("material", False): {"knit", "chunky knit", "cotton knit"}}),
         ("shirt dress", {("category", False): {"Dress"}}),
     ],
@@ -157,6 +159,7 @@ def test_negations_rule_values_out(query, field, values) -> None:
 
 def test_category_words_joined_by_and_add_up() -> None:
     assert set(parse_query("bags and shoes").categories) == {"Bag", "Sneaker", "Sandal", "Ankle boot"}
+    assert set(parse_query("jeans and a jacket").categories) == {"Trouser", "Coat"}  # "jeans" is denim only before a garment
 
 
 def test_a_group_minus_a_negated_member() -> None:

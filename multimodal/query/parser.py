@@ -256,6 +256,8 @@ def _resolve(units: list[_Unit], tokens: list[str]) -> None:
                 unit.meaning = _Meaning("field", "material", m.values)
             elif unit.words == "knit":
                 unit.meaning = _Meaning("weak", "category", V.WEAK_CATEGORY_WORDS["knit"])
+            elif unit.words in V.CATEGORY_WORDS:  # "black jeans"
+                unit.meaning = _Meaning("field", "category", V.CATEGORY_WORDS[unit.words])
             else:
                 unit.meaning = None
 

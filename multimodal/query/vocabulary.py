@@ -63,7 +63,8 @@ MATERIAL_WORDS: dict[str, tuple[str, ...]] = {
 }
 # Words that are materials only next to a garment word ("down jacket", "knit sneakers"); alone they mean
 # something else ("slow down", "a knit" is a jumper).
-MATERIAL_BEFORE_GARMENT: dict[str, tuple[str, ...]] = {"down": ("down",), "knit": _KNITS}
+# Materials only before a garment word ("down jacket", "jean jacket"); elsewhere "jeans" is trousers.
+MATERIAL_BEFORE_GARMENT: dict[str, tuple[str, ...]] = {"down": ("down",), "knit": _KNITS, "jean": ("denim",), "jeans": ("denim",)}
 
 STYLE_WORDS: dict[str, tuple[str, ...]] = {
     "casual": ("casual",), "everyday casual": ("casual",),
