@@ -17,22 +17,11 @@ from typing import Protocol
 
 from . import vocabulary as V
 from .parsed import OPEN_SOURCES, Constraint, ParsedQuery, clean_query
+from .prices import read_prices
 from .sizes import read_size
 from .typos import closest, stems
 
 
-# One currency, the catalog's: "£60" or "60 euros" is read as 60 and shown as "$60" on its chip.
-_PRICE = r"[$£€]?\s*(\d+(?:[.,]\d{1,2})?)\s*(?:[$£€]|usd|dollars?|bucks|eur|euros?|gbp|pounds?|quid)?"
-_MAX_PRICE = re.compile(r"\b(?:under|below|less than|cheaper than|max(?:imum)?|up to|at most|no more than|within|<=?)\s*" + _PRICE)
-# "about $80", "around 30 quid", or an amount with its currency and no other price word ("coat 100
-# dollars"): within AROUND_PRICE of it either way (a shopper's rough budget, not an exact price).
-_NOT_MONEY = r"(?![\d.,%])(?!\s*(?:years?|yrs?|%|percent|cm|mm|inch|inches|kg|lbs?|pieces?|pairs?|items?|of)\b)"
-_AROUND_PRICE = re.compile(r"\b(?:around|about|approximately|approx|roughly|circa|close to)\s*" + _PRICE + _NOT_MONEY
-                           + r"|~\s*" + _PRICE + _NOT_MONEY
-                           + r"|[$£€]\s*(\d+(?:[.,]\d{1,2})?)|(\d+(?:[.,]\d{1,2})?)\s*(?:[$£€]|(?:usd|dollars?|bucks|euros?|gbp|pounds|quid)\b)")
-AROUND_PRICE = 0.2
-_MIN_PRICE = re.compile(r"(?:\b(?:over|above|more than|at least|min(?:imum)?|from|>=?)|>)\s*" + _PRICE)
-_RANGE = re.compile(r"\bbetween\s*" + _PRICE + r"\s*(?:and|-|to)\s*" + _PRICE + r"|" + r"[$£€]\s*(\d+)\s*(?:-|to)\s*[$£€]?\s*(\d+)")
 _MAX_PHRASE = 4
 # "a top to go with jeans", "shoes to match my red dress": what follows is what the shopper already
 # has, not what they are looking for; it states nothing (up to the next comma or full stop).
@@ -154,32 +143,6 @@ def _tokens(text: str) -> list[str]:
     text = re.sub(r"\bnon-(?=[a-z])", "non ", text)
     text = re.sub(r"\b([a-z][a-z']*)-free\b", r"without \1", text)
     return [t.strip("'-/") for t in re.findall(r",|[a-z0-9][a-z0-9'\-/]*", text) if t.strip("'-/")]
-
-
-def _read_prices(lower: str, parsed: ParsedQuery) -> str:
-    """Price phrases into ``parsed``; returns the text with them blanked out."""
-    if match := _RANGE.search(lower):
-        numbers = [g for g in match.groups() if g is not None]
-        low, high = sorted((_number(numbers[0]), _number(numbers[1])))
-        parsed.min_price, parsed.max_price = low, high
-        parsed.matched["price"] = match.group(0).strip()
-        return lower.replace(match.group(0), " ")
-    for pattern, key in ((_MAX_PRICE, "max_price"), (_MIN_PRICE, "min_price")):
-        if match := pattern.search(lower):
-            setattr(parsed, key, _number(match.group(1)))
-            parsed.matched[key] = match.group(0).strip()
-            lower = lower.replace(match.group(0), " ")
-    if parsed.min_price is None and parsed.max_price is None and (match := _AROUND_PRICE.search(lower)):
-        amount = _number(next(g for g in match.groups() if g is not None))
-        parsed.min_price = round(amount * (1 - AROUND_PRICE), 2)
-        parsed.max_price = round(amount * (1 + AROUND_PRICE), 2)
-        parsed.matched["price"] = match.group(0).strip()
-        lower = lower.replace(match.group(0), " ")
-    return lower
-
-
-def _number(text: str) -> float:
-    return float(text.replace(",", "."))
 
 
 def _scan(tokens: list[str]) -> list[_Unit]:
@@ -329,7 +292,7 @@ def parse_query(query: str, matcher: Matcher | None = None, dictionary: Dictiona
     parsed.size, lower = read_size(text.lower())
     if parsed.size is not None:
         parsed.matched["size"] = parsed.size.words
-    lower = _read_prices(lower, parsed)
+    lower = read_prices(lower, parsed)
     if match := _COMPANION.search(lower):
         parsed.companion = match.group(0).strip()
         lower = lower[: match.start()] + " " + lower[match.end():]

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .prices import CURRENCY
+
 _LETTERS = {
     "xxs": "XXS", "xs": "XS", "s": "S", "m": "M", "l": "L", "xl": "XL", "xxl": "XXL", "2xl": "XXL", "xxxl": "XXXL",
     "3xl": "XXXL", "x-small": "XS", "extra small": "XS", "extra-small": "XS", "small": "S", "medium": "M", "large": "L",
@@ -21,7 +23,7 @@ _LETTERS = {
 _US_DRESS = {0: "XS", 2: "XS", 4: "S", 6: "S", 8: "M", 10: "M", 12: "L", 14: "L", 16: "XL", 18: "XL", 20: "XXL"}
 _WORD = r"(?:xxs|xs|xxxl|xxl|xl|2xl|3xl|x-small|x-large|xx-large|extra[ -]small|extra[ -]large|small|medium|large|s|m|l)"
 _NUMBER = r"\d{1,2}(?:[.,]5)?"
-_NOT_MONEY = r"(?![\w$])(?!\s*(?:\$|usd|dollars?|bucks|eur|euros?)\b)"  # "for us 20 dollars" is a price
+_NOT_MONEY = r"(?![\w$£€])(?!\s*" + CURRENCY + ")"  # "for us 20 dollars" or "size 10 quid" is a price
 _PATTERNS = (
     re.compile(rf"\b(?:in\s+)?(?:a\s+)?(?:sizes?|sz)(?![a-z])\s*[:#]?\s*(?:(?P<sys>eu|us|uk)\s*)?(?P<v>{_WORD}|{_NUMBER}){_NOT_MONEY}"),
     re.compile(rf"\b(?P<sys>eu|us|uk)\s*(?:size\s*)?(?P<v>{_NUMBER}){_NOT_MONEY}"),

@@ -61,9 +61,8 @@ MATERIAL_WORDS: dict[str, tuple[str, ...]] = {
     "rubber": ("rubber",), "cork": ("cork",), "synthetic": ("synthetic",), "straw": ("straw",),
     "flannel": ("flannel",), "chambray": ("chambray",), "seersucker": ("seersucker",), "canvas": ("canvas",),
 }
-# Words that are materials only next to a garment word ("down jacket", "knit sneakers"); alone they mean
-# something else ("slow down", "a knit" is a jumper).
-# Materials only before a garment word ("down jacket", "jean jacket"); elsewhere "jeans" is trousers.
+# Words that are materials only next to a garment word ("down jacket", "knit sneakers", "jean jacket");
+# alone they mean something else ("slow down", "a knit" is a jumper, "black jeans" are trousers).
 MATERIAL_BEFORE_GARMENT: dict[str, tuple[str, ...]] = {"down": ("down",), "knit": _KNITS, "jean": ("denim",), "jeans": ("denim",)}
 
 STYLE_WORDS: dict[str, tuple[str, ...]] = {

@@ -1,0 +1,55 @@
+"""Price phrases: limits ("under $50", "over 100 dollars"), ranges ("between 20 and 80", "$40-$90")
+and rough budgets ("about $80", "coat 100 dollars": within ``AROUND_PRICE`` either way).
+
+The catalog has one currency: "£60", "60 euros" or "40 quid" are read as that number, and the chip
+shows "$". A number with no price word and no currency states nothing ("jeans 32" may be a waist).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # parsed -> sizes -> prices: the type only
+    from .parsed import ParsedQuery
+
+CURRENCY = r"(?:[$£€]|(?:usd|dollars?|bucks|eur|euros?|gbp|pounds?|quid)\b)"
+_AMOUNT_CURRENCY = CURRENCY.replace("pounds?", "pounds")  # after a bare number "2 pound bag" is a weight
+_PRICE = r"[$£€]?\s*(\d+(?:[.,]\d{1,2})?)\s*" + CURRENCY + "?"
+_MAX_PRICE = re.compile(r"\b(?:under|below|less than|cheaper than|max(?:imum)?|up to|at most|no more than|within|<=?)\s*" + _PRICE)
+# "about $80", "around 30 quid", or an amount with its currency and no other price word ("coat 100
+# dollars"): within AROUND_PRICE of it either way (a shopper's rough budget, not an exact price).
+_NOT_MONEY = r"(?![\d.,%])(?!\s*(?:years?|yrs?|%|percent|cm|mm|inch|inches|kg|lbs?|pieces?|pairs?|items?|of)\b)"
+_AROUND_PRICE = re.compile(r"\b(?:around|about|approximately|approx|roughly|circa|close to)\s*" + _PRICE + _NOT_MONEY
+                           + r"|~\s*" + _PRICE + _NOT_MONEY
+                           + r"|[$£€]\s*(\d+(?:[.,]\d{1,2})?)|(\d+(?:[.,]\d{1,2})?)\s*" + _AMOUNT_CURRENCY)
+AROUND_PRICE = 0.2
+_MIN_PRICE = re.compile(r"(?:\b(?:over|above|more than|at least|min(?:imum)?|from|>=?)|>)\s*" + _PRICE)
+_RANGE = re.compile(r"\bbetween\s*" + _PRICE + r"\s*(?:and|-|to)\s*" + _PRICE + r"|" + r"[$£€]\s*(\d+)\s*(?:-|to)\s*[$£€]?\s*(\d+)")
+
+
+def read_prices(lower: str, parsed: ParsedQuery) -> str:
+    """Price phrases into ``parsed`` (``min_price``, ``max_price``, ``matched``); returns the text
+    with them blanked out."""
+    if match := _RANGE.search(lower):
+        numbers = [g for g in match.groups() if g is not None]
+        low, high = sorted((_number(numbers[0]), _number(numbers[1])))
+        parsed.min_price, parsed.max_price = low, high
+        parsed.matched["price"] = match.group(0).strip()
+        return lower.replace(match.group(0), " ")
+    for pattern, key in ((_MAX_PRICE, "max_price"), (_MIN_PRICE, "min_price")):
+        if match := pattern.search(lower):
+            setattr(parsed, key, _number(match.group(1)))
+            parsed.matched[key] = match.group(0).strip()
+            lower = lower.replace(match.group(0), " ")
+    if parsed.min_price is None and parsed.max_price is None and (match := _AROUND_PRICE.search(lower)):
+        amount = _number(next(g for g in match.groups() if g is not None))
+        parsed.min_price = round(amount * (1 - AROUND_PRICE), 2)
+        parsed.max_price = round(amount * (1 + AROUND_PRICE), 2)
+        parsed.matched["price"] = match.group(0).strip()
+        lower = lower.replace(match.group(0), " ")
+    return lower
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", "."))
