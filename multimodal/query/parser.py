@@ -25,8 +25,8 @@ from .typos import closest, stems
 _MAX_PHRASE = 4
 # "a top to go with jeans", "shoes to match my red dress": what follows is what the shopper already
 # has, not what they are looking for; it states nothing (up to the next comma or full stop).
-_COMPANION_END = (r"[^,;.!?]*?(?=\s+for\s+(?:her|him|me|men|women|ladies|guys|girls|boys|a man|a woman|my (?:wife|husband|"
-                  r"girlfriend|boyfriend|mum|mom|dad|son|daughter))\b|[,;.!?]|$)")  # "... for her" is who the item is for
+_FOR_WHOM = r"\s+for\s+(?:(?:a|an|my|our|the)\s+)?(?:" + "|".join(re.escape(w) for w in sorted(V.GENDER_WORDS, key=len, reverse=True)) + r")\b"
+_COMPANION_END = r"[^,;.!?]*?(?=" + _FOR_WHOM + r"|[,;.!?]|$)"  # "... for her" is who the item is for
 _COMPANION = re.compile(r"\b(?:to go|that goes?|goes|to wear|to pair|that pairs?|pairs|to team|to style)\s+with\b" + _COMPANION_END
                         + r"|\b(?:to match|that match(?:es)?|matching)\s+(?:my|your|our|his|her|their)\b" + _COMPANION_END)
 # Words between a negator and what it rules out ("not in black", "without any leather", "not for the office").
