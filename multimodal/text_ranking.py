@@ -7,6 +7,7 @@ works on arrays, so each step is tested on hand-made data.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -173,8 +174,7 @@ def backfill(rows: np.ndarray, scores: np.ndarray, base: np.ndarray, groups: dic
 
 def describe(parsed: ParsedQuery, skip: set[str] | frozenset[str] = frozenset()) -> str:
     """The stated constraints in the shopper's own words ("navy shearling coats for men under $200")."""
-    words = {name: [c.words for c in parsed.constraints if c.field == name and not c.negated] for name in
-             ("category", "colour", "material", "style", "occasion", "season", "brand")}
+    words = _stated_words(parsed)
     either = {name for name, (_, alternatives) in stated_values(parsed).items() if alternatives}
     front = [(" or " if name in either else " ").join(words[name]) for name in ("season", "colour", "material", "style")
              if name not in skip and words[name]]
@@ -196,6 +196,15 @@ def describe(parsed: ParsedQuery, skip: set[str] | frozenset[str] = frozenset())
         if ruled_out:
             parts.append("not " + " or ".join(ruled_out))
     return " ".join(parts)
+
+
+def _stated_words(parsed: ParsedQuery) -> defaultdict[str, list[str]]:
+    """Per field, the shopper's words of its stated (not negated) constraints ("navy", "coats")."""
+    words: defaultdict[str, list[str]] = defaultdict(list)
+    for c in parsed.constraints:
+        if not c.negated:
+            words[c.field].append(c.words)
+    return words
 
 
 def relaxation_message(parsed: ParsedQuery, dropped: list[str]) -> str | None:
@@ -262,7 +271,8 @@ def order_rows(fused: np.ndarray, allowed: np.ndarray, prices: np.ndarray, sort:
 def alternative_of(parsed: ParsedQuery, columns: Mapping[str, np.ndarray]) -> np.ndarray | None:
     """Per row, which combination of the stated either-or values it has ("grey hoodie or black coat":
     grey hoodie, grey coat, black hoodie, black coat), as one id (with one such field, the index of
-    the value: 0 for tops, 1 for dresses, -1 for neither); None when the query states no alternatives. Every either-or field counts, not only the first: hoodies must show too."""
+    the value: 0 for tops, 1 for dresses, -1 for neither); None when the query states no
+    alternatives. Every either-or field counts, not only the first: hoodies must show too."""
     either = [name for name, (_, alternatives) in stated_values(parsed).items() if alternatives]
     if not either:
         return None
@@ -319,10 +329,7 @@ def missed_labels(parsed: ParsedQuery, columns: Mapping[str, np.ndarray], groups
     """For each result row, what it misses of the query, in the shopper's words ("hiking", "not red",
     "under $40"): the constraint groups (``constraint_groups``) its row fails. Empty for an exact
     match; a partial match's card says what it lacks rather than only that it lacks something."""
-    stated: dict[str, list[str]] = {}
-    for c in parsed.constraints:
-        if not c.negated:
-            stated.setdefault(c.field, []).append(c.words)
+    stated = _stated_words(parsed)
     negated = [c for c in parsed.constraints if c.negated]
     out: list[list[str]] = [[] for _ in rows]
     for name, mask in groups.items():
@@ -336,5 +343,5 @@ def missed_labels(parsed: ParsedQuery, columns: Mapping[str, np.ndarray], groups
             elif name == "gender" and parsed.gender:
                 out[i].append(f"for {parsed.gender.lower()}")
             else:
-                out[i].append(" or ".join(dict.fromkeys(stated.get(name, [name]))))
+                out[i].append(" or ".join(dict.fromkeys(stated[name] or [name])))
     return out
