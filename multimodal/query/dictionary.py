@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -259,10 +259,8 @@ class DictionaryLayer:
             for lemma in sense.lemmas:
                 if lemma != key and len(lexicon.get(lemma, ())) == 1:
                     return lexicon[lemma][0]
-            gloss = sense.gloss.split(";")[0].lower()
-            for phrase in sorted(lexicon, key=len, reverse=True):
-                if len(lexicon[phrase]) == 1 and re.search(rf"\b{re.escape(phrase)}\b", gloss):
-                    return lexicon[phrase][0]
+            if named := _named_in_definition(sense, "style", lambda values: len(values) == 1):
+                return named[0]
         return None
 
     def is_shade_name(self, first: str, colour_word: str) -> bool:
@@ -346,13 +344,25 @@ class DictionaryLayer:
             frontier = [b for s in frontier for b in self.wordnet.broader(s)]
             if not frontier:
                 break
-        gloss = sense.gloss.split(";")[0].lower()
-        for phrase in sorted(lexicon, key=len, reverse=True):
-            if self._specific(name, lexicon[phrase]) and re.search(rf"\b{re.escape(phrase)}\b", gloss):
-                return tuple(lexicon[phrase])
-        return None
+        return _named_in_definition(sense, name, lambda values: self._specific(name, values))
 
     @staticmethod
     def _specific(name: str, values: tuple[str, ...]) -> bool:
         """A broader term like "clothing" names a group, not what a particular garment is."""
         return name != "category" or len(values) == 1
+
+
+@functools.cache
+def _longest_first(name: str) -> tuple[str, ...]:
+    return tuple(sorted(V.LEXICON[name], key=len, reverse=True))
+
+
+def _named_in_definition(sense: Sense, name: str, accept: Callable[[tuple[str, ...]], bool]) -> tuple[str, ...] | None:
+    """The values of the first listed phrase of field ``name`` (longest first, so "faux leather"
+    before "leather") that the sense's main definition contains and ``accept`` takes."""
+    gloss = sense.gloss.split(";")[0].lower()
+    lexicon = V.LEXICON[name]
+    for phrase in _longest_first(name):
+        if accept(lexicon[phrase]) and re.search(rf"\b{re.escape(phrase)}\b", gloss):
+            return tuple(lexicon[phrase])
+    return None
