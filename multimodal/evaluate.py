@@ -140,7 +140,8 @@ def evaluate_query_understanding(engine: SearchEngine, seed: int = 0) -> dict[st
     matcher = engine.matcher
     matcher.nearest(sample)  # one batch for every word: parsing then reads the cache
     alone = [w for w in sample if not engine.parse(w).is_empty()]
-    in_context = [w for w in sample if len(engine.parse(f"{w} dress").constraints) > 1 or engine.parse(f"{w} dress").gender]
+    in_context = [w for w, parsed in ((w, engine.parse(f"{w} dress")) for w in sample)
+                  if len(parsed.constraints) > 1 or parsed.gender]
     named_set = set(named)
     tuning = choose_threshold(matcher, text_eval.UNSEEN_DEV, dev)
     nearest = matcher.nearest(list(text_eval.UNSEEN_TEST))
