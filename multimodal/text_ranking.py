@@ -46,6 +46,8 @@ def constraint_groups(parsed: ParsedQuery, columns: Mapping[str, np.ndarray], pr
     n = len(prices)
     groups: dict[str, np.ndarray] = {name: np.isin(np.asarray(columns[name]), list(values))
                                      for name, (values, _) in stated_values(parsed).items()}
+    for name in dict.fromkeys(c.field for c in parsed.constraints if c.applies_to):
+        groups[name] = _tied_mask([c for c in parsed.constraints if c.field == name and not c.negated], columns)
     for c in parsed.constraints:
         if c.negated:
             mask = meets(c, columns[c.field])
@@ -78,6 +80,21 @@ def stated_values(parsed: ParsedQuery) -> dict[str, tuple[frozenset[str], bool]]
         common = frozenset.intersection(*sets)
         out[name] = (common, False) if common else (frozenset.union(*sets), True)
     return out
+
+
+def _tied_mask(stated: list[Constraint], columns: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Rows meeting a field whose values the query tied to garments ("black dress and red shoes"):
+    a row of a named garment has that garment's value; a row of another category is free."""
+    category = np.asarray(columns["category"])
+    mask = ~np.isin(category, [v for c in stated for v in c.applies_to])
+    for c in stated:
+        mask |= np.isin(np.asarray(columns[c.field]), list(c.values)) & np.isin(category, list(c.applies_to))
+    return mask
+
+
+def _of_its_garment(c: Constraint, columns: Mapping[str, np.ndarray], rows: np.ndarray) -> np.ndarray:
+    """Which rows are of the garment ``c`` was said of (all of them for a value said of every item)."""
+    return np.isin(np.asarray(columns["category"])[rows], list(c.applies_to)) if c.applies_to else np.ones(len(rows), bool)
 
 
 def offers_size(item_sizes: np.ndarray, wanted: frozenset[str]) -> np.ndarray:
@@ -176,9 +193,12 @@ def describe(parsed: ParsedQuery, skip: set[str] | frozenset[str] = frozenset())
     """The stated constraints in the shopper's own words ("navy shearling coats for men under $200")."""
     words = _stated_words(parsed)
     either = {name for name, (_, alternatives) in stated_values(parsed).items() if alternatives}
+    tied = [c for c in parsed.constraints if c.applies_to and not c.negated and c.field not in skip] if "category" not in skip else []
     front = [(" or " if name in either else " ").join(words[name]) for name in ("season", "colour", "material", "style")
-             if name not in skip and words[name]]
-    noun = " or ".join(words["category"]) if "category" not in skip and words["category"] else "items"
+             if name not in skip and words[name] and not any(c.field == name for c in tied)]
+    # "black dress or red shoes": a value tied to a garment goes with it
+    noun = (" or ".join(" ".join([*(c.words for c in tied if c.garment == w), w]) for w in words["category"])
+            if "category" not in skip and words["category"] else "items")
     parts = [" ".join([*front, noun])]
     if "brand" not in skip and words["brand"]:
         parts.append("by " + " or ".join(words["brand"]))
@@ -303,7 +323,7 @@ def matched_labels(parsed: ParsedQuery, columns: Mapping[str, np.ndarray], price
     """For each result row, the stated constraints it meets, as short labels for its card."""
     out: list[list[str]] = [[] for _ in rows]
     for c in parsed.constraints:
-        ok = meets(c, columns[c.field][rows])
+        ok = meets(c, columns[c.field][rows]) & _of_its_garment(c, columns, rows)
         for i in np.flatnonzero(ok):
             value = columns[c.field][rows[i]]
             out[i].append(f"not {c.words}" if c.negated else str(value))
@@ -343,5 +363,7 @@ def missed_labels(parsed: ParsedQuery, columns: Mapping[str, np.ndarray], groups
             elif name == "gender" and parsed.gender:
                 out[i].append(f"for {parsed.gender.lower()}")
             else:
-                out[i].append(" or ".join(dict.fromkeys(stated[name] or [name])))
+                own = [c.words for c in parsed.constraints if c.field == name and not c.negated and c.applies_to
+                       and _of_its_garment(c, columns, rows[i:i + 1])[0]]  # a red dress lacks "black", not "black or red"
+                out[i].append(" or ".join(dict.fromkeys(own or stated[name] or [name])))
     return out

@@ -174,6 +174,28 @@ def test_a_negation_covers_a_list_joined_by_or() -> None:
     assert parsed.categories == ["Ankle boot"]
     parsed = parse_query("dress not for a wedding or a party")
     assert parsed.values("occasion", negated=True) == ["wedding"] and parsed.values("style", negated=True) == ["party"]
+    # Another field's word before a garment starts a new part of the query, not more of the negation.
+    parsed = parse_query("shoes but not sneakers and a black bag")
+    assert parsed.values("colour") == ["black"] and parsed.values("colour", negated=True) == []
+    assert parsed.categories == ["Sandal", "Ankle boot", "Bag"]
+
+
+def _tied(query: str) -> dict[str, tuple[str, ...]]:
+    return {c.words: c.applies_to for c in parse_query(query).constraints if c.field != "category"}
+
+
+def test_values_said_of_different_garments_are_tied_to_them() -> None:
+    shoes = ("Sneaker", "Sandal", "Ankle boot")
+    assert _tied("black dress and red shoes") == {"black": ("Dress",), "red": shoes}
+    assert parse_query("black dress and red shoes").chips()[2:] == ["colour: black · dress", "colour: red · shoes"]
+    assert _tied("red and black dress and white shoes") == {"red": ("Dress",), "black": ("Dress",), "white": shoes}
+    assert _tied("dress in red or black and a white bag") == {"red": ("Dress",), "black": ("Dress",), "white": ("Bag",)}
+    assert _tied("leather boots, a wool coat") == {"leather": ("Ankle boot",), "wool": ("Coat",)}
+    # One value for several garments, or a value said once, holds for every item as before.
+    assert _tied("black dress and shoes") == {"black": ()}
+    assert _tied("black and white sneakers") == {"black": (), "white": ()}
+    assert _tied("black dress and red shoes for a wedding")["wedding"] == ()
+    assert _tied("black dress and red shoes, not leather")["leather"] == ()
 
 
 @pytest.mark.parametrize(("query", "gender"), [("boots not for men", "Women"), ("jumper, not for women", "Men"),

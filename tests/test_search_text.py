@@ -65,6 +65,17 @@ def test_chips_name_every_understood_constraint(engine) -> None:
     assert "material: leather / waterproof leather" in results.attrs["chips"]
 
 
+def test_each_garment_keeps_the_colour_said_of_it(engine) -> None:
+    catalog = engine.catalog
+    dress = catalog.loc[catalog["category"] == "Dress", "colour"].value_counts().index[0]
+    bag = next(c for c in catalog.loc[catalog["category"] == "Bag", "colour"].value_counts().index if c != dress)
+    results = _exact(engine.search_text(f"{dress} dress and a {bag} bag", k=30))
+    assert set(results["category"]) == {"Dress", "Bag"}  # both, taking turns
+    assert (results.loc[results["category"] == "Dress", "colour"] == dress).all()
+    assert (results.loc[results["category"] == "Bag", "colour"] == bag).all()
+    assert f"colour: {dress} · dress" in results.attrs["chips"]
+
+
 def test_the_gender_filter_stays_exact_and_is_never_relaxed(engine) -> None:
     for gender, allowed in (("men", {"Men", "Unisex"}), ("women", {"Women", "Unisex"}), ("unisex", {"Unisex"})):
         results = engine.search_text("dress for a man", k=50, gender=gender)

@@ -7,7 +7,7 @@ import pytest
 
 from multimodal.query import parse_query
 from multimodal.text_ranking import (
-    alternative_of, constraint_groups, dense_text, fuse, lexical_text, missed_labels, order_rows, relax, relaxation_message,
+    alternative_of, constraint_groups, dense_text, fuse, lexical_text, matched_labels, missed_labels, order_rows, relax, relaxation_message,
     stated_values,
 )
 
@@ -49,6 +49,22 @@ def test_each_result_says_what_it_misses_in_the_shoppers_words() -> None:
     groups = constraint_groups(parsed, COLUMNS, PRICES, None)
     assert missed_labels(parsed, COLUMNS, groups, np.arange(4)) == [
         ["navy or grey", "not black", "under $280"], ["shearling"], [], ["shearling", "coats"]]
+
+
+def test_values_tied_to_garments_filter_each_garment_by_its_own() -> None:
+    # "navy dress and black coats": the navy dress and the black coat, not the navy or grey coat.
+    parsed = parse_query("navy dress and black coats")
+    groups = constraint_groups(parsed, COLUMNS, PRICES, None)
+    mask, dropped = relax(np.ones(4, bool), groups)
+    assert mask.tolist() == [True, False, False, True] and dropped == []
+    assert missed_labels(parsed, COLUMNS, groups, np.arange(4))[1] == ["black"]  # not "navy or black"
+    assert matched_labels(parsed, COLUMNS, PRICES, COLUMNS["colour"], np.array([1, 3])) == [["Coat"], ["navy", "Dress"]]
+    assert relaxation_message(parsed, ["colour"]) == "No navy dress or black coats; showing dress or coats in other colours."
+    # A named garment with no value of its own is free: any bag, grey coats, the navy dress.
+    columns = {name: np.append(values, "Bag" if name == "category" else values[0]) for name, values in COLUMNS.items()}
+    parsed = parse_query("grey coats and a navy dress, or a bag")
+    mask, _ = relax(np.ones(5, bool), constraint_groups(parsed, columns, np.append(PRICES, 50.0), None))
+    assert mask.tolist() == [False, False, True, True, True]
 
 
 def test_two_stated_values_of_one_field_are_alternatives() -> None:

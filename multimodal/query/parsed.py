@@ -31,17 +31,25 @@ class Constraint:
     negated: bool = False
     source: str = "list"
     similarity: float | None = None
+    # "black dress and red shoes": the garment this value was said of (its categories and words).
+    # Empty: it holds for every item, as usual. Set only where the query pairs different values of
+    # one field with different garments (``parser._bind_to_garments``).
+    applies_to: tuple[str, ...] = ()
+    garment: str = ""
 
     def label(self) -> str:
         values = " / ".join(self.values)
         text = f"{'not ' if self.negated else ''}{self.field}: {values}"
         if self.source in OPEN_SOURCES:
             text += f" (≈ “{self.words}”)"
+        if self.garment:
+            text += f" · {self.garment}"
         return text
 
     def to_dict(self) -> dict[str, Any]:
         return {"field": self.field, "values": list(self.values), "words": self.words, "negated": self.negated,
-                "source": self.source, "similarity": self.similarity}
+                "source": self.source, "similarity": self.similarity, "applies_to": list(self.applies_to),
+                "garment": self.garment}
 
 
 @dataclass

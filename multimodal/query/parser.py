@@ -12,10 +12,11 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from . import vocabulary as V
+from .garments import bind_to_garments
 from .parsed import OPEN_SOURCES, Constraint, ParsedQuery, clean_query
 from .prices import read_prices
 from .sizes import read_size
@@ -243,8 +244,10 @@ def _categories(units: list[_Unit], tokens: list[str], negated: set[int]) -> Non
 
 def _negations(units: list[_Unit], tokens: list[str]) -> set[int]:
     """Indices of the units a negator rules out: the attribute phrases right after it, and those
-    joined to them by or/and/nor ("not black or brown"); fillers between are skipped."""
+    joined to them by or/and/nor ("not black or brown") unless of another field and before a garment
+    ("not sneakers and a black bag"); fillers between are skipped."""
     negated: set[int] = set()
+    first_field = ""
     j = 0
     while j < len(units):
         if units[j].meaning is None or units[j].meaning.kind != "negator":
@@ -257,7 +260,7 @@ def _negations(units: list[_Unit], tokens: list[str]) -> set[int]:
             m = unit.meaning
             if m is not None and m.kind in ("field", "sort", "gender") and not found:
                 negated.add(j)
-                found = True
+                found, first_field = True, m.field
                 j += 1
                 continue
             if m is None and unit.words in _NEGATION_FILLERS and not found:
@@ -267,7 +270,9 @@ def _negations(units: list[_Unit], tokens: list[str]) -> set[int]:
                 after = j + 1
                 while after < len(units) and units[after].meaning is None and units[after].words in _NEGATION_FILLERS:
                     after += 1  # "not for a wedding or a party"
-                if after < len(units) and units[after].meaning is not None and units[after].meaning.kind == "field":
+                if (after < len(units) and units[after].meaning is not None and units[after].meaning.kind == "field"
+                        and (units[after].meaning.field == first_field or not _is_garment(units[after + 1] if after + 1 < len(units) else None))):
+                    # not "not sneakers and a black bag": another field's word before a garment starts a new part
                     negated.add(after)
                     j = after + 1
                     continue
@@ -308,6 +313,7 @@ def parse_query(query: str, matcher: Matcher | None = None, dictionary: Dictiona
     _categories(units, tokens, negated)
 
     genders: list[str] = []
+    unit_of: dict[Constraint, int] = {}
     listed_fields = {u.meaning.field for u in units if u.meaning and u.meaning.kind == "field" and u.source not in OPEN_SOURCES}
     for j, unit in enumerate(units):
         m = unit.meaning
@@ -334,8 +340,12 @@ def parse_query(query: str, matcher: Matcher | None = None, dictionary: Dictiona
         constraint = Constraint(m.field, m.values, unit.words, j in negated, unit.source, unit.similarity)
         if constraint not in parsed.constraints:
             parsed.constraints.append(constraint)
+            unit_of[constraint] = j
             key = f"{'not ' if constraint.negated else ''}{m.field}:{'/'.join(m.values)}"
             parsed.matched.setdefault(key, unit.words)
+    garments = [j if u.meaning is not None and u.meaning.kind == "field" and u.meaning.field == "category" and j not in negated
+                else None for j, u in enumerate(units)]
+    parsed.constraints = bind_to_garments(parsed.constraints, unit_of, [u.words for u in units], garments)
     _subtract_negated(parsed)
     stated = {c.field for c in parsed.constraints if not c.negated}
     for j, unit in enumerate(units):
@@ -421,7 +431,7 @@ def _subtract_negated(parsed: ParsedQuery) -> None:
             if not kept:
                 continue
             if len(kept) < len(c.values):
-                c = Constraint(c.field, kept, c.words, False, c.source, c.similarity)
+                c = replace(c, values=kept)
         out.append(c)
     parsed.constraints = out
 
