@@ -390,9 +390,10 @@ def ordinary_words(path: str = WORD_LIST) -> list[str]:
     file = Path(path)
     if not file.is_file():
         return []
-    known = set(known_phrases()) | set(UNSEEN_TEST) | set(UNSEEN_DEV)
+    # Brands the catalog does not sell state nothing, so they stay ordinary words (and the draw stays as it was).
+    known = (set(known_phrases()) - V.OTHER_BRANDS) | set(UNSEEN_TEST) | set(UNSEEN_DEV)
     words = {w.lower() for w in file.read_text(encoding="utf-8", errors="ignore").split() if re.fullmatch(r"[a-z]{3,}", w)}
-    return sorted(w for w in words if w not in known and _singular(w) is None)
+    return sorted(w for w in words if w not in known and _singular(w) in (None, *V.OTHER_BRANDS))
 
 
 REVIEWED_WORDS_FILE = Path(__file__).with_name("evaluation_data") / "reviewed_attribute_words.tsv"

@@ -337,3 +337,15 @@ def test_what_an_item_should_go_with_states_nothing_and_is_said(query, category,
     said = parsed.chips()[-1]
     assert said.endswith(": not searched for") and ("with" in said or "match" in said)
 
+
+
+@pytest.mark.parametrize(("query", "category", "said"), [
+    ("adidas trainers", "Sneaker", "Adidas: not sold here"), ("h&m dress", "Dress", "H&M: not sold here"),
+    ("the north face jacket for hiking", "Coat", "The North Face: not sold here"),
+])
+def test_a_brand_the_catalog_does_not_sell_filters_nothing_and_is_said(query, category, said) -> None:
+    parsed = parse_query(query)
+    assert parsed.categories == [category] and parsed.values("brand") == []
+    assert parsed.chips()[-1] == said
+    # Ruling such a brand out rules nothing out and needs no word.
+    assert parse_query("white sneakers, not nike or adidas").chips() == ["category: Sneaker", "colour: white"]

@@ -66,6 +66,7 @@ class ParsedQuery:
     constraints: list[Constraint] = field(default_factory=list)
     matched: dict[str, str] = field(default_factory=dict)  # constraint -> the words that stated it
     companion: str | None = None  # "to go with jeans": what the shopper has, read as no constraint
+    unsold_brands: list[str] = field(default_factory=list)  # "adidas": a brand the catalog does not sell
     # Words in an attribute position that the learned layer was not sure of, with the fields the
     # position allows: a soft ranking signal, never a filter.
     hints: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
@@ -112,8 +113,8 @@ class ParsedQuery:
 
     def chip_items(self) -> list[dict[str, Any]]:
         """One chip per understood constraint, in a stable order: kind ("include", "exclude", "gender",
-        "size", "price", "sort", and "companion" for "to go with jeans"), the label shown, and the layer
-        that understood it."""
+        "size", "price", "sort", "unsold" for a brand the catalog does not sell, and "companion" for
+        "to go with jeans"), the label shown, and the layer that understood it."""
         chips: list[dict[str, Any]] = []
         positive = [c for c in self.constraints if not c.negated]
         for name in FIELD_ORDER:
@@ -132,6 +133,8 @@ class ParsedQuery:
         if self.sort:
             label = "sort: price low to high" if self.sort == V.PRICE_ASCENDING else "sort: price high to low"
             chips.append({"kind": "sort", "field": "price", "label": label, "source": "list"})
+        for brand in self.unsold_brands:  # said, so the shopper knows why no result is one
+            chips.append({"kind": "unsold", "field": "brand", "label": f"{V.brand_name(brand)}: not sold here", "source": "list"})
         if self.companion:  # said, so the shopper sees why "jeans" filtered nothing
             chips.append({"kind": "companion", "field": "", "label": f"{self.companion}: not searched for", "source": "list"})
         return chips
@@ -153,6 +156,7 @@ class ParsedQuery:
             "text": self.text, "gender": self.gender, "colours": self.colours, "category": self.category,
             "categories": self.categories, "min_price": self.min_price, "max_price": self.max_price, "sort": self.sort,
             "constraints": [c.to_dict() for c in self.constraints], "matched": dict(self.matched), "companion": self.companion,
+            "unsold_brands": list(self.unsold_brands),
             "hints": [[w, list(f)] for w, f in self.hints], "likely": {w: list(v) for w, v in self.likely.items()},
             "size": None if self.size is None else {"label": self.size.label, "words": self.size.words,
                                                      "sizes": sorted(self.size.tokens)},

@@ -71,7 +71,7 @@ class Matcher(Protocol):
 
 @dataclass(frozen=True)
 class _Meaning:
-    kind: str  # "field", "gender", "sort", "negator", "blocked", "weak", "style_or_occasion", "garment_material"
+    kind: str  # "field", "gender", "sort", "negator", "blocked", "weak", "style_or_occasion", "garment_material", "other_brand"
     field: str = ""
     values: tuple[str, ...] = ()
 
@@ -92,6 +92,8 @@ def _phrases() -> dict[str, _Meaning]:
         add(phrase, _Meaning("negator"))
     for phrase, gender in V.GENDER_WORDS.items():
         add(phrase, _Meaning("gender", values=(gender,)))
+    for phrase in V.OTHER_BRANDS:
+        add(phrase, _Meaning("other_brand"))
     for phrase, value in V.STYLE_OR_OCCASION.items():
         add(phrase, _Meaning("style_or_occasion", values=(value,)))
     for phrase, values in V.MATERIAL_BEFORE_GARMENT.items():
@@ -258,7 +260,7 @@ def _negations(units: list[_Unit], tokens: list[str]) -> set[int]:
         while j < len(units):
             unit = units[j]
             m = unit.meaning
-            if m is not None and m.kind in ("field", "sort", "gender") and not found:
+            if m is not None and m.kind in ("field", "sort", "gender", "other_brand") and not found:
                 negated.add(j)
                 found, first_field = True, m.field
                 j += 1
@@ -270,7 +272,7 @@ def _negations(units: list[_Unit], tokens: list[str]) -> set[int]:
                 after = j + 1
                 while after < len(units) and units[after].meaning is None and units[after].words in _NEGATION_FILLERS:
                     after += 1  # "not for a wedding or a party"
-                if (after < len(units) and units[after].meaning is not None and units[after].meaning.kind == "field"
+                if (after < len(units) and units[after].meaning is not None and units[after].meaning.kind in ("field", "other_brand")
                         and (units[after].meaning.field == first_field or not _is_garment(units[after + 1] if after + 1 < len(units) else None))):
                     # not "not sneakers and a black bag": another field's word before a garment starts a new part
                     negated.add(after)
@@ -325,6 +327,10 @@ def parse_query(query: str, matcher: Matcher | None = None, dictionary: Dictiona
             if gender:
                 genders.append(gender)
                 parsed.matched.setdefault("gender", unit.words)
+            continue
+        if m.kind == "other_brand":
+            if j not in negated and unit.words not in parsed.unsold_brands:  # "not nike": nothing to rule out
+                parsed.unsold_brands.append(unit.words)
             continue
         if m.kind == "sort":
             direction = m.values[0]

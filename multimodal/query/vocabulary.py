@@ -99,6 +99,23 @@ SEASON_WORDS: dict[str, tuple[str, ...]] = {
 BRAND_NAMES: tuple[str, ...] = tuple(sorted({b for spec in SPECS.values() for b in spec.brands}))
 BRAND_WORDS: dict[str, tuple[str, ...]] = {b.lower().replace("&", "and"): (b,) for b in BRAND_NAMES}
 BRAND_WORDS.update({"harbour and pine": ("Harbor & Pine",), "cobble and company": ("Cobble & Co",)})
+# Well-known brands this catalog does not sell: named so the page can say so rather than quietly
+# search without them. Only names that are no ordinary English word ("coach", "gap", "vans" stay out).
+OTHER_BRANDS: frozenset[str] = frozenset({
+    "nike", "adidas", "reebok", "asics", "puma", "fila", "saucony", "hoka", "skechers", "new balance", "under armour",
+    "lululemon", "patagonia", "the north face", "north face", "canada goose", "moncler", "barbour", "timberland",
+    "birkenstock", "birkenstocks", "ugg", "uggs", "dr martens", "doc martens", "clarks", "ecco", "gucci", "prada",
+    "versace", "burberry", "balenciaga", "chanel", "dior", "fendi", "armani", "valentino", "givenchy", "saint laurent",
+    "ysl", "louis vuitton", "michael kors", "jimmy choo", "ralph lauren", "tommy hilfiger", "calvin klein", "hugo boss",
+    "lacoste", "zara", "uniqlo", "h and m", "primark", "asos", "shein", "hollister", "abercrombie", "superdry",
+    "levi's", "levis", "carhartt", "stussy", "yeezy",
+})
+_BRAND_SPELLING = {"h and m": "H&M", "ysl": "YSL", "ugg": "UGG", "uggs": "UGGs", "asos": "ASOS"}
+
+
+def brand_name(phrase: str) -> str:
+    """How a brand of ``OTHER_BRANDS`` is written ("the north face" -> "The North Face", "h and m" -> "H&M")."""
+    return _BRAND_SPELLING.get(phrase) or " ".join(w[:1].upper() + w[1:] for w in phrase.split())
 
 CATEGORY_WORDS: dict[str, tuple[str, ...]] = {}
 for _category, _words in CATEGORY_SYNONYMS.items():
