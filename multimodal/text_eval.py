@@ -15,6 +15,7 @@ threshold and never appear in the test queries.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -390,7 +391,7 @@ def ordinary_words(path: str = WORD_LIST) -> list[str]:
     file = Path(path)
     if not file.is_file():
         return []
-    # Brands the catalog does not sell state nothing, so they stay ordinary words (and the draw stays as it was).
+    # Brands the catalog does not sell state nothing, so they stay ordinary words.
     known = (set(known_phrases()) - V.OTHER_BRANDS) | set(UNSEEN_TEST) | set(UNSEEN_DEV)
     words = {w.lower() for w in file.read_text(encoding="utf-8", errors="ignore").split() if re.fullmatch(r"[a-z]{3,}", w)}
     return sorted(w for w in words if w not in known and _singular(w) in (None, *V.OTHER_BRANDS))
@@ -419,9 +420,16 @@ def without_reviewed(words: list[str]) -> tuple[list[str], list[str]]:
 
 
 def split_words(words: list[str], seed: int = 0, per_side: int = 3000) -> tuple[list[str], list[str]]:
-    """Two disjoint seeded samples: dev words (to choose the threshold) and test words (reported)."""
-    rng = np.random.default_rng(seed + 303)
-    order = rng.permutation(len(words))
-    dev = [words[i] for i in order[:per_side]]
-    test = [words[i] for i in order[per_side : 2 * per_side]]
+    """Two disjoint seeded samples: dev words (to choose the threshold) and test words (reported).
+
+    Each word's side and place come from a hash of the seed and the word itself, not from its
+    position in ``words``: a word that joins a hand-written list leaves its sample alone, and every
+    other word stays where it was (a seeded permutation of the list had redrawn both samples, and
+    voided their review, whenever a list gained a word)."""
+    def key(word: str) -> bytes:
+        return hashlib.blake2b(f"{seed}:{word}".encode(), digest_size=8).digest()
+
+    ranked = sorted(words, key=key)
+    dev = [w for w in ranked if key(w)[0] & 1 == 0][:per_side]
+    test = [w for w in ranked if key(w)[0] & 1 == 1][:per_side]
     return dev, test

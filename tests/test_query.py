@@ -311,13 +311,25 @@ def test_ordinary_english_words_state_nothing() -> None:
     assert len(parsed) / len(sample) <= 0.005, parsed
 
 
+def test_a_word_joining_a_list_leaves_the_word_samples_alone() -> None:
+    from multimodal.text_eval import split_words
+
+    words = [f"word{i}" for i in range(1000)]
+    dev, test = split_words(words, seed=42, per_side=100)
+    assert len(dev) == len(test) == 100 and not set(dev) & set(test)
+    listed = dev[10]  # a list gains it: it leaves the pool
+    dev2, test2 = split_words([w for w in words if w != listed], seed=42, per_side=100)
+    assert test2 == test and set(dev) - set(dev2) == {listed} and len(set(dev2) - set(dev)) == 1
+    assert split_words(words, seed=43, per_side=100) != (dev, test)
+
+
 def test_reviewed_attribute_words_leave_the_sample_but_judgement_calls_stay() -> None:
     from multimodal.text_eval import ordinary_words, reviewed_attribute_words, split_words, without_reviewed
 
     reviewed = reviewed_attribute_words()
-    assert reviewed["magenta"] == ("colour", ("pink",), False) and reviewed["roan"][2] is True
-    kept, named = without_reviewed(["magenta", "roan", "wood"])
-    assert kept == ["roan", "wood"] and named == ["magenta"]
+    assert reviewed["snow"] == ("season", ("Winter",), False) and reviewed["duvet"][2] is True
+    kept, named = without_reviewed(["snow", "duvet", "wood"])
+    assert kept == ["duvet", "wood"] and named == ["snow"]
     words = ordinary_words()
     if not words:
         pytest.skip("no /usr/share/dict/words (Debian's wamerican; `make words`)")
@@ -349,3 +361,4 @@ def test_a_brand_the_catalog_does_not_sell_filters_nothing_and_is_said(query, ca
     assert parsed.chips()[-1] == said
     # Ruling such a brand out rules nothing out and needs no word.
     assert parse_query("white sneakers, not nike or adidas").chips() == ["category: Sneaker", "colour: white"]
+

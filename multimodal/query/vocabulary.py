@@ -15,9 +15,15 @@ FIELDS: tuple[str, ...] = ("category", "colour", "material", "style", "occasion"
 
 GENDER_WORDS: dict[str, str] = {
     **dict.fromkeys(("men", "man", "mens", "men's", "male", "males", "his", "him", "he", "guy", "guys",
-                     "gent", "gents", "gentleman", "gentlemen", "boyfriend", "husband", "dad", "father", "menswear"), "Men"),
+                     "gent", "gents", "gentleman", "gentlemen", "boyfriend", "husband", "dad", "father", "menswear",
+                     # who a gift is for: "for my son", "for the boys" (not "blokes": typos of "blouses" would tie)
+                     "boy", "boys", "son", "sons", "brother", "brothers", "uncle", "nephew", "grandpa", "grandfather",
+                     "granddad", "grandad", "daddy", "papa", "lad", "lads", "boyfriends", "husbands",
+                     "dads", "fathers"), "Men"),
     **dict.fromkeys(("women", "woman", "womens", "women's", "womans", "female", "females", "her", "hers", "she",
-                     "lady", "ladies", "girl", "girls", "girlfriend", "wife", "mum", "mom", "mother", "womenswear"), "Women"),
+                     "lady", "ladies", "girl", "girls", "girlfriend", "wife", "mum", "mom", "mother", "womenswear",
+                     "daughter", "daughters", "sister", "sisters", "aunt", "auntie", "niece", "grandma", "grandmother",
+                     "granny", "mummy", "mommy", "mama", "mums", "moms", "mothers", "wives", "girlfriends", "gal", "gals"), "Women"),
     **dict.fromkeys(("unisex", "gender-neutral", "genderless", "everyone", "anyone"), "Unisex"),
 }
 
