@@ -47,6 +47,12 @@ def test_women_is_not_read_as_men() -> None:
     assert parse_query("womens boots").gender == "Women"
 
 
+@pytest.mark.parametrize(("query", "gender"), [("pink hoodie for my daughter", "Women"), ("boots for my son", "Men"),
+                                               ("a gift for my grandma", "Women"), ("shoes for the boys", "Men")])
+def test_whom_a_gift_is_for_states_a_gender(query, gender) -> None:
+    assert parse_query(query).gender == gender
+
+
 def test_two_genders_state_no_gender() -> None:
     assert parse_query("shirt for men and women").gender is None
 
