@@ -119,10 +119,14 @@ class Config:
     text_temperature: float = 0.05
     text_item_weight: float = 0.5
 
-    # Evaluation sizes: re-shot upload photos and timed queries.
+    # Evaluation sizes: re-shot upload photos, timed queries, the shopper-language set (queries per
+    # group, and per group with unseen words) and the ordinary words per false-parse sample.
     eval_upload_items: int = 300
     eval_product_photos: int = 500
     eval_latency_repeats: int = 50
+    eval_intents_per_group: int = 60
+    eval_intents_per_unseen_group: int = 100
+    eval_ordinary_words: int = 3000
 
 
     def __post_init__(self) -> None:

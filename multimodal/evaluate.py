@@ -135,7 +135,7 @@ def evaluate_query_understanding(engine: SearchEngine, seed: int = 0) -> dict[st
         return {"skipped": f"no word list at {text_eval.WORD_LIST}; install Debian's wamerican (`make words`)"}
     # The threshold is chosen on the unreviewed dev sample: attribute words there count as false
     # matches, the stricter choice. The reported rates leave out reviewed attribute words.
-    dev, sample = text_eval.split_words(words, seed)
+    dev, sample = text_eval.split_words(words, seed, per_side=engine.config.eval_ordinary_words)
     test, named = text_eval.without_reviewed(sample)
     matcher = engine.matcher
     matcher.nearest(sample)  # one batch for every word: parsing then reads the cache
@@ -185,7 +185,8 @@ def run_text_evaluation(engine: SearchEngine, seed: int, k: int = 10) -> dict[st
     from . import text_eval
 
     catalog = engine.catalog
-    queries = text_eval.generate(catalog, seed=seed)
+    queries = text_eval.generate(catalog, seed=seed, per_group=engine.config.eval_intents_per_group,
+                                 unseen_groups_size=engine.config.eval_intents_per_unseen_group)
     started = time.perf_counter()
     out = {"intents": evaluate_text_intents(engine, queries, k), "understanding": evaluate_query_understanding(engine, seed)}
     out["seconds"] = round(time.perf_counter() - started, 1)

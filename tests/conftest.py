@@ -65,7 +65,8 @@ def toy_build(tmp_path_factory):
     config = Config(
         per_class=20, seed=3, data_dir=root / "data", artifacts_dir=root / "artifacts", fashion_mnist_dir=folder,
         image_alpha=0.35, image_epochs=1, validation_fraction=0.1, text_epochs=4,
-        eval_upload_items=10, eval_latency_repeats=2,
+        eval_upload_items=10, eval_latency_repeats=2, eval_intents_per_group=4, eval_intents_per_unseen_group=6,
+        eval_ordinary_words=200,
     )
     log: list[str] = []
     result = build(config, report=log.append)
