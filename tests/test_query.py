@@ -34,7 +34,9 @@ def test_parser_understands_many_phrasings(query, category, gender, colours) -> 
 @pytest.mark.parametrize(
     ("query", "category", "colour"),
     [("sneekers", "Sneaker", None), ("blak boots", "Ankle boot", "black"), ("trowsers in biege", "Trouser", "beige"),
-     ("puloverr", "Pullover", None), ("handbgs", "Bag", None)],
+     ("puloverr", "Pullover", None), ("handbgs", "Bag", None),
+     # A letter typed twice before an ending is no English word with that ending ("dress" + "ses").
+     ("dressses", "Dress", None), ("bootties", "Ankle boot", None), ("clothhes in bllack", None, "black")],
 )
 def test_parser_forgives_typos(query, category, colour) -> None:
     parsed = parse_query(query)
@@ -219,7 +221,8 @@ def test_price_order_intents(query, sort) -> None:
     assert parse_query(query).sort == sort
 
 
-@pytest.mark.parametrize("word", ["wood", "lined", "greet", "winter", "boor", "nice", "comfortable", "table"])
+@pytest.mark.parametrize("word", ["wood", "lined", "greet", "winter", "boor", "nice", "comfortable", "table",
+                                  "sadder", "quitting", "fuelled", "totters"])
 def test_real_words_are_never_corrected_into_other_attributes(word) -> None:
     parsed = parse_query(word)
     assert all(c.source != "typo" for c in parsed.constraints)

@@ -30,15 +30,33 @@ def english_words() -> frozenset[str]:
 _SUFFIXES = ("iness", "ness", "iest", "ier", "ies", "ing", "ers", "est", "ied", "ish", "ed", "er", "es", "ly", "s", "y")
 
 
+_VOWELS = frozenset("aeiou")
+
+
 def stems(word: str, suffixes: Iterable[str] = _SUFFIXES) -> list[str]:
     """What ``word`` may be built on, one of ``suffixes`` off: the bare stem, with a dropped "e" or
-    "y" restored, or with a doubled final consonant undoubled ("reddish" -> red, "totters" -> totter)."""
+    "y" restored, or with a doubled final consonant undoubled ("reddish" -> red, "sadder" -> sad).
+    English doubles a consonant only after a single vowel, so "dressses", "clothhes", "bootties"
+    and "meetting" are typos of dresses, clothes, booties and meeting, not dress, cloth and boot
+    or meet with an ending."""
     out: list[str] = []
     for suffix in suffixes:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             stem = word[: -len(suffix)]
-            out += [stem, stem + "e", stem + "y", stem[:-1] if len(stem) > 3 and stem[-1] == stem[-2] else stem]
+            out += [stem, stem + "e", stem + "y"]
+            if len(stem) > 3 and _doubled_after_one_vowel(stem):
+                out.append(stem[:-1])
     return list(dict.fromkeys(out))
+
+
+def _doubled_after_one_vowel(stem: str) -> bool:
+    """"redd", "sadd", "quitt"... end in a doubled consonant that follows a single vowel (the "u"
+    of "qu" is none); British spelling doubles an "l" after two ("fuell", "wooll")."""
+    last, before, vowel, ahead = stem[-1], stem[-2], stem[-3], stem[-4]
+    if last != before or last in _VOWELS or last in "hwxy" or vowel not in _VOWELS:
+        return False
+    single = ahead not in _VOWELS or (ahead == "u" and stem[-5:-4] == "q")
+    return single or last == "l"
 
 
 def is_english(word: str) -> bool:
