@@ -502,9 +502,9 @@ class SearchEngine:
         for word, fields in parsed.hints:
             per_field = self.matcher.field_similarities(word, tuple(fields))
             if word in parsed.likely:  # a dictionary's guess comes first, in the model's own order
-                name, value = parsed.likely[word]
+                name, values = parsed.likely[word]
                 if name in per_field:
-                    per_field = {**per_field, name: {**per_field[name], value: 0.9 + 0.1 * per_field[name].get(value, 0.0)}}
+                    per_field = {**per_field, name: {**per_field[name], **{v: 0.9 + 0.1 * per_field[name].get(v, 0.0) for v in values}}}
             if per_field:
                 total += np.max([[per.get(v, -1.0) for v in columns[name]] for name, per in per_field.items()], axis=0)
                 words += 1

@@ -150,9 +150,28 @@ def test_a_word_whose_dictionary_entry_names_a_style_has_a_likely_style(layer, w
 
 
 @needs_wordnet
+@pytest.mark.parametrize(("word", "categories"), [("loafers", ("Sneaker", "Sandal", "Ankle boot")),  # "a low leather step-in shoe"
+                                                  ("moccasins", ("Sneaker", "Sandal", "Ankle boot")),
+                                                  ("jumpsuit", None),  # a garment, but "clothing" says nothing
+                                                  ("table", None), ("network", None)])
+def test_a_garment_word_naming_no_single_category_has_likely_categories(layer, word, categories) -> None:
+    assert layer.likely_category(word) == categories
+    assert layer.meaning(word, ("category",)) is None  # never a filter
+
+
+@needs_wordnet
+def test_a_query_of_one_such_garment_word_ranks_that_kind_first(layer) -> None:
+    parsed = parse_query("loafers", None, layer)
+    assert parsed.is_empty() and parsed.hints == [("loafers", ("category",))]
+    assert parsed.likely == {"loafers": ("category", ("Sneaker", "Sandal", "Ankle boot"))}
+    assert parse_query("black loafers for him", None, layer).likely["loafers"][0] == "category"
+    assert parse_query("happiness", None, layer).hints == []  # an ordinary word stays the dense ranking's
+
+
+@needs_wordnet
 def test_a_likely_colour_ranks_but_never_filters(layer) -> None:
     parsed = parse_query("raven coloured slippers", None, layer)
-    assert parsed.colours == [] and parsed.likely == {"raven": ("colour", "black")}
+    assert parsed.colours == [] and parsed.likely == {"raven": ("colour", ("black",))}
     assert "probably colour black" in parsed.hint_items()[0]["label"]
 
 
@@ -171,8 +190,11 @@ def test_the_likely_value_of_an_unsure_word_ranks_first_in_the_models_order() ->
     engine.catalog = pd.DataFrame({"colour": ["red", "black", "grey"]})
     engine._attributes = {"colour": engine.catalog["colour"].to_numpy()}
     engine._matcher = Matcher()
-    parsed = ParsedQuery(text="raven shirt", hints=[("raven", ("colour",))], likely={"raven": ("colour", "black")})
+    parsed = ParsedQuery(text="raven shirt", hints=[("raven", ("colour",))], likely={"raven": ("colour", ("black",))})
     assert np.allclose(engine.hint_scores(parsed), [0.5, 0.93, 0.1])
+    # Several likely values (a garment word's kinds) each rank above the rest.
+    parsed = ParsedQuery(text="raven", hints=[("raven", ("colour",))], likely={"raven": ("colour", ("black", "grey"))})
+    assert np.allclose(engine.hint_scores(parsed), [0.5, 0.93, 0.91])
 
 
 @needs_wordnet

@@ -309,6 +309,21 @@ class DictionaryLayer:
         """A survey colour name the dictionary describes by its colour ("tomato: ... red ... fruit"), unlike "dust"."""
         return any(re.search(rf"\b{re.escape(c)}\b", s.gloss.split(";")[0].lower()) for s in senses for c in V.COLOURS)
 
+    def likely_category(self, word: str) -> tuple[str, ...] | None:
+        """The categories a garment word probably names where it names no single one, for the soft
+        signal only: "loafers" (a low leather step-in shoe) -> sneakers, sandals, ankle boots. A
+        garment sense (not a rare one) whose synonyms, broader terms or definition name a listed
+        group of at most three categories; "clothing" names too many to say anything."""
+        if self.wordnet is None:
+            return None
+        key = word.lower().strip()
+        for sense in self.wordnet.senses(key, ("n",)):
+            if self._in_domain(sense, "category") and not self.wordnet.is_rare_sense(sense, key):
+                values = self._listed(sense, "category", key, accept=lambda found: len(found) <= 3)
+                if values:
+                    return values
+        return None
+
     def _in_domain(self, sense: Sense, name: str) -> bool:
         if self.wordnet is None:
             return False
@@ -331,20 +346,23 @@ class DictionaryLayer:
                 return False
         return False
 
-    def _listed(self, sense: Sense, name: str, word: str) -> tuple[str, ...] | None:
-        """The first listed word among the sense's synonyms, then its broader terms, then its gloss."""
+    def _listed(self, sense: Sense, name: str, word: str,
+                accept: Callable[[tuple[str, ...]], bool] | None = None) -> tuple[str, ...] | None:
+        """The first listed word among the sense's synonyms, then its broader terms, then its gloss,
+        whose values ``accept`` takes (by default: one category, any other field's values)."""
         assert self.wordnet is not None
         lexicon = self._lexicon[name]
+        accept = accept or (lambda values: self._specific(name, values))
         frontier = [sense]
         for _ in range(_MAX_DEPTH + 1):
             for s in frontier:
                 for lemma in s.lemmas:
-                    if lemma != word and lemma in lexicon and self._specific(name, lexicon[lemma]):
+                    if lemma != word and lemma in lexicon and accept(tuple(lexicon[lemma])):
                         return tuple(lexicon[lemma])
             frontier = [b for s in frontier for b in self.wordnet.broader(s)]
             if not frontier:
                 break
-        return _named_in_definition(sense, name, lambda values: self._specific(name, values))
+        return _named_in_definition(sense, name, accept)
 
     @staticmethod
     def _specific(name: str, values: tuple[str, ...]) -> bool:

@@ -70,9 +70,10 @@ class ParsedQuery:
     # Words in an attribute position that the learned layer was not sure of, with the fields the
     # position allows: a soft ranking signal, never a filter.
     hints: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
-    # The value an unsure word probably names, where a dictionary has a guess: "raven" -> (colour,
-    # black). It ranks that value first among the word's likenesses; still never a filter.
-    likely: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # The values an unsure word probably names, where a dictionary has a guess: "raven" -> (colour,
+    # (black,)), "loafers" -> (category, the shoes). They rank first among the word's likenesses;
+    # still never a filter.
+    likely: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
 
     # ------------------------------------------------------------ views used by search and the UI
 
@@ -143,7 +144,8 @@ class ParsedQuery:
         """One chip per unsure word: it names no value for certain, so it ranks items by how like
         their value it is in the fields its position allows, and never filters."""
         return [{"kind": "hint", "field": " / ".join(fields),
-                 "label": (f"≈ {word}: probably {self.likely[word][0]} {self.likely[word][1]}, ranked by likeness" if word in self.likely
+                 "label": (f"≈ {word}: probably {self.likely[word][0]} {' / '.join(self.likely[word][1])}, ranked by likeness"
+                           if word in self.likely
                            else f"≈ {word}: {' or '.join(fields)}, ranked by likeness"),
                  "source": "soft"} for word, fields in self.hints]
 
@@ -157,7 +159,7 @@ class ParsedQuery:
             "categories": self.categories, "min_price": self.min_price, "max_price": self.max_price, "sort": self.sort,
             "constraints": [c.to_dict() for c in self.constraints], "matched": dict(self.matched), "companion": self.companion,
             "unsold_brands": list(self.unsold_brands),
-            "hints": [[w, list(f)] for w, f in self.hints], "likely": {w: list(v) for w, v in self.likely.items()},
+            "hints": [[w, list(f)] for w, f in self.hints], "likely": {w: [name, list(values)] for w, (name, values) in self.likely.items()},
             "size": None if self.size is None else {"label": self.size.label, "words": self.size.words,
                                                      "sizes": sorted(self.size.tokens)},
         }

@@ -60,6 +60,8 @@ class Dictionary(Protocol):
 
     def likely_style(self, word: str) -> str | None: ...
 
+    def likely_category(self, word: str) -> tuple[str, ...] | None: ...
+
 
 class Matcher(Protocol):
     """What the learned layer offers the parser (``semantic.AttributeMatcher`` is one)."""
@@ -194,11 +196,14 @@ def _shade_names(units: list[_Unit], dictionary: Dictionary) -> list[_Unit]:
     return out
 
 
-def _likely_value(word: str, fields: tuple[str, ...], dictionary: Dictionary) -> tuple[str, str] | None:
-    """The dictionary's guess at what an unsure word names, colour first, within the fields its position allows."""
+def _likely_value(word: str, fields: tuple[str, ...], dictionary: Dictionary) -> tuple[str, tuple[str, ...]] | None:
+    """The dictionary's guess at what an unsure word names, colour first, within the fields its
+    position allows: one colour or style, or the categories a garment word probably is ("loafers": shoes)."""
     for name, guess in (("colour", dictionary.likely_colour), ("style", dictionary.likely_style)):
         if name in fields and (value := guess(word)):
-            return name, value
+            return name, (value,)
+    if "category" in fields and (values := dictionary.likely_category(word)):
+        return "category", values
     return None
 
 
@@ -361,6 +366,13 @@ def parse_query(query: str, matcher: Matcher | None = None, dictionary: Dictiona
                 parsed.hints.append((unit.words, fields))
                 if dictionary is not None and (likely := _likely_value(unit.words, fields, dictionary)):
                     parsed.likely[unit.words] = likely
+    lone = [u.words for u in units if u.meaning is None and _content(u.words)]
+    if dictionary is not None and not parsed.hints and parsed.is_empty() and len(lone) == 1 and len(units) == 1:
+        # A query of one garment word no list holds ("loafers") states nothing, but the kind of
+        # garment its dictionary entry names ranks first.
+        if likely := _likely_value(lone[0], ("category",), dictionary):
+            parsed.hints.append((lone[0], ("category",)))
+            parsed.likely[lone[0]] = likely
     distinct = list(dict.fromkeys(genders))
     if len(distinct) == 1:
         parsed.gender = distinct[0]
