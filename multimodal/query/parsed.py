@@ -33,7 +33,7 @@ class Constraint:
     similarity: float | None = None
     # "black dress and red shoes": the garment this value was said of (its categories and words).
     # Empty: it holds for every item, as usual. Set only where the query pairs different values of
-    # one field with different garments (``parser._bind_to_garments``).
+    # one field with different garments (``garments.bind_to_garments``).
     applies_to: tuple[str, ...] = ()
     garment: str = ""
 
