@@ -351,6 +351,8 @@ def test_reviewed_attribute_words_leave_the_sample_but_judgement_calls_stay() ->
     ("shoes to match my red dress", "Sneaker", [], None),
     ("top to wear with a navy skirt, in white", "T-shirt/top", ["white"], None),
     ("a bag to go with my black boots for her", "Bag", [], "Women"),
+    ("a red top with blue jeans", "T-shirt/top", ["red"], None),  # a garment after "with" is what it goes with
+    ("red dress with black shoes", "Dress", ["red"], None),
 ])
 def test_what_an_item_should_go_with_states_nothing_and_is_said(query, category, colours, gender) -> None:
     parsed = parse_query(query)
@@ -358,6 +360,10 @@ def test_what_an_item_should_go_with_states_nothing_and_is_said(query, category,
     said = parsed.chips()[-1]
     assert said.endswith(": not searched for") and ("with" in said or "match" in said)
 
+
+def test_with_and_no_garment_after_it_is_part_of_what_is_wanted() -> None:
+    assert parse_query("jacket with a hood").companion is None and parse_query("dress with pockets").categories == ["Dress"]
+    assert parse_query("something with leather").values("material") == ["leather", "waterproof leather"]
 
 
 @pytest.mark.parametrize(("query", "category", "said"), [

@@ -30,6 +30,11 @@ _FOR_WHOM = r"\s+for\s+(?:(?:a|an|my|our|the)\s+)?(?:" + "|".join(re.escape(w) f
 _COMPANION_END = r"[^,;.!?]*?(?=" + _FOR_WHOM + r"|[,;.!?]|$)"  # "... for her" is who the item is for
 _COMPANION = re.compile(r"\b(?:to go|that goes?|goes|to wear|to pair|that pairs?|pairs|to team|to style)\s+with\b" + _COMPANION_END
                         + r"|\b(?:to match|that match(?:es)?|matching)\s+(?:my|your|our|his|her|their)\b" + _COMPANION_END)
+# "a top with jeans", "red dress with black shoes": a garment after "with" that follows the garment
+# wanted is what it goes with, as above (a hood, pockets or a collar are no garment words).
+_GARMENT_WORDS = "|".join(re.escape(w) for w in sorted({*V.CATEGORY_WORDS, *V.CATEGORY_GROUPS} - {"outfit"}, key=len, reverse=True))
+_WITH_GARMENT = re.compile(r"\bwith\s+(?:[a-z'\-]+\s+){0,3}?(?:" + _GARMENT_WORDS + r")\b")
+_A_GARMENT = re.compile(r"\b(?:" + _GARMENT_WORDS + r"|top)\b")
 # Words between a negator and what it rules out ("not in black", "without any leather", "not for the office").
 _NEGATION_FILLERS = frozenset({"a", "an", "the", "any", "in", "of", "made", "from", "by", "with", "for", "too", "very", "so",
                                "that", "which", "is", "are", "be", "color", "colour", "colours", "colors", "want", "wanted"})
@@ -305,7 +310,10 @@ def parse_query(query: str, matcher: Matcher | None = None, dictionary: Dictiona
     if parsed.size is not None:
         parsed.matched["size"] = parsed.size.words
     lower = read_prices(lower, parsed)
-    if match := _COMPANION.search(lower):
+    match = _COMPANION.search(lower)
+    if match is None and (match := _WITH_GARMENT.search(lower)) is not None and not _A_GARMENT.search(lower[: match.start()]):
+        match = None  # "something with jeans": no garment before it is wanted
+    if match is not None:
         parsed.companion = match.group(0).strip()
         lower = lower[: match.start()] + " " + lower[match.end():]
     tokens = _tokens(lower)
