@@ -79,6 +79,13 @@ def test_two_genders_state_no_gender() -> None:
         ("sandals around 30", 24.0, 36.0),
         ("dress for a girl about 12 years old", None, None),
         ("around 20% off dresses", None, None),
+        ("jumpers from 30 to 60", 30.0, 60.0),
+        ("cheap jeans under twenty dollars", None, 20.0),  # amounts in words, next to a price word
+        ("boots between fifty and a hundred", 50.0, 100.0),
+        ("coat under two hundred and fifty", None, 250.0),
+        ("bag around thirty-five quid", 28.0, 42.0),
+        ("two tops, one size", None, None),
+        ("office shoes from nine to five", None, None),  # hours, not prices
     ],
 )
 def test_parser_reads_price_phrases(query, low, high) -> None:

@@ -20,6 +20,8 @@ from multimodal.query.sizes import item_sizes, read_size
     ("running shoes size 9", "9 (US)", {"EU40", "EU42"}),  # a women's or a men's US shoe size
     ("size 8 dress", "8 (US)", {"EU39", "EU41", "M"}),  # or a US dress size
     ("bag, one size", "one size", {"ONE"}),
+    ("dress size 12 uk", "UK 12", {"EU44", "EU46", "M"}),  # a UK dress size is 4 above the US one
+    ("dress uk 8", "UK 8", {"EU40", "EU42", "S"}),
 ])
 def test_size_phrases_are_read(query, label, tokens) -> None:
     ask, _ = read_size(query)

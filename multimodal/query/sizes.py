@@ -25,7 +25,8 @@ _WORD = r"(?:xxs|xs|xxxl|xxl|xl|2xl|3xl|x-small|x-large|xx-large|extra[ -]small|
 _NUMBER = r"\d{1,2}(?:[.,]5)?"
 _NOT_MONEY = r"(?![\w$£€])(?!\s*" + CURRENCY + ")"  # "for us 20 dollars" or "size 10 quid" is a price
 _PATTERNS = (
-    re.compile(rf"\b(?:in\s+)?(?:a\s+)?(?:sizes?|sz)(?![a-z])\s*[:#]?\s*(?:(?P<sys>eu|us|uk)\s*)?(?P<v>{_WORD}|{_NUMBER}){_NOT_MONEY}"),
+    re.compile(rf"\b(?:in\s+)?(?:a\s+)?(?:sizes?|sz)(?![a-z])\s*[:#]?\s*(?:(?P<sys>eu|us|uk)\s*)?(?P<v>{_WORD}|{_NUMBER}){_NOT_MONEY}"
+               rf"(?:\s*(?P<sys_after>eu|us|uk)\b)?"),  # "size 12 uk"
     re.compile(rf"\b(?P<sys>eu|us|uk)\s*(?:size\s*)?(?P<v>{_NUMBER}){_NOT_MONEY}"),
     re.compile(r"\b(?:waist\s*(?P<w>\d{2})|(?P<w2>\d{2})\s*(?:inch\s+|in\s+|\"\s*)?waist)\b"),
     re.compile(r"\b(?P<v>xxs|xs|xl|xxl|xxxl|2xl|3xl)\b"),  # letters no other word spells
@@ -71,7 +72,7 @@ def _ask(match: re.Match[str]) -> SizeAsk | None:
     if waist := groups.get("w") or groups.get("w2"):
         return SizeAsk(frozenset({f"W{int(waist)}"}), f"waist {int(waist)}", words)
     value = groups["v"].replace(",", ".")
-    system = groups.get("sys")
+    system = groups.get("sys") or groups.get("sys_after")
     if value in _LETTERS:
         return SizeAsk(frozenset({_LETTERS[value]}), _LETTERS[value], words)
     number = float(value)
@@ -81,9 +82,10 @@ def _ask(match: re.Match[str]) -> SizeAsk | None:
         return SizeAsk(frozenset(tokens), f"EU {value}" if system == "eu" else value, words)
     if number >= 20:
         return None
-    # A US (or UK, one size smaller) shoe size, or a US dress size.
+    # A US (or UK, one size smaller) shoe size, or a US dress size (UK dress sizes are 4 more: UK 12 = US 8).
     us = number + (1 if system == "uk" else 0)
     tokens = {f"EU{round(us + 31)}", f"EU{round(us + 33)}"}
-    if system != "uk" and number == whole and whole in _US_DRESS:
-        tokens.add(_US_DRESS[whole])
+    dress = whole - 4 if system == "uk" else whole
+    if number == whole and dress in _US_DRESS:
+        tokens.add(_US_DRESS[dress])
     return SizeAsk(frozenset(tokens), f"{system.upper()} {value}" if system else f"{value} (US)", words)
