@@ -426,10 +426,8 @@ def split_words(words: list[str], seed: int = 0, per_side: int = 3000) -> tuple[
     position in ``words``: a word that joins a hand-written list leaves its sample alone, and every
     other word stays where it was (a seeded permutation of the list had redrawn both samples, and
     voided their review, whenever a list gained a word)."""
-    def key(word: str) -> bytes:
-        return hashlib.blake2b(f"{seed}:{word}".encode(), digest_size=8).digest()
-
-    ranked = sorted(words, key=key)
-    dev = [w for w in ranked if key(w)[0] & 1 == 0][:per_side]
-    test = [w for w in ranked if key(w)[0] & 1 == 1][:per_side]
+    key = {w: hashlib.blake2b(f"{seed}:{w}".encode(), digest_size=8).digest() for w in words}
+    ranked = sorted(words, key=key.__getitem__)
+    dev = [w for w in ranked if key[w][0] & 1 == 0][:per_side]
+    test = [w for w in ranked if key[w][0] & 1 == 1][:per_side]
     return dev, test
