@@ -69,7 +69,10 @@ else:
                        help=f"'<word> dress', {words}" + (f"; {raw['false_parse_rate_before_a_garment']:.2%} counting the "
                                                          f"{raw['reviewed_attribute_words']} drawn words a review found to "
                                                          "name an attribute" if raw else ""))
-        cols[4].metric("Learned-layer threshold", f"{understanding['threshold_in_use']:.2f}")
+        chosen = understanding.get("threshold_dev", {}).get("chosen", {}).get("threshold")
+        cols[4].metric("Learned-layer threshold", f"{understanding['threshold_in_use']:.2f}",
+                       help=None if chosen is None else f"The rule on the dev words gives {chosen:.2f}; the README says "
+                                                        "which one is in use and why")
     st.plotly_chart(charts.intent_figure(metrics), use_container_width=True)
     st.dataframe(intents.style.format("{:.3f}"), use_container_width=True)
     st.caption(f"{detail['queries']:,} generated queries, worded unlike any training text; "
