@@ -130,6 +130,9 @@ def _fields(parsed) -> dict:
         ("something warm for winter", {("season", False): {"Winter"}}),
         ("shoes", {("category", False): {"Sneaker", "Sandal", "Ankle boot"}}),
         ("footwear for the beach", {("category", False): {"Sneaker", "Sandal", "Ankle boot"}, ("occasion", False): {"beach"}}),
+        ("black heels for a wedding", {("category", False): {"Sandal", "Ankle boot"}, ("colour", False): {"black"},
+                                       ("occasion", False): {"wedding"}}),  # sneakers have no heels
+        ("red pumps", {("category", False): {"Sandal", "Ankle boot"}, ("colour", False): {"red"}}),
         ("knitwear", {("category", False): {"Pullover"}}),
         ("outerwear", {("category", False): {"Coat"}}),
         ("accessories", {("category", False): {"Bag"}}),

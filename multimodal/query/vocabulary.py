@@ -149,6 +149,8 @@ _SHOES = ("Sneaker", "Sandal", "Ankle boot")
 _CLOTHES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Shirt")
 CATEGORY_GROUPS: dict[str, tuple[str, ...]] = {
     "shoes": _SHOES, "shoe": _SHOES, "footwear": _SHOES,
+    # Heeled shoes: of the catalog's shoes, sandals and ankle boots come with heels, sneakers never.
+    **dict.fromkeys(("heels", "high heels", "high-heels", "stilettos", "pumps", "court shoes"), ("Sandal", "Ankle boot")),
     "tops": ("T-shirt/top", "Shirt", "Pullover"), "bottoms": ("Trouser",),
     "knitwear": ("Pullover",), "knits": ("Pullover",), "outerwear": ("Coat",),
     "accessories": ("Bag",), "accessory": ("Bag",),
