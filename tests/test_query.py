@@ -50,7 +50,8 @@ def test_women_is_not_read_as_men() -> None:
 
 
 @pytest.mark.parametrize(("query", "gender"), [("pink hoodie for my daughter", "Women"), ("boots for my son", "Men"),
-                                               ("a gift for my grandma", "Women"), ("shoes for the boys", "Men")])
+                                               ("a gift for my grandma", "Women"), ("shoes for the boys", "Men"),
+                                               ("something for my boyfriend's birthday", "Men")])
 def test_whom_a_gift_is_for_states_a_gender(query, gender) -> None:
     assert parse_query(query).gender == gender
 
@@ -86,6 +87,9 @@ def test_two_genders_state_no_gender() -> None:
         ("bag around thirty-five quid", 28.0, 42.0),
         ("two tops, one size", None, None),
         ("office shoes from nine to five", None, None),  # hours, not prices
+        ("office wear for women over 50", None, None),  # ages, not prices
+        ("over 50s fashion", None, None),
+        ("dress for women under $50", None, 50.0),
     ],
 )
 def test_parser_reads_price_phrases(query, low, high) -> None:

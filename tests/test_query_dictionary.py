@@ -160,6 +160,14 @@ def test_a_garment_word_naming_no_single_category_has_likely_categories(layer, w
 
 
 @needs_wordnet
+def test_a_garment_word_joined_to_a_listed_one_adds_up_with_it(layer) -> None:
+    parsed = parse_query("black blazer and white shirt", None, layer)  # "blazer": no list holds it
+    assert parsed.categories == ["Coat", "Shirt"]
+    assert {c.words: c.applies_to for c in parsed.constraints if c.field == "colour"} == {"black": ("Coat",), "white": ("Shirt",)}
+    assert parse_query("socks and shoes", None, layer).categories == ["Sneaker", "Sandal", "Ankle boot"]
+
+
+@needs_wordnet
 def test_a_query_of_one_such_garment_word_ranks_that_kind_first(layer) -> None:
     parsed = parse_query("loafers", None, layer)
     assert parsed.is_empty() and parsed.hints == [("loafers", ("category",))]

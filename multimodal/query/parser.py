@@ -126,8 +126,9 @@ def correct_typo(word: str) -> str | None:
 
 
 def _singular(word: str) -> str | None:
+    """The listed word ``word`` is the plural or possessive of ("sneakers", "boyfriend's"), or None."""
     table = _phrases()
-    for cut in ("es", "s"):
+    for cut in ("'s", "es", "s"):
         if word.endswith(cut) and word[: -len(cut)] in table:
             return word[: -len(cut)]
     return None
@@ -354,8 +355,8 @@ def parse_query(query: str, matcher: Matcher | None = None, dictionary: Dictiona
             continue
         if m.kind != "field":
             continue
-        if unit.source in OPEN_SOURCES and m.field in listed_fields and j not in negated:
-            continue  # the precise layer already states this field
+        if unit.source in OPEN_SOURCES and m.field in listed_fields and j not in negated and m.field != "category":
+            continue  # the precise layer already states this field (garments joined by and/or add up instead)
         constraint = Constraint(m.field, m.values, unit.words, j in negated, unit.source, unit.similarity)
         if constraint not in parsed.constraints:
             parsed.constraints.append(constraint)
@@ -442,9 +443,27 @@ def _slots(units: list[_Unit], tokens: list[str], query_words: int | None = None
             fields |= _MODIFIER_FIELDS
         if not has_category and j == leftovers[-1] and (len(tokens) if query_words is None else query_words) > 1:
             fields |= {"category"}
+        if _listed_beside_a_garment(units, j):  # "a navy blazer and chinos": one more garment of the list
+            fields |= {"category"}
         if fields:
             out[j] = frozenset(fields)
     return out
+
+
+def _listed_beside_a_garment(units: list[_Unit], j: int) -> bool:
+    """Unit ``j`` is joined by and/or to the garment phrase right after it ("blazer and chinos",
+    "blazer and a white shirt")."""
+    k = j + 1
+    if k >= len(units) or units[k].words not in _CATEGORY_JOINERS:
+        return False
+    k += 1
+    while k < len(units) and (units[k].words in ("a", "an", "the", "some") or _is_modifier(units[k])):
+        k += 1
+    return k < len(units) and _is_garment(units[k])
+
+
+def _is_modifier(unit: _Unit) -> bool:
+    return unit.meaning is not None and unit.meaning.kind == "field" and unit.meaning.field in _MODIFIER_FIELDS
 
 
 def _subtract_negated(parsed: ParsedQuery) -> None:

@@ -17,7 +17,8 @@ if TYPE_CHECKING:  # parsed -> sizes -> prices: the type only
 CURRENCY = r"(?:[$£€]|(?:usd|dollars?|bucks|eur|euros?|gbp|pounds?|quid)\b)"
 _AMOUNT_CURRENCY = CURRENCY.replace("pounds?", "pounds")  # after a bare number "2 pound bag" is a weight
 _PRICE = r"[$£€]?\s*(\d+(?:[.,]\d{1,2})?)\s*" + CURRENCY + "?"
-_MAX_PRICE = re.compile(r"\b(?:under|below|less than|cheaper than|max(?:imum)?|up to|at most|no more than|within|<=?)\s*" + _PRICE)
+_AGE = r"(?!\d)(?!s\b|\+|\s*(?:years?|yrs?|yo)\b)"  # "over 50s", "under 5 years": ages, not prices
+_MAX_PRICE = re.compile(r"\b(?:under|below|less than|cheaper than|max(?:imum)?|up to|at most|no more than|within|<=?)\s*" + _PRICE + _AGE)
 # "about $80", "around 30 quid", or an amount with its currency and no other price word ("coat 100
 # dollars"): within AROUND_PRICE of it either way (a shopper's rough budget, not an exact price).
 _NOT_MONEY = r"(?![\d.,%])(?!\s*(?:years?|yrs?|%|percent|cm|mm|inch|inches|kg|lbs?|pieces?|pairs?|items?|of)\b)"
@@ -25,7 +26,9 @@ _AROUND_PRICE = re.compile(r"\b(?:around|about|approximately|approx|roughly|circ
                            + r"|~\s*" + _PRICE + _NOT_MONEY
                            + r"|[$£€]\s*(\d+(?:[.,]\d{1,2})?)|(\d+(?:[.,]\d{1,2})?)\s*" + _AMOUNT_CURRENCY)
 AROUND_PRICE = 0.2
-_MIN_PRICE = re.compile(r"(?:\b(?:over|above|more than|at least|min(?:imum)?|from|>=?)|>)\s*" + _PRICE)
+_MIN_PRICE = re.compile(r"(?:\b(?:over|above|more than|at least|min(?:imum)?|from|>=?)|>)\s*" + _PRICE + _AGE)
+# "women over 50", "for men under 30": after a word for people, a limit is an age
+_PEOPLE = re.compile(r"\b(?:women|woman|men|man|ladies|lady|people|adults?|mums?|moms?|dads?|those|anyone|someone|guys|girls|boys)\s*$")
 _RANGE = re.compile(r"\b(?:between|from)\s*" + _PRICE + r"\s*(?:and|-|to)\s*" + _PRICE + r"|" + r"[$£€]\s*(\d+)\s*(?:-|to)\s*[$£€]?\s*(\d+)")
 
 # Amounts in words ("under fifty", "between twenty and a hundred"), read where a price word or a
@@ -68,7 +71,7 @@ def read_prices(lower: str, parsed: ParsedQuery) -> str:
         parsed.matched["price"] = match.group(0).strip()
         return lower.replace(match.group(0), " ")
     for pattern, key in ((_MAX_PRICE, "max_price"), (_MIN_PRICE, "min_price")):
-        if match := pattern.search(lower):
+        if (match := pattern.search(lower)) and not (_PEOPLE.search(lower[: match.start()]) and not re.search(CURRENCY, match.group(0))):
             setattr(parsed, key, _number(match.group(1)))
             parsed.matched[key] = match.group(0).strip()
             lower = lower.replace(match.group(0), " ")
