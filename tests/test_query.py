@@ -137,6 +137,9 @@ def _fields(parsed) -> dict:
         ("black heels for a wedding", {("category", False): {"Sandal", "Ankle boot"}, ("colour", False): {"black"},
                                        ("occasion", False): {"wedding"}}),  # sneakers have no heels
         ("red pumps", {("category", False): {"Sandal", "Ankle boot"}, ("colour", False): {"red"}}),
+        ("chunky boots for autumn", {("category", False): {"Ankle boot"}, ("season", False): {"Autumn"}}),  # thick soles
+        ("chunky cream sweater", {("category", False): {"Pullover"}, ("colour", False): {"cream"},
+                                  ("material", False): {"chunky knit"}}),
         ("knitwear", {("category", False): {"Pullover"}}),
         ("outerwear", {("category", False): {"Coat"}}),
         ("accessories", {("category", False): {"Bag"}}),

@@ -39,6 +39,8 @@ _A_GARMENT = re.compile(r"\b(?:" + _GARMENT_WORDS + r"|top)\b")
 _NEGATION_FILLERS = frozenset({"a", "an", "the", "any", "in", "of", "made", "from", "by", "with", "for", "too", "very", "so",
                                "that", "which", "is", "are", "be", "color", "colour", "colours", "colors", "want", "wanted"})
 _OTHER_GENDER = {"Men": "Women", "Women": "Men"}
+_KNIT_ONLY = frozenset({"chunky"})  # a knit's word that says another thing of other garments
+_KNITTED = (("Pullover",), V.CATEGORY_GROUPS["knitwear"], V.CATEGORY_GROUPS["knits"])
 _LIST_JOINERS = frozenset({"or", "nor", "and", ","})
 _CATEGORY_JOINERS = frozenset({"and", "or", ",", "/", "plus"})
 # Words the learned layer never reads: function words and the shopping talk around attributes.
@@ -227,6 +229,8 @@ def _resolve(units: list[_Unit], tokens: list[str]) -> None:
             before = [t for t in tokens[max(0, unit.start - 2) : unit.start] if t not in ("a", "an", "the")]
             occasion = bool(before) and before[-1] in ("for", "to", "at", "on")
             unit.meaning = _Meaning("field", "occasion" if occasion else "style", m.values)
+        elif m.kind == "field" and unit.words in _KNIT_ONLY and _garment_after(units, j) not in (None, *_KNITTED):
+            unit.meaning = _Meaning("blocked")  # "chunky boots" have thick soles; only jumpers are chunky knit
         elif m.kind == "garment_material":
             following = units[j + 1] if j + 1 < len(units) else None
             if _is_garment(following):
@@ -237,6 +241,16 @@ def _resolve(units: list[_Unit], tokens: list[str]) -> None:
                 unit.meaning = _Meaning("field", "category", V.CATEGORY_WORDS[unit.words])
             else:
                 unit.meaning = None
+
+
+def _garment_after(units: list[_Unit], j: int) -> tuple[str, ...] | None:
+    """The categories of the garment word that follows unit ``j`` past its other modifiers, if any."""
+    for unit in units[j + 1:]:
+        if _is_garment(unit):
+            return unit.meaning.values if unit.meaning is not None else None
+        if unit.meaning is None or unit.meaning.kind != "field":
+            return None
+    return None
 
 
 def _categories(units: list[_Unit], tokens: list[str], negated: set[int]) -> None:
