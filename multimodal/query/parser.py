@@ -40,7 +40,6 @@ _NEGATION_FILLERS = frozenset({"a", "an", "the", "any", "in", "of", "made", "fro
                                "that", "which", "is", "are", "be", "color", "colour", "colours", "colors", "want", "wanted"})
 _OTHER_GENDER = {"Men": "Women", "Women": "Men"}
 _KNIT_ONLY = frozenset({"chunky"})  # a knit's word that says another thing of other garments
-_KNITTED = (("Pullover",), V.CATEGORY_GROUPS["knitwear"], V.CATEGORY_GROUPS["knits"])
 _LIST_JOINERS = frozenset({"or", "nor", "and", ","})
 _CATEGORY_JOINERS = frozenset({"and", "or", ",", "/", "plus"})
 # Words the learned layer never reads: function words and the shopping talk around attributes.
@@ -229,7 +228,7 @@ def _resolve(units: list[_Unit], tokens: list[str]) -> None:
             before = [t for t in tokens[max(0, unit.start - 2) : unit.start] if t not in ("a", "an", "the")]
             occasion = bool(before) and before[-1] in ("for", "to", "at", "on")
             unit.meaning = _Meaning("field", "occasion" if occasion else "style", m.values)
-        elif m.kind == "field" and unit.words in _KNIT_ONLY and _garment_after(units, j) not in (None, *_KNITTED):
+        elif m.kind == "field" and unit.words in _KNIT_ONLY and "Pullover" not in (_garment_after(units, j) or ("Pullover",)):
             unit.meaning = _Meaning("blocked")  # "chunky boots" have thick soles; only jumpers are chunky knit
         elif m.kind == "garment_material":
             following = units[j + 1] if j + 1 < len(units) else None
@@ -246,10 +245,11 @@ def _resolve(units: list[_Unit], tokens: list[str]) -> None:
 def _garment_after(units: list[_Unit], j: int) -> tuple[str, ...] | None:
     """The categories of the garment word that follows unit ``j`` past its other modifiers, if any."""
     for unit in units[j + 1:]:
-        if _is_garment(unit):
-            return unit.meaning.values if unit.meaning is not None else None
-        if unit.meaning is None or unit.meaning.kind != "field":
+        m = unit.meaning
+        if m is None or m.kind not in ("field", "weak"):
             return None
+        if m.field == "category":
+            return m.values
     return None
 
 
@@ -389,13 +389,13 @@ def parse_query(query: str, matcher: Matcher | None = None, dictionary: Dictiona
                 parsed.hints.append((unit.words, fields))
                 if dictionary is not None and (likely := _likely_value(unit.words, fields, dictionary)):
                     parsed.likely[unit.words] = likely
-    lone = [u.words for u in units if u.meaning is None and _content(u.words)]
-    if dictionary is not None and not parsed.hints and parsed.is_empty() and len(lone) == 1 and len(units) == 1:
+    if dictionary is not None and not parsed.hints and len(units) == 1 and units[0].meaning is None:
         # A query of one garment word no list holds ("loafers") states nothing, but the kind of
         # garment its dictionary entry names ranks first.
-        if likely := _likely_value(lone[0], ("category",), dictionary):
-            parsed.hints.append((lone[0], ("category",)))
-            parsed.likely[lone[0]] = likely
+        word = units[0].words
+        if _content(word) and (likely := _likely_value(word, ("category",), dictionary)):
+            parsed.hints.append((word, ("category",)))
+            parsed.likely[word] = likely
     distinct = list(dict.fromkeys(genders))
     if len(distinct) == 1:
         parsed.gender = distinct[0]
