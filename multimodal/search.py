@@ -514,10 +514,13 @@ class SearchEngine:
         if self._attributes is None:
             from .query import FIELDS
 
+            from .query.parsed import NAME_FIELD
             from .query.sizes import item_sizes
+            from .text_ranking import name_column
 
             self._attributes = {name: self.catalog[name].to_numpy() for name in FIELDS}
             self._attributes["sizes"] = np.array([item_sizes(s) for s in self.catalog["sizes"]], dtype=object)
+            self._attributes[NAME_FIELD] = name_column(self.catalog["title"])
         return self._attributes
 
     def search_text(self, query: str, k: int = 10, gender: str | None = None,

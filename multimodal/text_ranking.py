@@ -7,13 +7,15 @@ works on arrays, so each step is tested on hand-made data.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .query import PRICE_ASCENDING, Constraint, ParsedQuery
+from .query.parsed import NAME_FIELD
 from .query import vocabulary as V
 
 RRF_K = 60  # Cormack et al. (2009)
@@ -134,9 +136,25 @@ def _without(text: str, words: set[str]) -> str:
 
 
 def meets(constraint: Constraint, values: np.ndarray) -> np.ndarray:
-    """Rows whose value is one of the constraint's (or, negated, none of them)."""
-    inside = np.isin(np.asarray(values), list(constraint.values))
+    """Rows whose value is one of the constraint's (or, negated, none of them). For ``NAME_FIELD``
+    the values are product names (``name_column``), and a row is inside when its name says one."""
+    if constraint.field == NAME_FIELD:
+        inside = named(values, constraint.values)
+    else:
+        inside = np.isin(np.asarray(values), list(constraint.values))
     return ~inside if constraint.negated else inside
+
+
+def name_column(titles: Sequence[str]) -> np.ndarray:
+    """Product names as ``named`` reads them: lower case, hyphens as spaces ("Flip-Flops" -> "flip flops")."""
+    return np.array([str(t).lower().replace("-", " ") for t in titles], dtype=object)
+
+
+def named(names: np.ndarray, phrases: Sequence[str]) -> np.ndarray:
+    """Rows whose name holds one of ``phrases`` (singular forms, ``parser._name_form``) as whole
+    words, singular or plural: "flip flop" finds "Red Flip-Flops"."""
+    pattern = re.compile(r"\b(?:" + "|".join(re.escape(p) for p in phrases) + r")(?:e?s)?\b")
+    return np.fromiter((pattern.search(str(n)) is not None for n in names), bool, len(names))
 
 
 def relax(base: np.ndarray, groups: dict[str, np.ndarray]) -> tuple[np.ndarray, list[str]]:

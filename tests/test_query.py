@@ -193,6 +193,32 @@ def test_a_group_minus_a_negated_member() -> None:
     assert parsed.chips() == ["category: Sandal / Ankle boot", "not category: Sneaker"]
 
 
+def test_a_negated_kind_of_the_garment_asked_for_is_ruled_out_by_name() -> None:
+    # Flip-flops are sandals to the catalog: ruling out the category would rule out every sandal.
+    parsed = parse_query("sandals for the beach not flip flops")
+    assert parsed.categories == ["Sandal"] and parsed.values("occasion") == ["beach"]
+    assert parsed.chips() == ["category: Sandal", "occasion: beach", "not named: flip flops"]
+    assert parse_query("boots but not chelsea boots").constraints[-1].values == ("chelsea boot",)
+    # A kind no list names, said before the garment, is ruled out by name too, with or without it asked for.
+    assert parse_query("dresses except maxi dresses").chips() == ["category: Dress", "not named: maxi dresses"]
+    assert parse_query("not maxi dresses").chips() == ["not named: maxi dresses"]
+    # A member of a group asked for is still a category: the rest of the group stays.
+    assert parse_query("shoes but not sneakers").chips() == ["category: Sandal / Ankle boot", "not category: Sneaker"]
+
+
+@pytest.mark.parametrize(("query", "chips"), [
+    ("brown leather oxfords", ["category: Sneaker / Ankle boot", "colour: brown", "material: leather / waterproof leather"]),
+    ("oxford shirt", ["category: Shirt", "material: oxford cotton"]),
+    ("black tie event", ["style: formal"]),
+    ("date night dress", ["category: Dress", "occasion: dinner / night out"]),
+    ("something comfy to wear around the house", ["occasion: home"]),
+    ("dress like a 70s hippie", []),
+    ("shirt for a job interview", ["category: Shirt", "occasion: meeting"]),
+])
+def test_shopper_phrases_read_as_shoppers_mean_them(query, chips) -> None:
+    assert parse_query(query).chips() == chips
+
+
 def test_a_negation_covers_a_list_joined_by_or() -> None:
     parsed = parse_query("boots not black or brown")
     assert parsed.values("colour", negated=True) == ["black", "brown"]

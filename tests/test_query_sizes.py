@@ -22,13 +22,15 @@ from multimodal.query.sizes import item_sizes, read_size
     ("bag, one size", "one size", {"ONE"}),
     ("dress size 12 uk", "UK 12", {"EU44", "EU46", "M"}),  # a UK dress size is 4 above the US one
     ("dress uk 8", "UK 8", {"EU40", "EU42", "S"}),
+    ("plus size dress", "plus (XXL and up)", {"XXL", "XXXL"}),
+    ("big and tall shirts", "plus (XXL and up)", {"XXL", "XXXL"}),
 ])
 def test_size_phrases_are_read(query, label, tokens) -> None:
     ask, _ = read_size(query)
     assert ask is not None and ask.label == label and set(ask.tokens) == tokens
 
 
-@pytest.mark.parametrize("query", ["small bag", "a medium coat", "sizeable tote", "mesh shirt", "size 120 shoes", "gifts for us 20 dollars", "gifts for us 9 quid", "size 10 quid"])
+@pytest.mark.parametrize("query", ["small bag", "a medium coat", "sizeable tote", "mesh shirt", "size 120 shoes", "gifts for us 20 dollars", "gifts for us 9 quid", "size 10 quid", "2 plus 2 tees"])
 def test_words_that_are_no_size_phrase_state_no_size(query) -> None:
     assert read_size(query)[0] is None
 

@@ -29,6 +29,16 @@ def test_negation_rules_a_colour_out(engine) -> None:
     assert all("Dress" in m and "not black" in m for m in results["matches"])
 
 
+def test_a_kind_of_the_garment_asked_for_is_ruled_out_by_name_not_by_category(engine) -> None:
+    results = _exact(engine.search_text("sandals but not slides", k=200))
+    sandals = engine.catalog[engine.catalog["category"] == "Sandal"]
+    assert sandals["title"].str.contains("Slides").any()  # something to rule out
+    assert set(results["category"]) == {"Sandal"}
+    assert len(results) == int((~sandals["title"].str.contains("Slides")).sum()) > 0
+    assert not results["title"].str.contains("Slides").any()
+    assert all("not slides" in m for m in results["matches"])
+
+
 def test_a_category_group_returns_every_member(engine) -> None:
     results = _exact(engine.search_text("shoes", k=200))
     assert set(results["category"]) == {"Sneaker", "Sandal", "Ankle boot"}

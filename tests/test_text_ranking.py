@@ -7,8 +7,8 @@ import pytest
 
 from multimodal.query import parse_query
 from multimodal.text_ranking import (
-    alternative_of, constraint_groups, dense_text, fuse, lexical_text, matched_labels, missed_labels, order_rows, relax, relaxation_message,
-    stated_values,
+    alternative_of, constraint_groups, dense_text, fuse, lexical_text, matched_labels, missed_labels, name_column, order_rows, relax,
+    relaxation_message, stated_values,
 )
 
 COLUMNS = {
@@ -35,6 +35,14 @@ def test_every_stated_constraint_filters() -> None:
 def test_negation_filters_out() -> None:
     mask, _, _ = _filter("coats not black")
     assert mask.tolist() == [False, True, True, False]
+
+
+def test_a_kind_ruled_out_by_name_leaves_the_rest_of_its_category() -> None:
+    columns = {**COLUMNS, "name": name_column(["Grey Shearling Coat", "Navy Wool Overcoat", "Black Rain-Coats", "Navy Silk Dress"])}
+    parsed = parse_query("coats but not overcoats or rain coats")
+    mask, dropped = relax(np.ones(4, bool), constraint_groups(parsed, columns, PRICES, None))
+    assert mask.tolist() == [True, False, False, False] and dropped == []
+    assert matched_labels(parsed, columns, PRICES, np.array(["Women"] * 4), np.arange(1))[0] == ["Coat", "not overcoats", "not rain coats"]
 
 
 def test_when_nothing_meets_everything_the_least_important_constraint_is_dropped_and_said() -> None:

@@ -14,6 +14,9 @@ MAX_QUERY_CHARS = 500  # longer queries are cut: the sentence model reads ~256 t
 FIELD_ORDER: tuple[str, ...] = V.FIELDS
 # Layers that read words no list holds: a listed word of the same field overrides them.
 OPEN_SOURCES = ("learned", "dictionary")
+# A pseudo-field: a kind of a stated garment that the catalog files under the same category,
+# ruled out by the product's name ("sandals but not flip-flops"; ``text_ranking.named``).
+NAME_FIELD = "name"
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,8 @@ class Constraint:
     garment: str = ""
 
     def label(self) -> str:
+        if self.field == NAME_FIELD:
+            return f"{'not ' if self.negated else ''}named: {self.words}"
         values = " / ".join(self.values)
         text = f"{'not ' if self.negated else ''}{self.field}: {values}"
         if self.source in OPEN_SOURCES:

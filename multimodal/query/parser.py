@@ -17,7 +17,7 @@ from typing import Protocol
 
 from . import vocabulary as V
 from .garments import bind_to_garments
-from .parsed import OPEN_SOURCES, Constraint, ParsedQuery, clean_query
+from .parsed import NAME_FIELD, OPEN_SOURCES, Constraint, ParsedQuery, clean_query
 from .prices import read_prices
 from .sizes import read_size
 from .typos import closest, stems
@@ -146,6 +146,7 @@ class _Unit:
     source: str = "list"
     similarity: float | None = None
     hint: frozenset[str] | None = None
+    named: bool = False  # a kind of garment no list names ("maxi dresses"), matched by the product's name
 
 
 def _tokens(text: str) -> list[str]:
@@ -293,10 +294,19 @@ def _negations(units: list[_Unit], tokens: list[str]) -> set[int]:
             if m is None and unit.words in _NEGATION_FILLERS and not found:
                 j += 1
                 continue
+            if not found and _name_a_kind(units, j):  # "dresses but not maxi dresses"
+                negated.update((j, j + 1))
+                found, first_field = True, "category"
+                j += 2
+                continue
             if found and unit.words in _LIST_JOINERS - {","}:
                 after = j + 1
                 while after < len(units) and units[after].meaning is None and units[after].words in _NEGATION_FILLERS:
                     after += 1  # "not for a wedding or a party"
+                if first_field == "category" and _name_a_kind(units, after):  # "not overcoats or rain coats"
+                    negated.update((after, after + 1))
+                    j = after + 2
+                    continue
                 if (after < len(units) and units[after].meaning is not None and units[after].meaning.kind in ("field", "other_brand")
                         and (units[after].meaning.field == first_field or not _is_garment(units[after + 1] if after + 1 < len(units) else None))):
                     # not "not sneakers and a black bag": another field's word before a garment starts a new part
@@ -305,6 +315,16 @@ def _negations(units: list[_Unit], tokens: list[str]) -> set[int]:
                     continue
             break
     return negated
+
+
+def _name_a_kind(units: list[_Unit], j: int) -> bool:
+    """Whether units ``j`` and ``j + 1`` are a word no list holds and a garment ("maxi dresses"): a
+    kind of that garment, which a negation rules out by the product's name. Joins the two if so."""
+    if j + 1 >= len(units) or units[j].meaning is not None or not _content(units[j].words) or not _is_garment(units[j + 1]):
+        return False
+    garment = units[j + 1]
+    garment.words, garment.named = f"{units[j].words} {garment.words}", True
+    return True
 
 
 def parse_query(query: str, matcher: Matcher | None = None, dictionary: Dictionary | None = None) -> ParsedQuery:
@@ -371,7 +391,10 @@ def parse_query(query: str, matcher: Matcher | None = None, dictionary: Dictiona
             continue
         if unit.source in OPEN_SOURCES and m.field in listed_fields and j not in negated and m.field != "category":
             continue  # the precise layer already states this field (garments joined by and/or add up instead)
-        constraint = Constraint(m.field, m.values, unit.words, j in negated, unit.source, unit.similarity)
+        if unit.named:
+            constraint = Constraint(NAME_FIELD, (_name_form(unit.words),), unit.words, j in negated, unit.source)
+        else:
+            constraint = Constraint(m.field, m.values, unit.words, j in negated, unit.source, unit.similarity)
         if constraint not in parsed.constraints:
             parsed.constraints.append(constraint)
             unit_of[constraint] = j
@@ -380,6 +403,7 @@ def parse_query(query: str, matcher: Matcher | None = None, dictionary: Dictiona
     garments = [j if u.meaning is not None and u.meaning.kind == "field" and u.meaning.field == "category" and j not in negated
                 else None for j, u in enumerate(units)]
     parsed.constraints = bind_to_garments(parsed.constraints, unit_of, [u.words for u in units], garments)
+    _narrower_kinds(parsed)
     _subtract_negated(parsed)
     stated = {c.field for c in parsed.constraints if not c.negated}
     for j, unit in enumerate(units):
@@ -478,6 +502,33 @@ def _listed_beside_a_garment(units: list[_Unit], j: int) -> bool:
 
 def _is_modifier(unit: _Unit) -> bool:
     return unit.meaning is not None and unit.meaning.kind == "field" and unit.meaning.field in _MODIFIER_FIELDS
+
+
+def _narrower_kinds(parsed: ParsedQuery) -> None:
+    """A negated garment word that would rule out all of a stated garment names a kind of it: "sandals
+    for the beach but not flip-flops", "boots but not chelsea boots". The catalog files both under one
+    category, so the negation rules out the items so named (``NAME_FIELD``), not the garment asked for
+    (before, "not flip flops" ruled out every sandal and the results were sneakers)."""
+    wanted = [c for c in parsed.constraints if c.field == "category" and not c.negated]
+    out = []
+    for c in parsed.constraints:
+        if (c.field == "category" and c.negated
+                and any(set(w.values) <= set(c.values) and w.words.lower() != c.words.lower() for w in wanted)):
+            c = Constraint(NAME_FIELD, (_name_form(c.words),), c.words, True, c.source, c.similarity)
+        out.append(c)
+    parsed.constraints = out
+
+
+def _name_form(words: str) -> str:
+    """The words as a product name would hold them: lower case, hyphens as spaces, the last word
+    singular ("Flip-Flops" -> "flip flop"), so that one pattern finds both numbers."""
+    parts = words.lower().replace("-", " ").split()
+    last = parts[-1]
+    if last.endswith(("sses", "shes", "ches", "xes")):
+        last = last[:-2]  # dresses, sashes, watches, boxes
+    elif last.endswith("s") and not last.endswith("ss") and len(last) > 3:
+        last = last[:-1]
+    return " ".join(parts[:-1] + [last])
 
 
 def _subtract_negated(parsed: ParsedQuery) -> None:

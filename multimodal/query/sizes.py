@@ -31,7 +31,10 @@ _PATTERNS = (
     re.compile(r"\b(?:waist\s*(?P<w>\d{2})|(?P<w2>\d{2})\s*(?:inch\s+|in\s+|\"\s*)?waist)\b"),
     re.compile(r"\b(?P<v>xxs|xs|xl|xxl|xxxl|2xl|3xl)\b"),  # letters no other word spells
     re.compile(r"\b(?P<one>one[ -]size)\b"),
+    re.compile(r"\b(?P<plus>plus[ -]sizes?|plus(?=\s+(?:dress|top|shirt|coat|jean|trouser|pant|clothe))|big (?:and|&) tall)\b"),
 )
+# Plus sizes (and menswear's "big and tall") begin beyond the standard range's XL.
+_PLUS = frozenset({"XXL", "XXXL"})
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,8 @@ def _ask(match: re.Match[str]) -> SizeAsk | None:
     words = match.group(0).strip()
     if groups.get("one"):
         return SizeAsk(frozenset({"ONE"}), "one size", words)
+    if groups.get("plus"):
+        return SizeAsk(_PLUS, "plus (XXL and up)", words)
     if waist := groups.get("w") or groups.get("w2"):
         return SizeAsk(frozenset({f"W{int(waist)}"}), f"waist {int(waist)}", words)
     value = groups["v"].replace(",", ".")

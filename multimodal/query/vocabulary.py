@@ -76,7 +76,7 @@ STYLE_WORDS: dict[str, tuple[str, ...]] = {
     "sporty": ("sporty",), "sport": ("sporty",), "sports": ("sporty",),
     "streetwear": ("streetwear",), "street": ("streetwear",), "street style": ("streetwear",),
     "minimalist": ("minimalist",), "minimal": ("minimalist",), "minimalistic": ("minimalist",),
-    "formal": ("formal",), "business": ("business",), "smart casual": ("smart casual",), "smart-casual": ("smart casual",),
+    "formal": ("formal",), "black tie": ("formal",), "black-tie": ("formal",), "business": ("business",), "smart casual": ("smart casual",), "smart-casual": ("smart casual",),
     "elegant": ("elegant",), "partywear": ("party",), "party style": ("party",),
     "bohemian": ("bohemian",), "boho": ("bohemian",), "beachy": ("beach",), "beach style": ("beach",), "beachwear": ("beach",),
     "outdoor": ("outdoor",), "outdoors": ("outdoor",), "classic": ("classic",),
@@ -93,6 +93,8 @@ OCCASION_WORDS: dict[str, tuple[str, ...]] = {
     "evening event": ("evening event",), "evening": ("evening event",), "evening events": ("evening event",),
     "festival": ("festival",), "festivals": ("festival",), "vacation": ("vacation",), "holiday": ("vacation",), "holidays": ("vacation",),
     "beach": ("beach",), "pool": ("pool",), "hiking": ("hiking",), "hike": ("hiking",), "hikes": ("hiking",),
+    "around the house": ("home",), "job interview": ("meeting",), "job interviews": ("meeting",),
+    **dict.fromkeys(("date night", "first date", "on a date", "for a date", "dinner date"), ("dinner", "night out")),
 }
 # "party" and "beach" are both a style and an occasion: "for a party" is the occasion, "party dress" the style.
 STYLE_OR_OCCASION: dict[str, str] = {"party": "party", "beach": "beach"}
@@ -151,6 +153,9 @@ CATEGORY_GROUPS: dict[str, tuple[str, ...]] = {
     "shoes": _SHOES, "shoe": _SHOES, "footwear": _SHOES,
     # Heeled shoes: of the catalog's shoes, sandals and ankle boots come with heels, sneakers never.
     **dict.fromkeys(("heels", "high heels", "high-heels", "stilettos", "pumps", "court shoes"), ("Sandal", "Ankle boot")),
+    # Lace-up shoes the catalog does not carry as such: its laced kinds are sneakers and ankle boots
+    # ("oxfords" had read as the cloth oxford cotton).
+    **dict.fromkeys(("oxfords", "oxford shoes", "brogues", "lace-ups", "lace-up shoes", "lace ups"), ("Sneaker", "Ankle boot")),
     "tops": ("T-shirt/top", "Shirt", "Pullover"), "bottoms": ("Trouser",),
     "knitwear": ("Pullover",), "knits": ("Pullover",), "outerwear": ("Coat",),
     "accessories": ("Bag",), "accessory": ("Bag",),
@@ -164,6 +169,7 @@ BLOCKED_PHRASES: tuple[str, ...] = (
     "high top", "high-top", "high tops", "high-tops", "low top", "low-top", "low tops", "low-tops",
     "top quality", "top rated", "top-rated", "on top", "top brand", "top brands", "tip top",
     "run out", "in the running", "work out",  # working out is not the office
+    "dress like", "dress as", "dress code", "dress up", "dressing up",  # the verb, and a rule: no dress asked for
 )
 
 PRICE_ASCENDING = "price_asc"
