@@ -81,6 +81,9 @@ def test_two_genders_state_no_gender() -> None:
         ("dress for a girl about 12 years old", None, None),
         ("around 20% off dresses", None, None),
         ("jumpers from 30 to 60", 30.0, 60.0),
+        ("summer sandals 30 to 60 dollars", 30.0, 60.0),  # a range with its currency (it had read "about 60")
+        ("bag 50-100 euros", 50.0, 100.0),
+        ("jeans 30-32", None, None),  # no currency: waists, perhaps
         ("cheap jeans under twenty dollars", None, 20.0),  # amounts in words, next to a price word
         ("boots between fifty and a hundred", 50.0, 100.0),
         ("coat under two hundred and fifty", None, 250.0),
@@ -214,6 +217,8 @@ def test_a_negated_kind_of_the_garment_asked_for_is_ruled_out_by_name() -> None:
     ("something comfy to wear around the house", ["occasion: home"]),
     ("dress like a 70s hippie", []),
     ("shirt for a job interview", ["category: Shirt", "occasion: meeting"]),
+    ("boots for rain", ["category: Ankle boot", "material: waterproof nylon / waterproof leather"]),
+    ("yoga pants", ["category: Trouser", "occasion: gym"]),
 ])
 def test_shopper_phrases_read_as_shoppers_mean_them(query, chips) -> None:
     assert parse_query(query).chips() == chips

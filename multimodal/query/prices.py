@@ -1,5 +1,5 @@
 """Price phrases: limits ("under $50", "over 100 dollars"), ranges ("between 20 and 80", "from 30
-to 60", "$40-$90") and rough budgets ("about $80", "coat 100 dollars": within ``AROUND_PRICE``
+to 60", "$40-$90", "30 to 60 euros") and rough budgets ("about $80", "coat 100 dollars": within ``AROUND_PRICE``
 either way); amounts in words too ("under fifty", "between twenty and a hundred").
 
 The catalog has one currency: "£60", "60 euros" or "40 quid" are read as that number, and the chip
@@ -29,7 +29,8 @@ AROUND_PRICE = 0.2
 _MIN_PRICE = re.compile(r"(?:\b(?:over|above|more than|at least|min(?:imum)?|from|>=?)|>)\s*" + _PRICE + _AGE)
 # "women over 50", "for men under 30": after a word for people, a limit is an age
 _PEOPLE = re.compile(r"\b(?:women|woman|men|man|ladies|lady|people|adults?|mums?|moms?|dads?|those|anyone|someone|guys|girls|boys)\s*$")
-_RANGE = re.compile(r"\b(?:between|from)\s*" + _PRICE + r"\s*(?:and|-|to)\s*" + _PRICE + r"|" + r"[$£€]\s*(\d+)\s*(?:-|to)\s*[$£€]?\s*(\d+)")
+_RANGE = re.compile(r"\b(?:between|from)\s*" + _PRICE + r"\s*(?:and|-|to)\s*" + _PRICE + r"|" + r"[$£€]\s*(\d+)\s*(?:-|to)\s*[$£€]?\s*(\d+)"
+                    + r"|\b(\d+)\s*(?:-|to)\s*(\d+)\s*" + _AMOUNT_CURRENCY)  # "30 to 60 dollars"; a bare "20-40" may be sizes
 
 # Amounts in words ("under fifty", "between twenty and a hundred"), read where a price word or a
 # currency is next to them: "one size" or "two tops" stay words.

@@ -62,6 +62,9 @@ MATERIAL_WORDS: dict[str, tuple[str, ...]] = {
     "faux leather": ("faux leather",), "vegan leather": ("faux leather",), "pleather": ("faux leather",),
     "suede": ("suede",), "waterproof": ("waterproof nylon", "waterproof leather"),
     "water-resistant": ("waterproof nylon", "waterproof leather"), "water resistant": ("waterproof nylon", "waterproof leather"),
+    # What keeps rain out is waterproof ("boots for rain" had stated nothing).
+    **dict.fromkeys(("rainproof", "for rain", "for the rain", "in the rain", "for rainy days", "rainy day", "rainy days"),
+                    ("waterproof nylon", "waterproof leather")),
     "waterproof leather": ("waterproof leather",), "waterproof nylon": ("waterproof nylon",),
     "nylon": ("nylon", "waterproof nylon"), "tweed": ("tweed",), "shearling": ("shearling",),
     "rubber": ("rubber",), "cork": ("cork",), "synthetic": ("synthetic",), "straw": ("straw",),
@@ -86,7 +89,7 @@ STYLE_WORDS: dict[str, tuple[str, ...]] = {
 }
 OCCASION_WORDS: dict[str, tuple[str, ...]] = {
     "everyday": ("everyday",), "every day": ("everyday",), "daily": ("everyday",),
-    "weekend": ("weekend",), "weekends": ("weekend",), "gym": ("gym",), "running": ("running",), "run": ("running",),
+    "weekend": ("weekend",), "weekends": ("weekend",), "gym": ("gym",), "yoga": ("gym",), "pilates": ("gym",), "running": ("running",), "run": ("running",),
     "travel": ("travel",), "travelling": ("travel",), "traveling": ("travel",), "trip": ("travel",),
     "night out": ("night out",), "nights out": ("night out",), "going out": ("night out",),
     "home": ("home",), "at home": ("home",), "office": ("office",), "work": ("office",),
