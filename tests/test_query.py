@@ -219,6 +219,12 @@ def test_a_negated_kind_of_the_garment_asked_for_is_ruled_out_by_name() -> None:
     ("shirt for a job interview", ["category: Shirt", "occasion: meeting"]),
     ("boots for rain", ["category: Ankle boot", "material: waterproof nylon / waterproof leather"]),
     ("yoga pants", ["category: Trouser", "occasion: gym"]),
+    ("matching his and hers sneakers", ["category: Sneaker"]),  # the sneakers wanted, for both
+    ("shoes that go with a navy suit", ["category: Sneaker / Sandal / Ankle boot", "that go with a navy suit: not searched for"]),
+    ("light jacket for spring evenings", ["category: Coat", "season: Spring"]),  # a time of day, not an evening event
+    ("breathable shirt for hot weather", ["category: Shirt", "season: Summer"]),
+    ("neutral sweater", ["category: Pullover", "colour: black / white / grey / beige / cream"]),  # a colour family
+    ("clothes in earth tones", ["category: T-shirt/top / Trouser / Pullover / Dress / Coat / Shirt", "colour: brown / beige / olive"]),
 ])
 def test_shopper_phrases_read_as_shoppers_mean_them(query, chips) -> None:
     assert parse_query(query).chips() == chips

@@ -28,8 +28,9 @@ _MAX_PHRASE = 4
 # has, not what they are looking for; it states nothing (up to the next comma or full stop).
 _FOR_WHOM = r"\s+for\s+(?:(?:a|an|my|our|the)\s+)?(?:" + "|".join(re.escape(w) for w in sorted(V.GENDER_WORDS, key=len, reverse=True)) + r")\b"
 _COMPANION_END = r"[^,;.!?]*?(?=" + _FOR_WHOM + r"|[,;.!?]|$)"  # "... for her" is who the item is for
-_COMPANION = re.compile(r"\b(?:to go|that goes?|goes|to wear|to pair|that pairs?|pairs|to team|to style)\s+with\b" + _COMPANION_END
-                        + r"|\b(?:to match|that match(?:es)?|matching)\s+(?:my|your|our|his|her|their)\b" + _COMPANION_END)
+_COMPANION = re.compile(r"\b(?:to go|that go(?:es)?|goes|to wear|to pair|that pairs?|pairs|to team|to style)\s+with\b" + _COMPANION_END
+                        + r"|\b(?:to match|that match(?:es)?|matching)\s+(?:my|your|our|his|her|their)\b(?!\s+(?:and|&)\s+hers)"
+                        + _COMPANION_END)  # "matching his and hers sneakers" are the sneakers wanted
 # "a top with jeans", "red dress with black shoes": a garment after "with" that follows the garment
 # wanted is what it goes with, as above (a hood, pockets or a collar are no garment words).
 _GARMENT_WORDS = "|".join(re.escape(w) for w in sorted({*V.CATEGORY_WORDS, *V.CATEGORY_GROUPS} - {"outfit"}, key=len, reverse=True))
@@ -229,6 +230,8 @@ def _resolve(units: list[_Unit], tokens: list[str]) -> None:
             before = [t for t in tokens[max(0, unit.start - 2) : unit.start] if t not in ("a", "an", "the")]
             occasion = bool(before) and before[-1] in ("for", "to", "at", "on")
             unit.meaning = _Meaning("field", "occasion" if occasion else "style", m.values)
+        elif m.kind == "field" and m.field == "occasion" and unit.words in ("evening", "evenings") and j and _is_season(units[j - 1]):
+            unit.meaning = None  # "a light jacket for spring evenings": a time of day, not an evening event
         elif m.kind == "field" and unit.words in _KNIT_ONLY and "Pullover" not in (_garment_after(units, j) or ("Pullover",)):
             unit.meaning = _Meaning("blocked")  # "chunky boots" have thick soles; only jumpers are chunky knit
         elif m.kind == "garment_material":
@@ -241,6 +244,10 @@ def _resolve(units: list[_Unit], tokens: list[str]) -> None:
                 unit.meaning = _Meaning("field", "category", V.CATEGORY_WORDS[unit.words])
             else:
                 unit.meaning = None
+
+
+def _is_season(unit: _Unit) -> bool:
+    return unit.meaning is not None and unit.meaning.kind == "field" and unit.meaning.field == "season"
 
 
 def _garment_after(units: list[_Unit], j: int) -> tuple[str, ...] | None:

@@ -43,6 +43,19 @@ COLOUR_WORDS: dict[str, str] = {
     "jet-black": "black", "jet black": "black", "ebony": "black",
 }
 
+# Colour families a shopper names as one ("something in neutrals", "earth tones"): any of them.
+_NEUTRALS = ("black", "white", "grey", "beige", "cream")
+_EARTH_TONES = ("brown", "beige", "olive")
+_BRIGHTS = ("red", "yellow", "pink", "green", "blue")
+_DARKS = ("black", "navy", "burgundy", "brown")
+COLOUR_FAMILIES: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("neutral", "neutrals", "neutral colours", "neutral colors", "neutral tones", "neutral colour",
+                     "neutral color"), _NEUTRALS),
+    **dict.fromkeys(("earth tones", "earth tone", "earth-tone", "earthy", "earthy tones", "earth colours", "earth colors"), _EARTH_TONES),
+    **dict.fromkeys(("bright colours", "bright colors", "bright colour", "bright color", "brights", "colourful", "colorful"), _BRIGHTS),
+    **dict.fromkeys(("dark colours", "dark colors", "dark colour", "dark color", "dark tones"), _DARKS),
+}
+
 _WOOLS = ("wool", "merino wool", "wool blend")
 _LEATHERS = ("leather", "waterproof leather")
 _COTTONS = ("cotton", "organic cotton", "cotton twill", "stretch cotton", "oxford cotton", "cotton knit")
@@ -107,6 +120,7 @@ SEASON_WORDS: dict[str, tuple[str, ...]] = {
     "autumnal": ("Autumn",), "winter": ("Winter",), "wintry": ("Winter",), "wintery": ("Winter",),
     "all-season": ("All-season",), "all season": ("All-season",), "all seasons": ("All-season",),
     "year-round": ("All-season",), "year round": ("All-season",), "all year": ("All-season",),
+    "hot weather": ("Summer",), "warm weather": ("Summer",), "cold weather": ("Winter",), "the cold": ("Winter",),
 }
 BRAND_NAMES: tuple[str, ...] = tuple(sorted({b for spec in SPECS.values() for b in spec.brands}))
 BRAND_WORDS: dict[str, tuple[str, ...]] = {b.lower().replace("&", "and"): (b,) for b in BRAND_NAMES}
@@ -194,7 +208,7 @@ NEGATORS: tuple[str, ...] = (
 # Everything the precise layer knows, per field: phrase -> values.
 LEXICON: dict[str, dict[str, tuple[str, ...]]] = {
     "category": CATEGORY_WORDS,
-    "colour": {w: (c,) for w, c in COLOUR_WORDS.items()},
+    "colour": {**{w: (c,) for w, c in COLOUR_WORDS.items()}, **COLOUR_FAMILIES},
     "material": MATERIAL_WORDS,
     "style": STYLE_WORDS,
     "occasion": OCCASION_WORDS,
