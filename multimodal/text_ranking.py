@@ -23,10 +23,17 @@ FUSIONS: tuple[str, ...] = ("rrf", "weighted")
 # Dropped first when nothing meets every stated constraint: the least important comes first.
 # The sidebar's gender filter is never relaxed; a gender stated in the query is, nearly last.
 RELAXATION_ORDER: tuple[str, ...] = (
-    "season", "occasion", "style", "colour", "brand", "material", "size", "exclusions", "price", "gender", "category",
+    "season", "near_season", "occasion", "style", "colour", "brand", "material", "size", "exclusions", "price", "gender", "category",
 )
+# The seasons whose clothes are nearest a stated one's: all-season items, then the other transitional
+# (or the milder) season. Without items of the stated season these come first ("near_season"), before
+# the rest: a "light jacket for spring" had listed winter down puffers first.
+NEAR_SEASONS: dict[str, tuple[str, ...]] = {
+    "Spring": ("All-season", "Autumn"), "Autumn": ("All-season", "Spring"),
+    "Summer": ("All-season", "Spring"), "Winter": ("All-season", "Autumn"),
+}
 _OTHER = {
-    "season": "for other seasons", "occasion": "for other occasions", "style": "in other styles",
+    "season": "for other seasons", "near_season": "for other seasons", "occasion": "for other occasions", "style": "in other styles",
     "colour": "in other colours", "brand": "from other brands", "material": "in other materials", "size": "in other sizes",
     "exclusions": "including what you ruled out", "price": "at other prices", "gender": "for other genders",
     "category": "of other kinds",
@@ -50,6 +57,8 @@ def constraint_groups(parsed: ParsedQuery, columns: Mapping[str, np.ndarray], pr
                                      for name, (values, _) in stated_values(parsed).items()}
     for name in dict.fromkeys(c.field for c in parsed.constraints if c.applies_to):
         groups[name] = _tied_mask([c for c in parsed.constraints if c.field == name and not c.negated], columns)
+    if (near := near_seasons(parsed)) and "season" in groups:
+        groups["near_season"] = np.isin(np.asarray(columns["season"]), [*parsed.values("season"), *near])
     for c in parsed.constraints:
         if c.negated:
             mask = meets(c, columns[c.field])
@@ -66,6 +75,14 @@ def constraint_groups(parsed: ParsedQuery, columns: Mapping[str, np.ndarray], pr
     if query_gender_mask is not None:
         groups["gender"] = query_gender_mask
     return groups
+
+
+def near_seasons(parsed: ParsedQuery) -> tuple[str, ...]:
+    """The seasons nearest the stated ones (``NEAR_SEASONS``), none where a season is tied to a garment."""
+    stated = parsed.values("season")
+    if any(c.applies_to for c in parsed.constraints if c.field == "season"):
+        return ()
+    return tuple(dict.fromkeys(n for s in stated for n in NEAR_SEASONS.get(s, ()) if n not in stated))
 
 
 def stated_values(parsed: ParsedQuery) -> dict[str, tuple[frozenset[str], bool]]:
@@ -249,7 +266,10 @@ def relaxation_message(parsed: ParsedQuery, dropped: list[str]) -> str | None:
     """"no navy shearling coats; showing shearling coats in other colours"."""
     if not dropped:
         return None
-    others = " and ".join(_OTHER[d] for d in dropped)
+    said = dict(_OTHER)
+    if "season" in dropped and "near_season" not in dropped and (near := near_seasons(parsed)):
+        said["season"] = "for " + " or ".join("all seasons" if n == "All-season" else n.lower() for n in near)
+    others = " and ".join(said[d] for d in dropped if not (d == "season" and "near_season" in dropped))
     return f"No {describe(parsed)}; showing {describe(parsed, set(dropped))} {others}."
 
 
@@ -371,6 +391,8 @@ def missed_labels(parsed: ParsedQuery, columns: Mapping[str, np.ndarray], groups
     negated = [c for c in parsed.constraints if c.negated]
     out: list[list[str]] = [[] for _ in rows]
     for name, mask in groups.items():
+        if name == "near_season":
+            continue  # an item of another season misses the season once
         for i in np.flatnonzero(~mask[rows]):
             if name == "exclusions":
                 out[i].extend(f"not {c.words}" for c in negated if not meets(c, columns[c.field][rows[i:i + 1]])[0])

@@ -45,6 +45,20 @@ def test_a_kind_ruled_out_by_name_leaves_the_rest_of_its_category() -> None:
     assert matched_labels(parsed, columns, PRICES, np.array(["Women"] * 4), np.arange(1))[0] == ["Coat", "not overcoats", "not rain coats"]
 
 
+def test_without_the_season_asked_for_the_nearest_seasons_come_first_and_are_said() -> None:
+    columns = {**COLUMNS, "season": np.array(["Winter", "Autumn", "All-season", "Summer"])}
+    parsed = parse_query("spring coats")
+    groups = constraint_groups(parsed, columns, PRICES, None)
+    mask, dropped = relax(np.ones(4, bool), groups)
+    assert mask.tolist() == [False, True, True, False] and dropped == ["season"]  # not the winter coat
+    assert relaxation_message(parsed, dropped) == "No spring coats; showing coats for all seasons or autumn."
+    assert missed_labels(parsed, columns, groups, np.arange(3)) == [["spring"], ["spring"], ["spring"]]
+    columns["season"] = np.array(["Winter", "Winter", "Winter", "Summer"])
+    mask, dropped = relax(np.ones(4, bool), constraint_groups(parsed, columns, PRICES, None))
+    assert mask.tolist() == [True, True, True, False]
+    assert relaxation_message(parsed, dropped) == "No spring coats; showing coats for other seasons."
+
+
 def test_when_nothing_meets_everything_the_least_important_constraint_is_dropped_and_said() -> None:
     mask, dropped, message = _filter("navy shearling coats")
     assert dropped == ["colour"]
