@@ -95,6 +95,21 @@ def test_unsure_words_are_ranked_by_their_definition_too() -> None:
     assert with_definition["red"] > 0.5 > with_definition["blue"]  # its definition does
 
 
+def test_an_unsure_garment_word_is_also_read_inside_a_sentence_about_clothing() -> None:
+    from multimodal.query.semantic import GARMENT_TEMPLATE, AttributeMatcher
+
+    class InContext(_KeywordEncoder):
+        """Knows clogs are like sandals only when the text says it is clothing, as the real model reads them better."""
+
+        def encode(self, texts):
+            return super().encode([t.replace(GARMENT_TEMPLATE.format("clogs"), "red").replace(GARMENT_TEMPLATE.format("sandals"), "red")
+                                   for t in texts])
+
+    category = AttributeMatcher(InContext()).field_similarities("clogs", ("category",))["category"]
+    assert max(category, key=category.get) == "Sandal" and category["Sandal"] > 0.9
+    assert "category" not in AttributeMatcher(InContext()).field_similarities("clogs", ("colour",))
+
+
 @needs_wordnet
 def test_a_style_is_described_by_the_sense_the_catalog_means(layer) -> None:
     first = layer.descriptions("sporty", max_senses=1)
