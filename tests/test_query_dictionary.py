@@ -96,18 +96,43 @@ def test_unsure_words_are_ranked_by_their_definition_too() -> None:
 
 
 def test_an_unsure_garment_word_is_also_read_inside_a_sentence_about_clothing() -> None:
-    from multimodal.query.semantic import GARMENT_TEMPLATE, AttributeMatcher
+    from multimodal.query.semantic import TEMPLATES, AttributeMatcher
 
     class InContext(_KeywordEncoder):
         """Knows clogs are like sandals only when the text says it is clothing, as the real model reads them better."""
 
         def encode(self, texts):
-            return super().encode([t.replace(GARMENT_TEMPLATE.format("clogs"), "red").replace(GARMENT_TEMPLATE.format("sandals"), "red")
-                                   for t in texts])
+            garment = TEMPLATES["category"][0]
+            return super().encode([t.replace(garment.format("clogs"), "red").replace(garment.format("sandals"), "red") for t in texts])
 
     category = AttributeMatcher(InContext()).field_similarities("clogs", ("category",))["category"]
     assert max(category, key=category.get) == "Sandal" and category["Sandal"] > 0.9
     assert "category" not in AttributeMatcher(InContext()).field_similarities("clogs", ("colour",))
+
+
+def test_an_unsure_style_word_is_read_in_sentences_on_the_scale_of_lone_words() -> None:
+    from multimodal.query.semantic import TEMPLATES, AttributeMatcher
+
+    class InContext(_KeywordEncoder):
+        """Every sentence about clothes is alike ("past" stands for what they share), and "bygone" reads as
+        retro only in one: lone words are unrelated."""
+
+        def encode(self, texts):
+            out = []
+            for t in texts:
+                if any(t == w.format(x) for w in TEMPLATES["style"] for x in ("bygone", "retro")):
+                    t = "past red"
+                elif any(t.startswith(w.split("{}")[0]) and t.endswith(w.split("{}")[1]) for w in TEMPLATES["style"]):
+                    t = "past"
+                out.append(t)
+            return super().encode(out)
+
+    sims = AttributeMatcher(InContext()).field_similarities("bygone", ("style", "colour"))
+    style, colour = sims["style"], sims["colour"]
+    assert max(style, key=style.get) == "retro"
+    # the sentences' shared likeness is not counted: the other styles stay as unlike as the lone word's colours
+    others = [v for k, v in style.items() if k != "retro"]
+    assert max(others) < 0.3 and abs(sum(others) / len(others) - sum(colour.values()) / len(colour)) < 0.3
 
 
 @needs_wordnet
