@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -132,9 +133,21 @@ def _pick(rng: np.random.Generator, options: Iterable[Any]) -> Any:
     return options[int(rng.integers(len(options)))]
 
 
+SEEN_WORDS_FILE = Path(__file__).with_name("evaluation_data") / "seen_words.json"
+
+
+@functools.lru_cache(maxsize=1)
+def seen_words() -> dict[str, dict[str, tuple[str, ...]]]:
+    """Per field, the hand-list words "seen" queries are worded with, and their values: frozen in
+    ``SEEN_WORDS_FILE``, since drawing from the live lists redrew the whole test set whenever a list
+    gained a word ("for rain" would even have stood where a fabric goes: "coat made of for rain")."""
+    data = json.loads(SEEN_WORDS_FILE.read_text(encoding="utf-8"))
+    return {name: {w: tuple(v) for w, v in words.items()} for name, words in data.items() if not name.startswith("_")}
+
+
 def _seen_word(rng: np.random.Generator, field_name: str, value: str) -> str:
     """A hand-list word for ``value`` that means exactly that value (or a family holding it)."""
-    words = [w for w, vals in V.LEXICON[field_name].items() if value in vals and (len(vals) == 1 or field_name == "material")]
+    words = [w for w, vals in seen_words()[field_name].items() if value in vals and (len(vals) == 1 or field_name == "material")]
     return _pick(rng, words) if words else value.lower()
 
 
@@ -227,7 +240,7 @@ def _attribute(rng: np.random.Generator, row: pd.Series, name: str, unseen: bool
         truth = UNSEEN_TEST[word][1]
     else:
         word = _seen_word(rng, name, value)
-        truth = (V.LEXICON[name].get(word) or (value,))
+        truth = (seen_words()[name].get(word) or (value,))
         if name == "style" and word in V.STYLE_OR_OCCASION:
             truth = (value,)
     templates = {
@@ -290,7 +303,7 @@ def _negation(rng: np.random.Generator, row: pd.Series, items: pd.DataFrame) -> 
             return None
         material = _pick(rng, materials)
         word = _seen_word(rng, "material", material)
-        values = V.MATERIAL_WORDS.get(word, (material,))
+        values = seen_words()["material"].get(word, (material,))
         if row["material"] in values:
             return None
         return IntentQuery(f"{noun} {neg} {word}", "negation", {"category": (cat,)}, {"material": tuple(values)})
@@ -314,7 +327,7 @@ def _combined(rng: np.random.Generator, row: pd.Series) -> IntentQuery:
     gender = _pick(rng, _GENDER_PHRASES[row["gender"]]) if row["gender"] != "Unisex" else ""
     season = row["season"].lower() if row["season"] != "All-season" else ""
     text = " ".join(x for x in (colour, material, noun, gender, f"for {season}" if season and rng.random() < 0.5 else "") if x)
-    include = {"category": (cat,), "colour": (row["colour"],), "material": V.MATERIAL_WORDS.get(material, (row["material"],))}
+    include = {"category": (cat,), "colour": (row["colour"],), "material": seen_words()["material"].get(material, (row["material"],))}
     if "for " + season in text and season:
         include["season"] = (row["season"],)
     return IntentQuery(text, "combined", include, gender=row["gender"] if gender else None)

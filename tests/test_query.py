@@ -386,6 +386,18 @@ def test_a_word_joining_a_list_leaves_the_word_samples_alone() -> None:
     assert split_words(words, seed=43, per_side=100) != (dev, test)
 
 
+def test_the_evaluations_seen_words_are_frozen_and_still_listed_with_their_values() -> None:
+    # Drawn from the live lists, every word a list gained redrew the whole shopper-language test set.
+    from multimodal.query import vocabulary as V
+    from multimodal.text_eval import seen_words
+
+    frozen = seen_words()
+    assert set(frozen) == {"colour", "material", "style", "occasion", "season"}
+    for name, words in frozen.items():
+        for word, values in words.items():
+            assert V.LEXICON[name].get(word) == values, (name, word)
+
+
 def test_reviewed_attribute_words_leave_the_sample_but_judgement_calls_stay() -> None:
     from multimodal.text_eval import ordinary_words, reviewed_attribute_words, split_words, without_reviewed
 
