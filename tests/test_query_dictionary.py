@@ -136,6 +136,21 @@ def test_an_unsure_style_word_is_read_in_sentences_on_the_scale_of_lone_words() 
 
 
 @needs_wordnet
+def test_the_dictionary_reads_one_colour_never_a_family(layer) -> None:
+    # WordNet files "chalky" under "achromatic", a synonym of "neutral": the listed family of five colours.
+    found = layer.meaning("chalky", MODIFIER)
+    assert found is None or len(found[1]) == 1
+    assert layer.meaning("sooty", MODIFIER) == ("colour", ("black",))
+
+
+def test_colour_families_are_no_anchors_of_the_learned_layer() -> None:
+    from multimodal.query.semantic import anchors
+
+    assert not [a for a in anchors() if a.field == "colour" and len(a.values) > 1]
+    assert any(a.text == "navy blue" for a in anchors())
+
+
+@needs_wordnet
 def test_a_style_is_described_by_the_sense_the_catalog_means(layer) -> None:
     first = layer.descriptions("sporty", max_senses=1)
     chosen = layer.descriptions("sporty", only=("appropriate for sport",))

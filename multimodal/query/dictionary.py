@@ -366,8 +366,9 @@ class DictionaryLayer:
 
     @staticmethod
     def _specific(name: str, values: tuple[str, ...]) -> bool:
-        """A broader term like "clothing" names a group, not what a particular garment is."""
-        return name != "category" or len(values) == 1
+        """A broader term like "clothing" names a group, not what a particular garment is; a colour
+        family ("neutral", which WordNet files black and white under) is no one colour either."""
+        return name not in ("category", "colour") or len(values) == 1
 
 
 @functools.cache

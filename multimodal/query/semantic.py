@@ -90,6 +90,8 @@ def anchors() -> list[Anchor]:
         if name == "style":
             phrases.update({s: (s,) for s in V.ALL_STYLES})
         for text, values in phrases.items():
+            if name == "colour" and len(values) > 1:
+                continue  # a family ("neutrals") is a shopper's shorthand, no evidence of which colour a word is
             if (text, name) not in seen:
                 seen.add((text, name))
                 out.append(Anchor(text, name, tuple(values)))
