@@ -95,21 +95,6 @@ def test_unsure_words_are_ranked_by_their_definition_too() -> None:
     assert with_definition["red"] > 0.5 > with_definition["blue"]  # its definition does
 
 
-def test_an_unsure_garment_word_is_also_read_inside_a_sentence_about_clothing() -> None:
-    from multimodal.query.semantic import TEMPLATES, AttributeMatcher
-
-    class InContext(_KeywordEncoder):
-        """Knows clogs are like sandals only when the text says it is clothing, as the real model reads them better."""
-
-        def encode(self, texts):
-            garment = TEMPLATES["category"][0]
-            return super().encode([t.replace(garment.format("clogs"), "red").replace(garment.format("sandals"), "red") for t in texts])
-
-    category = AttributeMatcher(InContext()).field_similarities("clogs", ("category",))["category"]
-    assert max(category, key=category.get) == "Sandal" and category["Sandal"] > 0.9
-    assert "category" not in AttributeMatcher(InContext()).field_similarities("clogs", ("colour",))
-
-
 def test_an_unsure_style_word_is_read_in_sentences_on_the_scale_of_lone_words() -> None:
     from multimodal.query.semantic import TEMPLATES, AttributeMatcher
 
