@@ -551,7 +551,7 @@ class SearchEngine:
         result.attrs["chip_items"] = parsed.chip_items()
         result.attrs["hint_items"] = parsed.hint_items()
         result.attrs["relaxed"] = ranking.relaxation.message
-        result.attrs["relaxed_groups"] = list(ranking.relaxation.dropped)
+        result.attrs["relaxed_groups"] = ranking.relaxation.groups
         result.attrs["n_matching"] = ranking.n_matching
         return result
 

@@ -47,6 +47,11 @@ class Relaxation:
     dropped: list[str] = field(default_factory=list)
     message: str | None = None
 
+    @property
+    def groups(self) -> list[str]:
+        """The dropped groups as the shopper stated them: the nearest seasons are a step of "season"."""
+        return [g for g in self.dropped if g != "near_season"]
+
 
 def constraint_groups(parsed: ParsedQuery, columns: Mapping[str, np.ndarray], prices: np.ndarray,
                       query_gender_mask: np.ndarray | None) -> dict[str, np.ndarray]:
