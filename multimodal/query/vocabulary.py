@@ -102,7 +102,8 @@ STYLE_WORDS: dict[str, tuple[str, ...]] = {
 }
 OCCASION_WORDS: dict[str, tuple[str, ...]] = {
     "everyday": ("everyday",), "every day": ("everyday",), "daily": ("everyday",),
-    "weekend": ("weekend",), "weekends": ("weekend",), "gym": ("gym",), "yoga": ("gym",), "pilates": ("gym",), "running": ("running",), "run": ("running",),
+    "weekend": ("weekend",), "weekends": ("weekend",), "gym": ("gym",), "yoga": ("gym",), "pilates": ("gym",),
+    "running": ("running",), "run": ("running",),
     "travel": ("travel",), "travelling": ("travel",), "traveling": ("travel",), "trip": ("travel",),
     "night out": ("night out",), "nights out": ("night out",), "going out": ("night out",),
     "home": ("home",), "at home": ("home",), "office": ("office",), "work": ("office",),
