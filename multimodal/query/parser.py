@@ -405,7 +405,7 @@ def parse_query(query: str, matcher: Matcher | None = None, dictionary: Dictiona
         if constraint not in parsed.constraints:
             parsed.constraints.append(constraint)
             unit_of[constraint] = j
-            key = f"{'not ' if constraint.negated else ''}{m.field}:{'/'.join(m.values)}"
+            key = f"{'not ' if constraint.negated else ''}{constraint.field}:{'/'.join(constraint.values)}"
             parsed.matched.setdefault(key, unit.words)
     garments = [j if u.meaning is not None and u.meaning.kind == "field" and u.meaning.field == "category" and j not in negated
                 else None for j, u in enumerate(units)]

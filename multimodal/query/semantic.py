@@ -118,7 +118,7 @@ class AttributeMatcher:
         self.anchors = anchors()
         self.vectors = np.asarray(encoder.encode([a.text for a in self.anchors]), np.float32)
         self._cache: dict[str, tuple[int, float]] = {}
-        self._vectors_cache: dict[str, np.ndarray] = {}
+        self._vectors_cache: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
         self.soft_anchors = list(self.anchors)
         if describe is not None:
             extra = [Anchor(d, a.field, a.values) for a in self.anchors if a.field in DESCRIBED_FIELDS and " " not in a.text
@@ -152,21 +152,20 @@ class AttributeMatcher:
         """For each field of ``fields``, the similarity of ``phrase`` (or of one of its dictionary
         definitions) to each value of the field (its best anchor): the graded signal of words below
         the threshold."""
-        if phrase not in self._vectors_cache:
-            templated = [t.format(phrase) for templates in TEMPLATES.values() for t in templates]
+        in_sentences = tuple(name for name in self.templated if name in fields)  # encoded only where they are read
+        key = (phrase, in_sentences)
+        if key not in self._vectors_cache:
+            templated = [t.format(phrase) for name in in_sentences for t in TEMPLATES[name]]
             texts = [phrase, *(self.describe(phrase) if self.describe else []), *templated]
             if len(self._vectors_cache) > 50_000:
                 self._vectors_cache.clear()
-            self._vectors_cache[phrase] = np.asarray(self.encoder.encode(texts), np.float32)
-        vectors = self._vectors_cache[phrase]
-        n_templated = sum(len(t) for t in TEMPLATES.values())
-        plain, in_sentences = vectors[: len(vectors) - n_templated], vectors[len(vectors) - n_templated:]
-        out = _best_per_value(self.soft_anchors, (plain @ self.soft_vectors.T).max(axis=0), fields)
-        at = 0
-        for name, (field_anchors, anchor_vectors) in self.templated.items():
-            queries, at = in_sentences[at: at + len(anchor_vectors)], at + len(anchor_vectors)
-            if name not in out:
-                continue
+            self._vectors_cache[key] = np.asarray(self.encoder.encode(texts), np.float32)
+        vectors = self._vectors_cache[key]
+        at = len(vectors) - sum(len(TEMPLATES[name]) for name in in_sentences)
+        out = _best_per_value(self.soft_anchors, (vectors[:at] @ self.soft_vectors.T).max(axis=0), fields)
+        for name in in_sentences:
+            field_anchors, anchor_vectors = self.templated[name]
+            queries, at = vectors[at: at + len(anchor_vectors)], at + len(anchor_vectors)
             sims = np.mean([a @ q for a, q in zip(anchor_vectors, queries)], axis=0)
             read = _best_per_value(field_anchors, sims, (name,))[name]
             shift = float(np.mean(list(out[name].values())) - np.mean(list(read.values())))
