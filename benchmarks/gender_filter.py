@@ -26,9 +26,9 @@ def main() -> int:
     args = parser.parse_args()
 
     from multimodal import SearchEngine
-    from multimodal.catalog import load_prepared
-    from multimodal.search import GENDER_FILTERS
-    from multimodal.text_data import eval_queries
+    from multimodal.catalog.prepared import load_prepared
+    from multimodal.models.text_data import eval_queries
+    from multimodal.search.engine import GENDER_FILTERS
 
     engine = SearchEngine.load(args.artifacts_dir)
     rows, images = load_prepared(engine.config.data_dir).part("query")

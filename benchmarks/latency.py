@@ -2,7 +2,7 @@
 
     python benchmarks/latency.py [--artifacts-dir artifacts] [--data-dir data] [--repeats 200] [--json]
 
-Times what the app does for one query, end to end (see ``multimodal.evaluate.measure_latency``),
+Times what the app does for one query, end to end (see ``multimodal.evaluation.evaluate.measure_latency``),
 on held-out items and on shopper queries worded unlike any training text.
 """
 
@@ -29,10 +29,10 @@ def main() -> int:
     args = parser.parse_args()
 
     from multimodal import SearchEngine
-    from multimodal.catalog import load_prepared
+    from multimodal.catalog.prepared import load_prepared
     from multimodal.errors import MultimodalError
-    from multimodal.evaluate import measure_latency
-    from multimodal.text_data import eval_queries
+    from multimodal.evaluation.evaluate import measure_latency
+    from multimodal.models.text_data import eval_queries
 
     try:
         engine = SearchEngine.load(args.artifacts_dir, args.data_dir)

@@ -39,8 +39,8 @@ def queries(data_dir: Path, n: int, seed: int) -> list[dict[str, Any]]:
     """Half shopper text queries (worded unlike the training texts), half held-out product photos as PNG."""
     from PIL import Image
 
-    from multimodal.catalog import load_prepared
-    from multimodal.text_data import eval_queries
+    from multimodal.catalog.prepared import load_prepared
+    from multimodal.models.text_data import eval_queries
 
     rows, images = load_prepared(data_dir).part("query")
     rng = np.random.default_rng(seed)

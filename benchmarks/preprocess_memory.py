@@ -3,7 +3,7 @@
     python benchmarks/preprocess_memory.py [--json]
 
 For each shape a PNG (or JPEG) is written once, then a child process reads its bytes, notes
-its peak resident memory (VmHWM), runs ``multimodal.preprocess.preprocess`` and reports the growth of
+its peak resident memory (VmHWM), runs ``multimodal.catalog.images.preprocess`` and reports the growth of
 the peak (``ru_maxrss``) and the outcome (28x28 result or the refusal message).
 """
 
@@ -28,7 +28,7 @@ CASES = (  # (width, height, mode, format)
 # VmHWM (peak resident set) starts afresh at exec; ru_maxrss would inherit the parent's peak.
 CHILD = r"""
 import json, sys
-from multimodal.preprocess import preprocess
+from multimodal.catalog.images import preprocess
 from multimodal.errors import InvalidInputError
 
 def peak_kb():

@@ -61,10 +61,10 @@ def real_embeddings(artifacts_dir: Path, cache: Path) -> tuple[np.ndarray, np.nd
     if cache.is_file():
         saved = np.load(cache)
         return saved["vectors"], saved["labels"]
+    from multimodal.catalog.fashion_mnist import load_fashion_mnist
+    from multimodal.catalog.images import preprocess_batch
     from multimodal.config import Config
-    from multimodal.data import load_fashion_mnist
-    from multimodal.image_encoder import ImageEncoder
-    from multimodal.preprocess import preprocess_batch
+    from multimodal.models.image_encoder import ImageEncoder
 
     data = load_fashion_mnist(Config())
     images = np.concatenate([data.train_images, data.test_images])
@@ -98,7 +98,7 @@ def auto_jitter(real: np.ndarray, sample: int = 2000, seed: int = 0) -> float:
 
 def make_catalog(real: np.ndarray, labels: np.ndarray, size: int, jitter: float, seed: int) -> tuple[np.ndarray, pd.DataFrame]:
     """``size`` items: the real vectors first, then jittered copies; metadata drawn by the catalog's rules."""
-    from multimodal.catalog import SPECS
+    from multimodal.catalog.synthetic import SPECS
     from multimodal.config import CATEGORIES
 
     rng = np.random.default_rng(seed)
@@ -196,7 +196,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import faiss
 
     from multimodal.config import Config
-    from multimodal.search import gender_filter
+    from multimodal.search.engine import gender_filter
     from multimodal.store import build_store
 
     faiss.omp_set_num_threads(args.threads)

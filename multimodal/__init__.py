@@ -15,8 +15,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # "no such module: fts5". Loading sqlite3 before TensorFlow keeps the system library.
 import sqlite3  # noqa: E402, F401
 
-from .config import CATEGORIES, Config
-from .errors import ArtifactError, DataNotFoundError, InvalidInputError, MultimodalError
+from multimodal.config import CATEGORIES, Config
+from multimodal.errors import ArtifactError, DataNotFoundError, InvalidInputError, MultimodalError
 
 __all__ = [
     "CATEGORIES", "ArtifactError", "Config", "DataNotFoundError", "InvalidInputError", "MultimodalError", "SearchEngine",
@@ -27,7 +27,7 @@ def __getattr__(name: str):
     # SearchEngine pulls in TensorFlow and FAISS: import it only when asked for, so
     # `import multimodal` stays fast for the CLI's help and for the data stages.
     if name == "SearchEngine":
-        from .search import SearchEngine
+        from multimodal.search.engine import SearchEngine
 
         return SearchEngine
     raise AttributeError(f"module 'multimodal' has no attribute {name!r}")

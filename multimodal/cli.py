@@ -8,8 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import PROFILES, STORES, Config
-from .errors import MultimodalError
+from multimodal.config import PROFILES, STORES, Config
+from multimodal.errors import MultimodalError
 
 
 def _int_at_least(minimum: int):
@@ -159,8 +159,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from .catalog import load_prepared
-    from .pipeline import prepare, summary_table
+    from multimodal.build import prepare, summary_table
+    from multimodal.catalog.prepared import load_prepared
 
     config = config_from_args(args)
     print(f"prepare: profile={config.profile} seed={config.seed} -> {config.data_dir}/", flush=True)
@@ -173,7 +173,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_train_image(args: argparse.Namespace) -> int:
-    from .pipeline import run_in_generation, train_image
+    from multimodal.build import run_in_generation, train_image
 
     config = config_from_args(args)
     print(f"train-image: MobileNetV2 alpha={config.image_alpha} input={config.image_input_size} "
@@ -194,7 +194,7 @@ def cmd_train_image(args: argparse.Namespace) -> int:
 
 
 def cmd_train_text(args: argparse.Namespace) -> int:
-    from .pipeline import run_in_generation, train_text
+    from multimodal.build import run_in_generation, train_text
 
     config = config_from_args(args)
     print("train-text: encoding product texts with the sentence model, then fitting the mapping network", flush=True)
@@ -205,7 +205,7 @@ def cmd_train_text(args: argparse.Namespace) -> int:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from .pipeline import build_index, run_in_generation
+    from multimodal.build import build_index, run_in_generation
 
     config = config_from_args(args)
     manifest = run_in_generation(config, build_index)
@@ -214,7 +214,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from .pipeline import build
+    from multimodal.build import build
 
     config = config_from_args(args)
     result = build(config, force=args.force, retrain=args.retrain)
@@ -224,10 +224,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_ship_weights(args: argparse.Namespace) -> int:
-    from .io import read_json
-    from .shipped import SHIPPED_DIR, ship
-
-    from . import generations
+    from multimodal import generations
+    from multimodal.build.shipped import SHIPPED_DIR, ship
+    from multimodal.io import read_json
 
     config = config_from_args(args)
     live = generations.current(config.artifacts_dir)
@@ -247,8 +246,8 @@ def cmd_ship_weights(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from .evaluate import run_evaluation, run_text_only
-    from .pipeline import run_in_generation
+    from multimodal.build import run_in_generation
+    from multimodal.evaluation.evaluate import run_evaluation, run_text_only
 
     config = config_from_args(args)
     if args.text_only:
@@ -337,7 +336,7 @@ def _print_metrics(m: dict) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from .search import SearchEngine
+    from multimodal.search.engine import SearchEngine
 
     engine = SearchEngine.load(args.artifacts_dir, args.data_dir, text=args.text is not None,
                                store=args.store, store_uri=args.store_uri)
@@ -368,7 +367,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".ti
 
 def _image_files(paths: Sequence[Path]) -> list[Path]:
     """The files given, with each folder replaced by the image files in it (sorted)."""
-    from .errors import InvalidInputError
+    from multimodal.errors import InvalidInputError
 
     files: list[Path] = []
     for path in paths:
@@ -388,7 +387,7 @@ def _metadata_rows(path: Path | None, files: Sequence[Path]) -> list[dict]:
     """One dict per file from a CSV keyed by a 'file' column (a file name or a path); {} where absent."""
     import pandas as pd
 
-    from .errors import InvalidInputError
+    from multimodal.errors import InvalidInputError
 
     if path is None:
         return [{} for _ in files]
@@ -409,7 +408,7 @@ def _metadata_rows(path: Path | None, files: Sequence[Path]) -> list[dict]:
 
 
 def cmd_add_items(args: argparse.Namespace) -> int:
-    from .pipeline import add_items
+    from multimodal.build import add_items
 
     files = _image_files(args.images)
     config = Config(data_dir=args.data_dir, artifacts_dir=args.artifacts_dir, store_uri=args.store_uri)
@@ -427,7 +426,7 @@ def cmd_add_items(args: argparse.Namespace) -> int:
 
 
 def cmd_api(args: argparse.Namespace) -> int:
-    from .api import serve
+    from multimodal.api.server import serve
 
     print(f"api: http://{args.host}:{args.port} (docs at /docs), artifacts {args.artifacts_dir}/", flush=True)
     serve(args.host, args.port, artifacts_dir=args.artifacts_dir, data_dir=args.data_dir, store=args.store,

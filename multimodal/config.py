@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidInputError
+from multimodal.errors import InvalidInputError
 
 CATEGORIES: tuple[str, ...] = (
     "T-shirt/top",

@@ -47,9 +47,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ArtifactError
-from .io import REPAIR as _REPAIR
-from .io import file_sha256, write_bytes_atomic
+from multimodal.errors import ArtifactError
+from multimodal.io import REPAIR as _REPAIR
+from multimodal.io import file_sha256, write_bytes_atomic
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,10 @@ CURRENT_FILE = "CURRENT"
 LOCK_FILE = "LOCK"
 MANIFEST_FILE = "MANIFEST.json"
 DATA_DIR = "data"
+# The prepared dataset inside a generation's data folder (written by ``catalog.prepared``).
+DATA_CATALOG_FILE = "catalog.csv"
+DATA_IMAGES_FILE = "images.npy"
+DATA_MANIFEST_FILE = "manifest.json"
 _GEN = re.compile(r"^gen-(\d{6,})$")
 _STAGING_PREFIX = ".staging-"
 
@@ -272,10 +276,7 @@ def _seed(root: Path, staging: Path, legacy_data_dir: str | os.PathLike[str] | N
         if path.is_file() and not path.name.startswith(".") and path.name not in (CURRENT_FILE, LOCK_FILE):
             _link(path, staging / path.name)
     if legacy_data_dir is not None and Path(legacy_data_dir).is_dir():
-        from .catalog import CATALOG_FILE, IMAGES_FILE
-        from .catalog import MANIFEST_FILE as DATA_MANIFEST
-
-        for name in (CATALOG_FILE, IMAGES_FILE, DATA_MANIFEST):
+        for name in (DATA_CATALOG_FILE, DATA_IMAGES_FILE, DATA_MANIFEST_FILE):
             if (Path(legacy_data_dir) / name).is_file():
                 _link(Path(legacy_data_dir) / name, staging / DATA_DIR / name)
     return Transaction(root, staging, None, "flat layout")

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ArtifactError
+from multimodal.errors import ArtifactError
 
 REPAIR = "run `python -m multimodal build` to rebuild what is damaged"
 

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from multimodal import InvalidInputError, ui
-from multimodal.preprocess import to_uint8
+from multimodal.catalog.images import to_uint8
 
 ui.through_navigation()
 st.title("Search by image")

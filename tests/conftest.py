@@ -58,7 +58,7 @@ def fashion_dir(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def toy_build(tmp_path_factory):
     """The whole build at toy size: prepare, train-image, index, train-text, evaluate (about a minute)."""
-    from multimodal.pipeline import build
+    from multimodal.build import build
 
     root = tmp_path_factory.mktemp("toy")
     folder = write_fashion_dir(root / "fashion")
@@ -89,7 +89,7 @@ def built(toy_build, tmp_path):
 def stub_evaluation(monkeypatch):
     """Replace the evaluation stage (the slowest, and measured by its own tests) with a stub that
     writes metrics.json the same way, for tests about files, stages and generations."""
-    import multimodal.evaluate
+    import multimodal.evaluation.evaluate
     from multimodal.io import write_json_atomic
 
     def run_evaluation(config):
@@ -100,4 +100,4 @@ def stub_evaluation(monkeypatch):
         write_json_atomic(config.artifacts_dir / "metrics.json", metrics)
         return metrics
 
-    monkeypatch.setattr(multimodal.evaluate, "run_evaluation", run_evaluation)
+    monkeypatch.setattr(multimodal.evaluation.evaluate, "run_evaluation", run_evaluation)

@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from multimodal import InvalidInputError, SearchEngine, generations
+from multimodal.build import add_items, build
 from multimodal.cli import main
 from multimodal.io import file_sha256
-from multimodal.pipeline import add_items, build
 
 
 def _new_item(seed: int) -> np.ndarray:
@@ -80,7 +80,7 @@ def test_a_missing_category_is_the_classifiers_prediction(built) -> None:
     engine = SearchEngine.load(built.artifacts_dir, built.data_dir)
     catalog_item = engine.images[5]
     # add-items stores (and classifies) the preprocessed image as uint8: describe exactly that
-    from multimodal.preprocess import preprocess, to_uint8
+    from multimodal.catalog.images import preprocess, to_uint8
 
     described = engine.describe_image(to_uint8(preprocess(catalog_item)))
     added = add_items(built, [catalog_item])

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from multimodal.api import ApiSettings, create_app
+from multimodal.api.server import ApiSettings, create_app
 
 
 def _png(array: np.ndarray, size: tuple[int, int] | None = None) -> bytes:

@@ -46,7 +46,7 @@ def test_gender_filter_changes_results_and_persists_across_pages(app) -> None:
 
 
 def test_an_uploaded_image_returns_similar_products(app, toy_build) -> None:
-    from multimodal.catalog import load_prepared
+    from multimodal.catalog.prepared import load_prepared
 
     config, _, _ = toy_build
     item = load_prepared(config.data_dir).images[0]

@@ -6,9 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from multimodal.catalog import (
-    COLOURS, COLUMNS, MATERIAL_SEASONS, SPECS, STYLE_OCCASIONS, build_catalog, load_prepared, save_prepared,
-)
+from multimodal.catalog.prepared import load_prepared, save_prepared
+from multimodal.catalog.synthetic import COLOURS, COLUMNS, MATERIAL_SEASONS, SPECS, STYLE_OCCASIONS, build_catalog
 from multimodal.config import CATEGORIES, GENDERS
 from multimodal.errors import ArtifactError
 
@@ -118,8 +117,8 @@ def test_no_title_or_description_writes_a_word_twice_in_a_row() -> None:
 
 
 def test_new_titles_keep_the_image_encoder_but_rebuild_the_index(tmp_path) -> None:
+    from multimodal.build import stage_inputs
     from multimodal.config import Config
-    from multimodal.pipeline import stage_inputs
 
     catalog = _catalog(0, per_class=3)
     images = np.random.default_rng(0).integers(0, 255, (len(catalog), 28, 28), dtype=np.uint8)

@@ -40,7 +40,7 @@ def test_embedding_map_has_a_point_per_item_and_hover_titles() -> None:
 
 
 def test_scale_figure_draws_one_line_per_engine_and_filter() -> None:
-    from multimodal.charts import scale_figure
+    from multimodal.app.charts import scale_figure
 
     def run(store, index, param, recall):
         point = {"recall_at_10": recall, "median_ms": 0.5 + (param or 0) / 100, "p95_ms": 1.0}

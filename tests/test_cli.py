@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from multimodal.catalog import load_prepared
+from multimodal.catalog.prepared import load_prepared
 from multimodal.cli import main
 
 

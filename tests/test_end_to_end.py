@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from multimodal import InvalidInputError, SearchEngine, generations
+from multimodal.catalog.images import preprocess_batch
 from multimodal.errors import ArtifactError
-from multimodal.preprocess import preprocess_batch
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def test_build_runs_every_stage_and_commits_one_generation_with_metrics(toy_buil
 def test_evaluation_figures_match_a_brute_force_recomputation(toy_build, engine) -> None:
     """The figures in metrics.json, recomputed here without the evaluation code: numpy top-1
     over the index's vectors, and the classifier's argmax, on the held-out queries."""
-    from multimodal.catalog import load_prepared
+    from multimodal.catalog.prepared import load_prepared
 
     config, _, _ = toy_build
     metrics = _metrics(config)
@@ -81,8 +81,8 @@ def test_evaluation_figures_match_a_brute_force_recomputation(toy_build, engine)
 
 
 def test_held_out_queries_are_never_indexed_or_trained_on(toy_build, engine) -> None:
-    from multimodal.catalog import load_prepared
-    from multimodal.pipeline import image_training_set
+    from multimodal.build import image_training_set
+    from multimodal.catalog.prepared import load_prepared
 
     config, _, _ = toy_build
     prepared = load_prepared(config.data_dir)
@@ -97,7 +97,7 @@ def test_held_out_queries_are_never_indexed_or_trained_on(toy_build, engine) -> 
 
 
 def test_a_second_build_skips_what_is_up_to_date_and_commits_nothing(built) -> None:
-    from multimodal.pipeline import build
+    from multimodal.build import build
 
     before = generations.current(built.artifacts_dir).name
     log: list[str] = []
@@ -196,7 +196,7 @@ def test_huge_and_emoji_queries_still_return_results(engine) -> None:
 
 
 def test_query_work_is_bounded_whatever_is_pasted() -> None:
-    from multimodal.query import MAX_QUERY_CHARS, parse_query
+    from multimodal.search.query import MAX_QUERY_CHARS, parse_query
 
     class Pasted(str):
         """A huge paste that fails the test if anything walks all of it."""
@@ -211,7 +211,7 @@ def test_query_work_is_bounded_whatever_is_pasted() -> None:
 def test_an_index_built_for_another_catalog_is_refused(toy_build, tmp_path) -> None:
     import shutil
 
-    from multimodal.pipeline import prepare
+    from multimodal.build import prepare
 
     config, _, _ = toy_build
     other = config.replace(data_dir=tmp_path / "other-data", seed=99)
@@ -238,7 +238,7 @@ def test_an_index_built_with_another_model_is_refused(toy_build, tmp_path) -> No
 
 
 def test_changing_only_a_fusion_weight_re_evaluates_without_retraining(built) -> None:
-    from multimodal.pipeline import build
+    from multimodal.build import build
 
     log: list[str] = []
     build(built.replace(w_bm25=0.9), report=log.append)

@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 from multimodal import SearchEngine, generations
+from multimodal.build import add_items, build
 from multimodal.errors import ArtifactError
-from multimodal.pipeline import add_items, build
 
 from .faults import Crash, count_write_steps
 
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def sentence():
-    from multimodal.text_encoder import SentenceEncoder
+    from multimodal.models.text_encoder import SentenceEncoder
 
     return SentenceEncoder()
 
@@ -39,9 +39,9 @@ def sentence():
 @pytest.fixture()
 def shared_sentence(sentence, monkeypatch):
     """Load the sentence model once for the whole matrix (it is not what is tested here)."""
-    import multimodal.text_encoder
+    import multimodal.models.text_encoder
 
-    monkeypatch.setattr(multimodal.text_encoder, "SentenceEncoder", lambda *a, **k: sentence)
+    monkeypatch.setattr(multimodal.models.text_encoder, "SentenceEncoder", lambda *a, **k: sentence)
 
 
 def _item(seed: int) -> np.ndarray:
@@ -215,7 +215,7 @@ KILLER = textwrap.dedent("""
     from pathlib import Path
     import numpy as np
     from multimodal.config import Config
-    from multimodal.pipeline import add_items
+    from multimodal.build import add_items
 
     kill_after, artifacts, data, image = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
 
@@ -258,10 +258,10 @@ def test_kill_9_during_add_items_then_rerun_completes_without_duplicates(built, 
 BUILD_KILLER = textwrap.dedent("""
     import json, os, signal, sys
     from pathlib import Path
-    import multimodal.evaluate
+    import multimodal.evaluation.evaluate
     from multimodal.config import Config
     from multimodal.io import write_json_atomic
-    from multimodal.pipeline import build
+    from multimodal.build import build
 
     kill_after, config = sys.argv[1], Config.from_dict(json.loads(sys.argv[2]))
 
@@ -277,7 +277,7 @@ BUILD_KILLER = textwrap.dedent("""
             return result
         return call
 
-    multimodal.evaluate.run_evaluation = stub
+    multimodal.evaluation.evaluate.run_evaluation = stub
     os.replace, os.rename = wrap(os.replace), wrap(os.rename)
     build(config, report=lambda line: None)
 """)

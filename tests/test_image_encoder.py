@@ -81,7 +81,7 @@ def test_nt_xent_is_lower_when_views_of_one_image_agree() -> None:
 
 
 def test_reshoot_views_stay_close_to_the_item_and_differ_from_other_items() -> None:
-    from multimodal.preprocess import preprocess_batch
+    from multimodal.catalog.images import preprocess_batch
 
     rng = np.random.default_rng(4)
     images = np.zeros((12, 28, 28), np.uint8)

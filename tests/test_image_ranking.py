@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from multimodal.config import Config
-from multimodal.image_ranking import category_aware_ranking, pixel_features, refine_vector, visual_similarity
+from multimodal.search.image_ranking import category_aware_ranking, pixel_features, refine_vector, visual_similarity
 
 
 def test_a_sure_classifier_keeps_the_list_in_one_category() -> None:

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from multimodal.errors import ArtifactError, InvalidInputError
-from multimodal.index import VectorIndex
 from multimodal.metrics import top_k_by_inner_product, unit_rows
+from multimodal.store.faiss_index import VectorIndex
 
 
 def _vectors(n: int = 200, d: int = 16, seed: int = 0) -> np.ndarray:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from multimodal.catalog.images import preprocess, render_product_photo, to_uint8
 from multimodal.errors import InvalidInputError
-from multimodal.preprocess import preprocess, render_product_photo, to_uint8
 
 
 def _item() -> np.ndarray:

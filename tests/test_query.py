@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from multimodal.errors import InvalidInputError
-from multimodal.query import MAX_QUERY_CHARS, parse_query
+from multimodal.search.query import MAX_QUERY_CHARS, parse_query
 
 
 @pytest.mark.parametrize(
@@ -346,8 +346,8 @@ def test_the_precise_layer_wins_over_the_learned_one() -> None:
 
 
 def test_the_vocabulary_names_only_catalog_values() -> None:
-    from multimodal.catalog import COLOURS, SPECS, STYLE_OCCASIONS
-    from multimodal.query import vocabulary as V
+    from multimodal.catalog.synthetic import COLOURS, SPECS, STYLE_OCCASIONS
+    from multimodal.search.query import vocabulary as V
 
     catalog = {
         "category": set(SPECS), "colour": set(COLOURS), "style": set(STYLE_OCCASIONS),
@@ -363,7 +363,7 @@ def test_the_vocabulary_names_only_catalog_values() -> None:
 
 def test_ordinary_english_words_state_nothing() -> None:
     """The precise layers (lists and typo correction) on 2,000 dictionary words that name no attribute."""
-    from multimodal.text_eval import ordinary_words, split_words
+    from multimodal.evaluation.text_eval import ordinary_words, split_words
 
     words = ordinary_words()
     if not words:
@@ -375,7 +375,7 @@ def test_ordinary_english_words_state_nothing() -> None:
 
 
 def test_a_word_joining_a_list_leaves_the_word_samples_alone() -> None:
-    from multimodal.text_eval import split_words
+    from multimodal.evaluation.text_eval import split_words
 
     words = [f"word{i}" for i in range(1000)]
     dev, test = split_words(words, seed=42, per_side=100)
@@ -388,8 +388,8 @@ def test_a_word_joining_a_list_leaves_the_word_samples_alone() -> None:
 
 def test_the_evaluations_seen_words_are_frozen_and_still_listed_with_their_values() -> None:
     # Drawn from the live lists, every word a list gained redrew the whole shopper-language test set.
-    from multimodal.query import vocabulary as V
-    from multimodal.text_eval import seen_words
+    from multimodal.evaluation.text_eval import seen_words
+    from multimodal.search.query import vocabulary as V
 
     frozen = seen_words()
     assert set(frozen) == {"colour", "material", "style", "occasion", "season"}
@@ -399,7 +399,7 @@ def test_the_evaluations_seen_words_are_frozen_and_still_listed_with_their_value
 
 
 def test_reviewed_attribute_words_leave_the_sample_but_judgement_calls_stay() -> None:
-    from multimodal.text_eval import ordinary_words, reviewed_attribute_words, split_words, without_reviewed
+    from multimodal.evaluation.text_eval import ordinary_words, reviewed_attribute_words, split_words, without_reviewed
 
     reviewed = reviewed_attribute_words()
     assert reviewed["snow"] == ("season", ("Winter",), False) and reviewed["duvet"][2] is True

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from multimodal.query import parse_query
-from multimodal.query.dictionary import DictionaryLayer, WordNet, colour_table
+from multimodal.search.query import parse_query
+from multimodal.search.query.dictionary import DictionaryLayer, WordNet, colour_table
 
 needs_wordnet = pytest.mark.skipif(not WordNet.available(), reason="WordNet not installed (make wordnet)")
 MODIFIER = ("colour", "material", "style", "season", "occasion")
@@ -84,7 +84,7 @@ class _KeywordEncoder:
 
 
 def test_unsure_words_are_ranked_by_their_definition_too() -> None:
-    from multimodal.query.semantic import AttributeMatcher
+    from multimodal.search.query.semantic import AttributeMatcher
 
     definitions = {"tomato": ["tomato: a red fruit"]}
     plain = AttributeMatcher(_KeywordEncoder())
@@ -96,7 +96,7 @@ def test_unsure_words_are_ranked_by_their_definition_too() -> None:
 
 
 def test_an_unsure_style_word_is_read_in_sentences_on_the_scale_of_lone_words() -> None:
-    from multimodal.query.semantic import TEMPLATES, AttributeMatcher
+    from multimodal.search.query.semantic import TEMPLATES, AttributeMatcher
 
     class InContext(_KeywordEncoder):
         """Every sentence about clothes is alike ("past" stands for what they share), and "bygone" reads as
@@ -129,7 +129,7 @@ def test_the_dictionary_reads_one_colour_never_a_family(layer) -> None:
 
 
 def test_colour_families_are_no_anchors_of_the_learned_layer() -> None:
-    from multimodal.query.semantic import anchors
+    from multimodal.search.query.semantic import anchors
 
     assert not [a for a in anchors() if a.field == "colour" and len(a.values) > 1]
     assert any(a.text == "navy blue" for a in anchors())
@@ -144,7 +144,7 @@ def test_a_style_is_described_by_the_sense_the_catalog_means(layer) -> None:
 
 
 def test_an_unsure_style_word_is_ranked_by_the_chosen_sense_of_each_style() -> None:
-    from multimodal.query.semantic import STYLE_SENSES, AttributeMatcher
+    from multimodal.search.query.semantic import STYLE_SENSES, AttributeMatcher
 
     senses = {"retro": {"a fashion reminiscent": "retro: a fashion reminiscent of the past"}}
 
@@ -227,8 +227,8 @@ def test_the_likely_value_of_an_unsure_word_ranks_first_in_the_models_order() ->
     import numpy as np
     import pandas as pd
 
-    from multimodal.query import ParsedQuery
-    from multimodal.search import SearchEngine
+    from multimodal.search.engine import SearchEngine
+    from multimodal.search.query import ParsedQuery
 
     class Matcher:
         def field_similarities(self, word, fields):
@@ -257,8 +257,8 @@ def test_an_unsure_word_ranks_each_item_by_its_most_alike_field() -> None:
     import numpy as np
     import pandas as pd
 
-    from multimodal.query import ParsedQuery
-    from multimodal.search import SearchEngine
+    from multimodal.search.engine import SearchEngine
+    from multimodal.search.query import ParsedQuery
 
     class Matcher:
         def field_similarities(self, word, fields):
@@ -287,7 +287,7 @@ def test_wordnet_reads_the_same_from_many_threads() -> None:
 
 
 def test_a_pale_shade_takes_its_hue_rather_than_cream() -> None:
-    from multimodal.query.dictionary import colour_table
+    from multimodal.search.query.dictionary import colour_table
 
     table = colour_table()
     assert table["pistachio"] == table["mint"] == "green"  # plain CIELAB distance read both as cream

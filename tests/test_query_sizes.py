@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from multimodal.query import parse_query
-from multimodal.query.sizes import item_sizes, read_size
+from multimodal.search.query import parse_query
+from multimodal.search.query.sizes import item_sizes, read_size
 
 
 @pytest.mark.parametrize(("query", "label", "tokens"), [

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from multimodal.errors import InvalidInputError
-from multimodal.search import gender_mask, normalise_gender
+from multimodal.search.engine import gender_mask, normalise_gender
 
 GENDERS = np.array(["Men", "Women", "Unisex", "Men", "Women", "Unisex"])
 
@@ -30,7 +30,7 @@ def test_unknown_gender_is_refused() -> None:
 
 
 def test_category_aware_ranking_puts_the_believed_category_first_then_orders_by_similarity() -> None:
-    from multimodal.image_ranking import category_aware_ranking
+    from multimodal.search.image_ranking import category_aware_ranking
 
     similarities = np.array([[0.9, 0.8, 0.7, 0.6]])
     rows = np.array([[0, 1, 2, 3]])
@@ -45,7 +45,7 @@ def test_category_aware_ranking_puts_the_believed_category_first_then_orders_by_
 
 
 def test_category_aware_ranking_keeps_missing_candidates_last() -> None:
-    from multimodal.image_ranking import category_aware_ranking
+    from multimodal.search.image_ranking import category_aware_ranking
 
     ranking = category_aware_ranking(np.array([[0.5, -np.inf]]), np.array([[2, -1]]), np.array([[0.2, 0.8]]),
                                      np.array([1, 1, 0]), weight=1.0, k=2)

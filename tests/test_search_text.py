@@ -8,7 +8,7 @@ import pytest
 
 @pytest.fixture(scope="module")
 def engine(toy_build):
-    from multimodal.search import SearchEngine
+    from multimodal.search.engine import SearchEngine
 
     config, _, _ = toy_build
     return SearchEngine.load(config.artifacts_dir, config.data_dir)
@@ -117,7 +117,7 @@ def test_each_signal_is_reported_per_result(engine) -> None:
 
 
 def test_a_size_filters_to_the_items_that_come_in_it(engine) -> None:
-    from multimodal.query.sizes import item_sizes
+    from multimodal.search.query.sizes import item_sizes
 
     results = _exact(engine.search_text("boots in size 38", k=50))
     assert len(results) > 0 and set(results["category"]) == {"Ankle boot"}

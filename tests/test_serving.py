@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from multimodal import SearchEngine
-from multimodal.pipeline import add_items, build_index, run_in_generation
+from multimodal.build import add_items, build_index, run_in_generation
 
 ROOT = Path(__file__).resolve().parents[1]
 

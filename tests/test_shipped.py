@@ -36,7 +36,7 @@ def test_shipping_writes_checksums_and_a_model_card_with_the_figures(shipped_toy
 
 
 def test_the_build_uses_shipped_weights_for_the_same_catalog_and_settings(shipped_toy, tmp_path) -> None:
-    from multimodal.pipeline import train_image
+    from multimodal.build import train_image
 
     config, folder, _ = shipped_toy
     fresh = config.replace(artifacts_dir=tmp_path / "fresh")

@@ -4,9 +4,9 @@ import re
 
 import numpy as np
 
-from multimodal.catalog import build_catalog
-from multimodal.query import parse_query
-from multimodal.text_data import EVAL_CATEGORY_WORDS, EVAL_COLOUR_WORDS, eval_queries, training_texts
+from multimodal.catalog.synthetic import build_catalog
+from multimodal.models.text_data import EVAL_CATEGORY_WORDS, EVAL_COLOUR_WORDS, eval_queries, training_texts
+from multimodal.search.query import parse_query
 
 
 def _catalog():

@@ -5,12 +5,12 @@ import pytest
 
 from multimodal.errors import ArtifactError
 from multimodal.metrics import unit_rows
-from multimodal.text_encoder import TextMapper, train_mapper
+from multimodal.models.text_encoder import TextMapper, train_mapper
 
 
 @pytest.fixture(scope="module")
 def sentence_encoder():
-    from multimodal.text_encoder import SentenceEncoder
+    from multimodal.models.text_encoder import SentenceEncoder
 
     return SentenceEncoder()
 

@@ -5,10 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from multimodal.query import parse_query
-from multimodal.text_ranking import (
-    alternative_of, constraint_groups, dense_text, fuse, lexical_text, matched_labels, missed_labels, name_column, order_rows, relax,
-    relaxation_message, stated_values,
+from multimodal.search.query import parse_query
+from multimodal.search.text_ranking import (
+    alternative_of,
+    constraint_groups,
+    dense_text,
+    fuse,
+    lexical_text,
+    matched_labels,
+    missed_labels,
+    name_column,
+    order_rows,
+    relax,
+    relaxation_message,
+    stated_values,
 )
 
 COLUMNS = {

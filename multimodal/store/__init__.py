@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..config import Config
-from ..errors import ArtifactError, InvalidInputError
-from ..index import MANIFEST_FILE
-from ..io import read_json
-from .base import STORE_TYPES, SearchFilter, VectorStore
+from multimodal.config import Config
+from multimodal.errors import ArtifactError, InvalidInputError
+from multimodal.io import read_json
+from multimodal.store.base import STORE_TYPES, SearchFilter, VectorStore
+from multimodal.store.faiss_index import MANIFEST_FILE
 
 __all__ = ["STORE_TYPES", "SearchFilter", "VectorStore", "build_store", "open_store", "store_uri"]
 
@@ -28,7 +28,7 @@ def store_uri(config: Config) -> str | None:
     """Where the store lives: None for FAISS (files in the artifacts folder), a Lite folder or URL for Milvus."""
     if config.store == "faiss":
         return None
-    from .milvus_store import default_uri
+    from multimodal.store.milvus_store import default_uri
 
     return config.store_uri or default_uri(config.artifacts_dir)
 
@@ -37,11 +37,11 @@ def build_store(config: Config, vectors: np.ndarray, product_ids: Sequence[str],
                 metadata: pd.DataFrame | Sequence[dict], **manifest: Any) -> VectorStore:
     """A new store of ``config.store`` and ``config.index_type`` holding these items."""
     if config.store == "faiss":
-        from .faiss_store import FaissStore
+        from multimodal.store.faiss_store import FaissStore
 
         return FaissStore.build(vectors, product_ids, metadata, kind=config.index_type, **manifest)
     if config.store == "milvus":
-        from .milvus_store import MilvusStore
+        from multimodal.store.milvus_store import MilvusStore
 
         return MilvusStore.build(vectors, product_ids, metadata, kind=config.index_type, uri=store_uri(config),
                                  collection=config.store_collection, **manifest)
@@ -66,9 +66,9 @@ def open_store(directory: str | os.PathLike[str], catalog: pd.DataFrame, expect:
             f"rebuild it with `python -m multimodal build --store {store}`"
         )
     if built == "milvus":
-        from .milvus_store import MilvusStore
+        from multimodal.store.milvus_store import MilvusStore
 
         return MilvusStore.load(directory, expect=expect, uri=uri)
-    from .faiss_store import FaissStore
+    from multimodal.store.faiss_store import FaissStore
 
     return FaissStore.load(directory, catalog, expect=expect)

@@ -10,9 +10,9 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from ..config import CATEGORIES, GENDERS
-from ..errors import InvalidInputError
-from ..index import as_matrix, check_manifest  # noqa: F401 - one validator and one manifest rule for every store
+from multimodal.config import CATEGORIES, GENDERS
+from multimodal.errors import InvalidInputError
+from multimodal.store.faiss_index import as_matrix, check_manifest  # noqa: F401 - one validator and one manifest rule for every store
 
 STORE_TYPES = ("faiss", "milvus")
 FILTER_FIELDS = ("gender", "category", "price")

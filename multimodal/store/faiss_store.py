@@ -18,9 +18,9 @@ import faiss
 import numpy as np
 import pandas as pd
 
-from ..errors import ArtifactError, InvalidInputError
-from ..index import VectorIndex
-from .base import SearchFilter, as_matrix, check_k, check_new_ids, filter_columns
+from multimodal.errors import ArtifactError, InvalidInputError
+from multimodal.store.base import SearchFilter, as_matrix, check_k, check_new_ids, filter_columns
+from multimodal.store.faiss_index import VectorIndex
 
 _CACHE_SIZE = 64
 

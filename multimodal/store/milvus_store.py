@@ -23,10 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import ArtifactError, InvalidInputError
-from ..index import IDS_FILE, INDEX_TYPES, MANIFEST_FILE
-from ..io import read_json, write_json_atomic
-from .base import (
+from multimodal.errors import ArtifactError, InvalidInputError
+from multimodal.io import read_json, write_json_atomic
+from multimodal.store.base import (
     SearchFilter,
     as_matrix,
     check_k,
@@ -34,6 +33,7 @@ from .base import (
     check_new_ids,
     filter_columns,
 )
+from multimodal.store.faiss_index import IDS_FILE, INDEX_TYPES, MANIFEST_FILE
 
 log = logging.getLogger(__name__)
 

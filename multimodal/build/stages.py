@@ -1,0 +1,253 @@
+"""Stage functions shared by the CLI, the build and the tests: each reads and writes files."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from multimodal.catalog.fashion_mnist import load_fashion_mnist, make_subset
+from multimodal.catalog.images import preprocess_batch
+from multimodal.catalog.prepared import PreparedData, load_prepared, save_prepared
+from multimodal.catalog.synthetic import build_catalog
+from multimodal.config import CATEGORIES, Config
+from multimodal.io import write_json_atomic
+from multimodal.metrics import (
+    mean_reciprocal_rank,
+    precision_at_k,
+    relevance_by_label,
+    retrieval_summary,
+    top_k_of_scores,
+)
+
+log = logging.getLogger(__name__)
+
+
+def prepare(config: Config) -> dict[str, Any]:
+    """Load Fashion-MNIST, draw the subset and split, build the catalog, write ``config.data_dir``.
+
+    Every argument is checked (by ``Config`` and the subset) before a file is touched.
+    Returns the manifest written.
+    """
+    started = time.monotonic()
+    data = load_fashion_mnist(config)
+    subset = make_subset(data, config)
+    catalog = build_catalog(subset.labels, subset.split, config.seed)
+    catalog.insert(2, "source_split", subset.source_split)
+    catalog.insert(3, "source_index", subset.source_index)
+    manifest = {
+        "profile": config.profile,
+        "seed": config.seed,
+        "per_class": config.per_class if config.profile == "default" else None,
+        "query_fraction": config.query_fraction if config.profile == "default" else None,
+        "source": data.source,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    manifest = save_prepared(config.data_dir, catalog, subset.images, manifest)
+    manifest["seconds"] = round(time.monotonic() - started, 2)
+    return manifest
+
+
+def summary_table(catalog: pd.DataFrame) -> pd.DataFrame:
+    """Rows per category (in Fashion-MNIST order) and gender, with the split sizes."""
+    table = pd.crosstab(catalog["category"], catalog["gender"]).reindex(list(CATEGORIES), fill_value=0)
+    for split in ("catalog", "query"):
+        table[split] = catalog[catalog["split"] == split].groupby("category").size().reindex(list(CATEGORIES), fill_value=0)
+    table["total"] = catalog.groupby("category").size().reindex(list(CATEGORIES), fill_value=0)
+    return table
+
+
+def image_training_set(prepared: PreparedData, config: Config) -> tuple[np.ndarray, np.ndarray]:
+    """Preprocessed training images and labels: the catalog split, plus (optionally) the
+    Fashion-MNIST training images outside the subset. Held-out queries never enter."""
+    rows, images = prepared.part("catalog")
+    x = preprocess_batch(images)
+    y = rows["label"].to_numpy(np.int64)
+    if config.image_extra_training_data and config.profile == "default":
+        data = load_fashion_mnist(config)
+        used = prepared.catalog.loc[prepared.catalog["source_split"] == "train", "source_index"].to_numpy()
+        unused = np.setdiff1d(np.arange(len(data.train_labels)), used)
+        x = np.concatenate([x, preprocess_batch(data.train_images[unused])])
+        y = np.concatenate([y, data.train_labels[unused].astype(np.int64)])
+    return x, y
+
+
+def train_image(config: Config, verbose: int = 1, retrain: bool = True, report: Any = None) -> dict[str, Any]:
+    """Train the image encoder (or, with ``retrain=False``, install the shipped weights trained for
+    this very catalog and settings), save it to ``config.artifacts_dir`` and measure it on the
+    held-out queries.
+
+    The measurement embeds catalog and queries in inference mode, exactly as the index will,
+    and computes the raw-pixel baseline in the same run.
+    """
+    from multimodal.build.shipped import install, shipped_weights
+    from multimodal.models.image_encoder import ImageEncoder, train_image_encoder
+
+    prepared = load_prepared(config.data_dir)
+    shipped = None if retrain else shipped_weights(config)
+    if shipped is not None:
+        (report or log.info)(f"[train-image] using the shipped weights in {shipped} (checksums verified; "
+                             "`build --retrain` trains from scratch)")
+        install(shipped, config.artifacts_dir)
+        encoder = ImageEncoder.load(config.artifacts_dir)
+        n_train = int(encoder.history.get("train_images", [0])[0]) if encoder.history.get("train_images") else None
+    else:
+        x, y = image_training_set(prepared, config)
+        n_train = int(len(x))
+        log.info("training the image encoder on %d images", len(x))
+        encoder = train_image_encoder(x, y, config, verbose=verbose, max_seconds=config.image_max_seconds)
+        encoder.history["train_images"] = [float(n_train)]
+        encoder.save(config.artifacts_dir)
+
+    cat_rows, cat_images = prepared.part("catalog")
+    q_rows, q_images = prepared.part("query")
+    cat_x, q_x = preprocess_batch(cat_images), preprocess_batch(q_images)
+    cat_y, q_y = cat_rows["label"].to_numpy(), q_rows["label"].to_numpy()
+    q_emb, q_probs = encoder.encode(q_x)
+    cat_emb = encoder.embed(cat_x)
+    learned = retrieval_summary(q_emb, q_y, cat_emb, cat_y)
+    pixels = retrieval_summary(q_x.reshape(len(q_x), -1), q_y, cat_x.reshape(len(cat_x), -1), cat_y, metric="l2")
+    accuracy = float(np.mean(np.argmax(q_probs, axis=1) == q_y)) if len(q_y) else float("nan")
+    ranked = _image_search_ranking(q_emb, q_probs, cat_emb, cat_y, config, q_x, cat_x)
+    rel = relevance_by_label(ranked, cat_y, q_y)
+    searched = {"p_at_1": precision_at_k(rel, 1), "p_at_10": precision_at_k(rel, 10), "mrr": mean_reciprocal_rank(rel)}
+    summary = {
+        "source": "shipped" if shipped is not None else "trained",
+        "train_images": n_train,
+        "epochs": len(encoder.history.get("loss", [])),
+        "train_seconds": round(encoder.train_seconds, 1),
+        "queries": int(len(q_y)),
+        "catalog": int(len(cat_y)),
+        "learned": learned,
+        "image_search": searched,
+        "raw_pixels": pixels,
+        "classifier_accuracy": accuracy,
+    }
+    write_json_atomic(config.artifacts_dir / "image_training.json", summary)
+    return summary
+
+
+def _image_search_ranking(q_emb: np.ndarray, q_probs: np.ndarray, cat_emb: np.ndarray, cat_y: np.ndarray,
+                          config: Config, q_x: np.ndarray, cat_x: np.ndarray, k: int = 10, chunk: int = 2048) -> np.ndarray:
+    """Top-k catalog rows as image search ranks them (nearest candidates, then category-aware), in chunks
+    of queries so that the full profile (10,000 x 60,000) stays within memory."""
+    from multimodal.search.image_ranking import category_aware_ranking, pixel_features, visual_similarity
+
+    n_candidates = min(len(cat_emb), max(k, config.image_candidates))
+    item_pixels = pixel_features(cat_x) if config.w_image_pixels else None
+    out = []
+    for start in range(0, len(q_emb), chunk):
+        sims = q_emb[start : start + chunk] @ cat_emb.T
+        rows = top_k_of_scores(sims, n_candidates)
+        candidates = np.take_along_axis(sims, rows, axis=1)
+        if item_pixels is not None:
+            candidates = visual_similarity(candidates, rows, pixel_features(q_x[start : start + chunk]), item_pixels,
+                                           config.w_image_pixels)
+        ranking = category_aware_ranking(candidates, rows, q_probs[start : start + chunk], cat_y, config.w_image_category, k,
+                                         hedge_min=config.image_hedge_min, hedge_depth=config.image_hedge_depth,
+                                         exact_similarity=config.image_exact_similarity)
+        out.append(ranking.rows)
+    return np.concatenate(out) if out else np.zeros((0, k), np.int64)
+
+
+def catalog_embeddings(prepared: PreparedData, config: Config, encoder: Any = None) -> tuple[pd.DataFrame, np.ndarray, Any]:
+    """Rows of the catalog split and their image embeddings, computed as the index computes them."""
+    from multimodal.models.image_encoder import ImageEncoder
+
+    encoder = encoder or ImageEncoder.load(config.artifacts_dir)
+    rows, images = prepared.part("catalog")
+    return rows, encoder.embed(preprocess_batch(images)), encoder
+
+
+def build_index(config: Config, verbose: bool = True) -> dict[str, Any]:
+    """Embed the catalog split and write the vector store (``config.store``) with its manifest."""
+    from multimodal.models.image_encoder import EMBEDDING_FILE
+    from multimodal.store import build_store
+    from multimodal.store.faiss_index import model_fingerprint
+
+    prepared = load_prepared(config.data_dir)
+    rows, vectors, _ = catalog_embeddings(prepared, config)
+    index = build_store(
+        config, vectors, rows["product_id"].tolist(), rows,
+        model_fingerprint=model_fingerprint(config.artifacts_dir / EMBEDDING_FILE),
+        catalog_sha256=prepared.manifest["catalog_sha256"],
+    )
+    index.save(config.artifacts_dir)
+    write_json_atomic(config.artifacts_dir / "config.json", config.to_dict())
+    return index.manifest
+
+
+def train_text(config: Config, verbose: int = 1) -> dict[str, Any]:
+    """Train the mapping network (sentence vectors -> image embeddings) and embed every product's text.
+
+    Targets are the image embeddings of the catalog split; several texts per product.
+    """
+    from multimodal.models.text_data import training_texts
+    from multimodal.models.text_encoder import SentenceEncoder, train_mapper
+    from multimodal.search.engine import TEXT_VECTORS_FILE, item_text
+
+    prepared = load_prepared(config.data_dir)
+    rows, image_vectors, _ = catalog_embeddings(prepared, config)
+    sentence = SentenceEncoder(config.sentence_model)
+    texts, groups = [], []
+    rng = np.random.default_rng(config.seed + 17)
+    for i, row in rows.iterrows():
+        variants = training_texts(row, rng)
+        texts.extend(variants)
+        groups.extend([i] * len(variants))
+    groups_arr = np.asarray(groups)
+    unique, position = np.unique(np.asarray(texts, dtype=object), return_inverse=True)  # ~20% repeat
+    log.info("encoding %d distinct training texts (%d in all)", len(unique), len(texts))
+    vectors = sentence.encode(unique.tolist(), progress=bool(verbose))[position]
+    labels = rows["label"].to_numpy()[groups_arr]
+    mapper = train_mapper(vectors, image_vectors[groups_arr], groups_arr, epochs=config.text_epochs, seed=config.seed,
+                          verbose=verbose, objective=config.text_objective, labels=labels,
+                          temperature=config.text_temperature, item_weight=config.text_item_weight)
+    mapper.save(config.artifacts_dir)
+    item_vectors = sentence.encode([item_text(r) for _, r in rows.iterrows()], progress=bool(verbose))
+    from multimodal.io import save_npy_atomic
+
+    save_npy_atomic(config.artifacts_dir / TEXT_VECTORS_FILE, item_vectors)
+    history = mapper.history
+    return {
+        "texts": len(texts), "products": int(len(rows)), "epochs": len(history.get("loss", [])),
+        "train_mse": history["loss"][-1] if history.get("loss") else None,
+        "val_mse": min(history["val_loss"]) if history.get("val_loss") else None,
+    }
+
+
+# ---------------------------------------------------------------- one-command build
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+# ---------------------------------------------------------------- adding items without retraining
+
+
+
+
+
+
+

@@ -1,0 +1,414 @@
+"""Text ranking, model-free: stated constraints as hard filters (relaxed visibly when nothing
+meets them all), dense and lexical signals fused inside them, price intents as the order.
+
+``SearchEngine.rank_text`` encodes the query and calls ``rank_constrained``; everything here
+works on arrays, so each step is tested on hand-made data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from multimodal.search.query import PRICE_ASCENDING, Constraint, ParsedQuery
+from multimodal.search.query import vocabulary as V
+from multimodal.search.query.parsed import NAME_FIELD
+
+RRF_K = 60  # Cormack et al. (2009)
+FUSIONS: tuple[str, ...] = ("rrf", "weighted")
+# Dropped first when nothing meets every stated constraint: the least important comes first.
+# The sidebar's gender filter is never relaxed; a gender stated in the query is, nearly last.
+RELAXATION_ORDER: tuple[str, ...] = (
+    "season", "near_season", "occasion", "style", "colour", "brand", "material", "size", "exclusions", "price", "gender", "category",
+)
+# The seasons whose clothes are nearest a stated one's: all-season items, then the other transitional
+# (or the milder) season. Without items of the stated season these come first ("near_season"), before
+# the rest: a "light jacket for spring" had listed winter down puffers first.
+NEAR_SEASONS: dict[str, tuple[str, ...]] = {
+    "Spring": ("All-season", "Autumn"), "Autumn": ("All-season", "Spring"),
+    "Summer": ("All-season", "Spring"), "Winter": ("All-season", "Autumn"),
+}
+_OTHER = {
+    "season": "for other seasons", "near_season": "for other seasons", "occasion": "for other occasions", "style": "in other styles",
+    "colour": "in other colours", "brand": "from other brands", "material": "in other materials", "size": "in other sizes",
+    "exclusions": "including what you ruled out", "price": "at other prices", "gender": "for other genders",
+    "category": "of other kinds",
+}
+
+
+@dataclass
+class Relaxation:
+    """Which groups of constraints were dropped, and the sentence that tells the shopper."""
+
+    dropped: list[str] = field(default_factory=list)
+    message: str | None = None
+
+    @property
+    def groups(self) -> list[str]:
+        """The dropped groups as the shopper stated them: the nearest seasons are a step of "season"."""
+        return [g for g in self.dropped if g != "near_season"]
+
+
+def constraint_groups(parsed: ParsedQuery, columns: Mapping[str, np.ndarray], prices: np.ndarray,
+                      query_gender_mask: np.ndarray | None) -> dict[str, np.ndarray]:
+    """One mask per relaxation group: per field, the rows with a stated value (``stated_values``);
+    "exclusions", the rows meeting every negation; price, size and the query's gender."""
+    n = len(prices)
+    groups: dict[str, np.ndarray] = {name: np.isin(np.asarray(columns[name]), list(values))
+                                     for name, (values, _) in stated_values(parsed).items()}
+    for name in dict.fromkeys(c.field for c in parsed.constraints if c.applies_to):
+        groups[name] = _tied_mask([c for c in parsed.constraints if c.field == name and not c.negated], columns)
+    if (near := near_seasons(parsed)) and "season" in groups:
+        groups["near_season"] = np.isin(np.asarray(columns["season"]), [*parsed.values("season"), *near])
+    for c in parsed.constraints:
+        if c.negated:
+            mask = meets(c, columns[c.field])
+            groups["exclusions"] = groups["exclusions"] & mask if "exclusions" in groups else mask
+    price = np.ones(n, bool)
+    if parsed.max_price is not None:
+        price &= prices <= parsed.max_price
+    if parsed.min_price is not None:
+        price &= prices >= parsed.min_price
+    if parsed.max_price is not None or parsed.min_price is not None:
+        groups["price"] = price
+    if parsed.size is not None and "sizes" in columns:
+        groups["size"] = offers_size(columns["sizes"], parsed.size.tokens)
+    if query_gender_mask is not None:
+        groups["gender"] = query_gender_mask
+    return groups
+
+
+def near_seasons(parsed: ParsedQuery) -> tuple[str, ...]:
+    """The seasons nearest the stated ones (``NEAR_SEASONS``), none where a season is tied to a garment."""
+    stated = parsed.values("season")
+    if any(c.applies_to for c in parsed.constraints if c.field == "season"):
+        return ()
+    return tuple(dict.fromkeys(n for s in stated for n in NEAR_SEASONS.get(s, ()) if n not in stated))
+
+
+def stated_values(parsed: ParsedQuery) -> dict[str, tuple[frozenset[str], bool]]:
+    """Per field, the values its stated (not negated) constraints allow, and whether they are
+    alternatives. A product has one value per field, so two stated values that share nothing are
+    either-or ("shoes for a beach holiday": beach or vacation; "red or white sneakers"); values that
+    overlap narrow each other ("boots" among "shoes" leaves ankle boots)."""
+    by_field: dict[str, list[frozenset[str]]] = {}
+    for c in parsed.constraints:
+        if not c.negated:
+            by_field.setdefault(c.field, []).append(frozenset(c.values))
+    out: dict[str, tuple[frozenset[str], bool]] = {}
+    for name, sets in by_field.items():
+        common = frozenset.intersection(*sets)
+        out[name] = (common, False) if common else (frozenset.union(*sets), True)
+    return out
+
+
+def _tied_mask(stated: list[Constraint], columns: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Rows meeting a field whose values the query tied to garments ("black dress and red shoes"):
+    a row of a named garment has that garment's value; a row of another category is free."""
+    category = np.asarray(columns["category"])
+    mask = ~np.isin(category, [v for c in stated for v in c.applies_to])
+    for c in stated:
+        mask |= np.isin(np.asarray(columns[c.field]), list(c.values)) & np.isin(category, list(c.applies_to))
+    return mask
+
+
+def _of_its_garment(c: Constraint, columns: Mapping[str, np.ndarray], rows: np.ndarray) -> np.ndarray:
+    """Which rows are of the garment ``c`` was said of (all of them for a value said of every item)."""
+    return np.isin(np.asarray(columns["category"])[rows], list(c.applies_to)) if c.applies_to else np.ones(len(rows), bool)
+
+
+def offers_size(item_sizes: np.ndarray, wanted: frozenset[str]) -> np.ndarray:
+    """Rows whose sizes (``query.sizes.item_sizes`` sets) include one of ``wanted``."""
+    return np.fromiter((bool(sizes & wanted) for sizes in item_sizes), bool, len(item_sizes))
+
+
+def dense_text(parsed: ParsedQuery) -> str:
+    """The query for the sentence model and the mapped vector: without what a negation rules out.
+
+    Neither can negate: "jeans not blue" ranked the brand Blue Fjord's jeans first. The negation
+    itself is a hard filter; a query of nothing but a negation ("not black") keeps its words."""
+    gone = {w for c in parsed.constraints if c.negated for w in c.words.lower().split()}
+    if not gone:
+        return parsed.text
+    gone |= {w for w in V.NEGATORS if " " not in w}
+    return _without(parsed.text, gone).strip(" ,") or parsed.text
+
+
+def lexical_text(parsed: ParsedQuery, dropped: list[str]) -> str:
+    """The query for BM25: ``dense_text`` without the garment words of a category filter that holds.
+
+    Inside the filter every item is of a stated category, so its word only favours the items whose
+    title happens to repeat it: "smart shoes for an interview" ranked running shoes first (their
+    titles say "shoes"), not the elegant sandals and boots the other words ask for. Dev queries:
+    0.875 -> 0.877. Other stated words are kept (every allowed item has their value anyway)."""
+    text = dense_text(parsed)
+    if "category" in dropped:
+        return text
+    garment = {w for c in parsed.constraints if c.field == "category" and not c.negated for w in c.words.lower().split()}
+    return _without(text, garment)
+
+
+def _without(text: str, words: set[str]) -> str:
+    """``text`` less the words in ``words`` (lower case, trailing punctuation ignored)."""
+    return " ".join(w for w in text.split() if w.lower().strip(",.!?") not in words)
+
+
+def meets(constraint: Constraint, values: np.ndarray) -> np.ndarray:
+    """Rows whose value is one of the constraint's (or, negated, none of them). For ``NAME_FIELD``
+    the values are product names (``name_column``), and a row is inside when its name says one."""
+    if constraint.field == NAME_FIELD:
+        inside = named(values, constraint.values)
+    else:
+        inside = np.isin(np.asarray(values), list(constraint.values))
+    return ~inside if constraint.negated else inside
+
+
+def name_column(titles: Sequence[str]) -> np.ndarray:
+    """Product names as ``named`` reads them: lower case, hyphens as spaces ("Flip-Flops" -> "flip flops")."""
+    return np.array([str(t).lower().replace("-", " ") for t in titles], dtype=object)
+
+
+def named(names: np.ndarray, phrases: Sequence[str]) -> np.ndarray:
+    """Rows whose name holds one of ``phrases`` (singular forms, ``parser._name_form``) as whole
+    words, singular or plural: "flip flop" finds "Red Flip-Flops"."""
+    pattern = re.compile(r"\b(?:" + "|".join(re.escape(p) for p in phrases) + r")(?:e?s)?\b")
+    return np.fromiter((pattern.search(str(n)) is not None for n in names), bool, len(names))
+
+
+def relax(base: np.ndarray, groups: dict[str, np.ndarray]) -> tuple[np.ndarray, list[str]]:
+    """Rows meeting ``base`` and every group; when none do, drop groups in ``RELAXATION_ORDER``
+    until some rows remain. Returns the rows and the groups dropped."""
+    kept = dict(groups)
+    dropped: list[str] = []
+    while True:
+        mask = base.copy()
+        for m in kept.values():
+            mask &= m
+        if mask.any() or not kept:
+            return mask, dropped
+        name = next(g for g in RELAXATION_ORDER if g in kept)
+        dropped.append(name)
+        del kept[name]
+
+
+def backfill(rows: np.ndarray, scores: np.ndarray, base: np.ndarray, groups: dict[str, np.ndarray], dropped: list[str],
+             score: Callable[[np.ndarray], np.ndarray], k: int, total_weight: float) -> tuple[np.ndarray, np.ndarray]:
+    """When fewer than k items meet every constraint, the next best items after them: those meeting
+    all but the least important constraints (``RELAXATION_ORDER``), each batch by its own fused score.
+    Shown after the exact matches and marked as partial; never outside ``base`` (the gender filter).
+
+    Returns rows and scores; the score of batch i is its fused score minus ``(i + 1) * total_weight``
+    (the most any fused score can be), so scores fall along the list."""
+    chosen = list(rows)
+    out_scores = [float(x) for x in scores]
+    batch = 0
+    kept = {name: m for name, m in groups.items() if name not in dropped}
+    taken = np.zeros(len(base), bool)
+    taken[np.asarray(chosen, np.int64)] = True
+    for name in [g for g in RELAXATION_ORDER if g in kept]:
+        if len(chosen) >= k:
+            break
+        del kept[name]
+        mask = base.copy()
+        for m in kept.values():
+            mask &= m
+        mask &= ~taken
+        if not mask.any():
+            continue
+        fused = score(mask)
+        extra = np.flatnonzero(mask)
+        extra = extra[np.argsort(-fused[extra], kind="stable")][: k - len(chosen)]
+        batch += 1
+        chosen.extend(extra.tolist())
+        out_scores.extend((fused[extra] - batch * total_weight).tolist())
+        taken[extra] = True
+    return np.asarray(chosen, np.int64), np.asarray(out_scores, np.float32)
+
+
+def describe(parsed: ParsedQuery, skip: set[str] | frozenset[str] = frozenset()) -> str:
+    """The stated constraints in the shopper's own words ("navy shearling coats for men under $200")."""
+    words = _stated_words(parsed)
+    either = {name for name, (_, alternatives) in stated_values(parsed).items() if alternatives}
+    tied = [c for c in parsed.constraints if c.applies_to and not c.negated and c.field not in skip] if "category" not in skip else []
+    front = [(" or " if name in either else " ").join(words[name]) for name in ("season", "colour", "material", "style")
+             if name not in skip and words[name] and not any(c.field == name for c in tied)]
+    # "black dress or red shoes": a value tied to a garment goes with it
+    noun = (" or ".join(" ".join([*(c.words for c in tied if c.garment == w), w]) for w in words["category"])
+            if "category" not in skip and words["category"] else "items")
+    parts = [" ".join([*front, noun])]
+    if "brand" not in skip and words["brand"]:
+        parts.append("by " + " or ".join(words["brand"]))
+    for name in ("occasion",):
+        if name not in skip and words[name]:
+            parts.append("for " + " or ".join(words[name]))
+    if "gender" not in skip and parsed.gender:
+        parts.append(f"for {parsed.gender.lower()}")
+    if "size" not in skip and parsed.size is not None:
+        parts.append(f"in size {parsed.size.label}")
+    if "price" not in skip and (label := parsed.price_label()):
+        parts.append(label.removeprefix("price: "))
+    if "exclusions" not in skip:
+        ruled_out = [c.words for c in parsed.constraints if c.negated]
+        if ruled_out:
+            parts.append("not " + " or ".join(ruled_out))
+    return " ".join(parts)
+
+
+def _stated_words(parsed: ParsedQuery) -> defaultdict[str, list[str]]:
+    """Per field, the shopper's words of its stated (not negated) constraints ("navy", "coats")."""
+    words: defaultdict[str, list[str]] = defaultdict(list)
+    for c in parsed.constraints:
+        if not c.negated:
+            words[c.field].append(c.words)
+    return words
+
+
+def relaxation_message(parsed: ParsedQuery, dropped: list[str]) -> str | None:
+    """"no navy shearling coats; showing shearling coats in other colours"."""
+    if not dropped:
+        return None
+    said = dict(_OTHER)
+    if "season" in dropped and "near_season" not in dropped and (near := near_seasons(parsed)):
+        said["season"] = "for " + " or ".join("all seasons" if n == "All-season" else n.lower() for n in near)
+    others = " and ".join(said[d] for d in dropped if not (d == "season" and "near_season" in dropped))
+    return f"No {describe(parsed)}; showing {describe(parsed, set(dropped))} {others}."
+
+
+def ranks_within(scores: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """1-based rank of each allowed row by ``scores`` (NaN last); disallowed rows get a large rank."""
+    s = np.where(np.isnan(scores), -np.inf, scores)
+    s = np.where(allowed, s, -np.inf)
+    order = np.argsort(-s, kind="stable")
+    rank = np.empty(len(s), np.float64)
+    rank[order] = np.arange(1, len(s) + 1)
+    return rank
+
+
+def fuse(signals: Mapping[str, np.ndarray], weights: Mapping[str, float], allowed: np.ndarray, method: str = "rrf") -> np.ndarray:
+    """One score per row from several signals.
+
+    ``rrf``: sum of weight / (60 + rank of the row by that signal among the allowed rows);
+    ``weighted``: sum of weight * signal, each signal min-max scaled over the allowed rows.
+    Missing values (NaN) count as the worst.
+    """
+    if method not in FUSIONS:
+        raise ValueError(f"unknown fusion {method!r}; use one of {', '.join(FUSIONS)}")
+    total = np.zeros(len(allowed), np.float64)
+    for name, values in signals.items():
+        w = float(weights.get(name, 0.0))
+        if w == 0.0:
+            continue
+        values = np.asarray(values, np.float64)
+        if method == "rrf":
+            total += w / (RRF_K + ranks_within(values, allowed))
+        else:
+            inside = values[allowed & ~np.isnan(values)]
+            low, high = (float(inside.min()), float(inside.max())) if inside.size else (0.0, 1.0)
+            scaled = (np.nan_to_num(values, nan=low) - low) / (high - low if high > low else 1.0)
+            total += w * scaled
+    return total
+
+
+def order_rows(fused: np.ndarray, allowed: np.ndarray, prices: np.ndarray, sort: str | None, k: int,
+               alternative: np.ndarray | None = None) -> np.ndarray:
+    """The k best allowed rows: by fused score, or by price (then fused score) for a price intent.
+
+    ``alternative`` (``alternative_of``): which of the stated either-or values each row has; the
+    best row of each takes turns at the top, so "tops or dresses" shows both, not ten tops."""
+    rows = np.flatnonzero(allowed)
+    if sort is None:
+        order = np.argsort(-fused[rows], kind="stable")
+    else:
+        direction = 1.0 if sort == PRICE_ASCENDING else -1.0
+        order = np.lexsort((-fused[rows], direction * prices[rows]))
+    ranked = rows[order]
+    if sort is None and alternative is not None:
+        ranked = _take_turns(ranked, alternative[ranked], k)
+    return ranked[:k]
+
+
+def alternative_of(parsed: ParsedQuery, columns: Mapping[str, np.ndarray]) -> np.ndarray | None:
+    """Per row, which combination of the stated either-or values it has ("grey hoodie or black coat":
+    grey hoodie, grey coat, black hoodie, black coat), as one id (with one such field, the index of
+    the value: 0 for tops, 1 for dresses, -1 for neither); None when the query states no
+    alternatives. Every either-or field counts, not only the first: hoodies must show too."""
+    either = [name for name, (_, alternatives) in stated_values(parsed).items() if alternatives]
+    if not either:
+        return None
+    out = np.zeros(len(columns[either[0]]), np.int64)
+    for name in either:
+        stated = [c for c in parsed.constraints if c.field == name and not c.negated]
+        index = np.full(len(out), -1, np.int64)  # the first stated value the row has; -1 for none
+        for i, c in enumerate(stated):
+            index[(index < 0) & np.isin(np.asarray(columns[name]), list(c.values))] = i
+        out = out * (len(stated) + 1) + index + 1
+    return out - 1  # one field: the index itself
+
+
+def _take_turns(ranked: np.ndarray, group: np.ndarray, k: int) -> np.ndarray:
+    """The first k of a round-robin over groups, each in its own ranked order, groups in the order
+    of their best row."""
+    queues = [list(ranked[group == g][:k]) for g in dict.fromkeys(group.tolist())]
+    out: list[int] = []
+    while len(out) < k and any(queues):
+        for queue in queues:
+            if queue and len(out) < k:
+                out.append(queue.pop(0))
+    return np.asarray(out, np.int64)
+
+
+def matched_labels(parsed: ParsedQuery, columns: Mapping[str, np.ndarray], prices: np.ndarray, genders: np.ndarray,
+                   rows: np.ndarray) -> list[list[str]]:
+    """For each result row, the stated constraints it meets, as short labels for its card."""
+    out: list[list[str]] = [[] for _ in rows]
+    for c in parsed.constraints:
+        ok = meets(c, columns[c.field][rows]) & _of_its_garment(c, columns, rows)
+        for i in np.flatnonzero(ok):
+            value = columns[c.field][rows[i]]
+            out[i].append(f"not {c.words}" if c.negated else str(value))
+    if parsed.gender:
+        allowed = {"Men": ("Men", "Unisex"), "Women": ("Women", "Unisex"), "Unisex": ("Unisex",)}[parsed.gender]
+        for i, r in enumerate(rows):
+            if genders[r] in allowed:
+                out[i].append(str(genders[r]))
+    if parsed.size is not None and "sizes" in columns:
+        for i in np.flatnonzero(offers_size(columns["sizes"][rows], parsed.size.tokens)):
+            out[i].append(f"size {parsed.size.label}")
+    if parsed.min_price is not None or parsed.max_price is not None:
+        low = parsed.min_price if parsed.min_price is not None else -np.inf
+        high = parsed.max_price if parsed.max_price is not None else np.inf
+        for i, r in enumerate(rows):
+            if low <= prices[r] <= high:
+                out[i].append(f"${prices[r]:.2f}")
+    return out
+
+
+def missed_labels(parsed: ParsedQuery, columns: Mapping[str, np.ndarray], groups: Mapping[str, np.ndarray],
+                  rows: np.ndarray) -> list[list[str]]:
+    """For each result row, what it misses of the query, in the shopper's words ("hiking", "not red",
+    "under $40"): the constraint groups (``constraint_groups``) its row fails. Empty for an exact
+    match; a partial match's card says what it lacks rather than only that it lacks something."""
+    stated = _stated_words(parsed)
+    negated = [c for c in parsed.constraints if c.negated]
+    out: list[list[str]] = [[] for _ in rows]
+    for name, mask in groups.items():
+        if name == "near_season":
+            continue  # an item of another season misses the season once
+        for i in np.flatnonzero(~mask[rows]):
+            if name == "exclusions":
+                out[i].extend(f"not {c.words}" for c in negated if not meets(c, columns[c.field][rows[i:i + 1]])[0])
+            elif name == "price":
+                out[i].append((parsed.price_label() or "price").removeprefix("price: "))
+            elif name == "size" and parsed.size is not None:
+                out[i].append(f"size {parsed.size.label}")
+            elif name == "gender" and parsed.gender:
+                out[i].append(f"for {parsed.gender.lower()}")
+            else:
+                own = [c.words for c in parsed.constraints if c.field == name and not c.negated and c.applies_to
+                       and _of_its_garment(c, columns, rows[i:i + 1])[0]]  # a red dress lacks "black", not "black or red"
+                out[i].append(" or ".join(dict.fromkeys(own or stated[name] or [name])))
+    return out
