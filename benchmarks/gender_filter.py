@@ -28,7 +28,7 @@ def main() -> int:
     from multimodal import SearchEngine
     from multimodal.catalog.prepared import load_prepared
     from multimodal.models.text_data import eval_queries
-    from multimodal.search.engine import GENDER_FILTERS
+    from multimodal.search.filters import GENDER_FILTERS
 
     engine = SearchEngine.load(args.artifacts_dir)
     rows, images = load_prepared(engine.config.data_dir).part("query")
@@ -40,7 +40,7 @@ def main() -> int:
         for i in range(n):
             for result in (engine.search_image(images[i], k=10, gender=gender), engine.search_text(texts[i], k=10, gender=gender)):
                 total += len(result)
-                violations += int((~result["gender"].isin(allowed)).sum())
+                violations += int((~result.rows["gender"].isin(allowed)).sum())
     print(f"{n} image and {n} text queries per filter (men, women, unisex): {total:,} results, {violations} outside the rule")
     return 1 if violations else 0
 

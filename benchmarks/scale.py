@@ -196,7 +196,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import faiss
 
     from multimodal.config import Config
-    from multimodal.search.engine import gender_filter
+    from multimodal.search.filters import gender_filter
     from multimodal.store import build_store
 
     faiss.omp_set_num_threads(args.threads)

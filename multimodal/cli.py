@@ -342,23 +342,25 @@ def cmd_search(args: argparse.Namespace) -> int:
                                store=args.store, store_uri=args.store_uri)
     if args.text is not None:
         result = engine.search_text(args.text, k=args.k, gender=args.gender)
-        understood = [*result.attrs["chips"], *(h["label"] for h in result.attrs.get("hint_items", []))]
+        understood = [*result.chips, *(h["label"] for h in result.hint_items)]
         print("understood: " + (", ".join(understood) or "nothing explicit"))  # soft words too, as the app and API show them
-        if result.attrs.get("relaxed"):
-            print(result.attrs["relaxed"])
+        if result.relaxed:
+            print(result.relaxed)
         columns = ["rank", "product_id", "category", "gender", "colour", "material", "price", "score", "image_score",
                    "text_score", "bm25_score", "title"]
-        if result["misses"].map(len).any():  # what each close match (or every result, when relaxed) lacks
-            result = result.assign(lacks=result["misses"].map(", ".join))
+        rows = result.rows
+        if rows["misses"].map(len).any():  # what each close match (or every result, when relaxed) lacks
+            rows = rows.assign(lacks=rows["misses"].map(", ".join))
             columns.append("lacks")
     else:
         result = engine.search_image(args.image, k=args.k, gender=args.gender)
-        print(f"predicted category: {result.attrs['predicted_category']} ({result.attrs['confidence']:.0%})")
+        print(f"predicted category: {result.predicted_category} ({result.confidence:.0%})")
         columns = ["rank", "product_id", "category", "gender", "colour", "price", "score", "title"]
-    if result.empty:
+        rows = result.rows
+    if rows.empty:
         print("no products match these filters")
     else:
-        print(result[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print(rows[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return 0
 
 

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from multimodal import charts, ui
+from multimodal.app import charts, ui
 
 ui.through_navigation()
 st.title("How good is the search?")

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from multimodal import InvalidInputError, ui
+from multimodal import InvalidInputError
+from multimodal.app import ui
 from multimodal.catalog.images import to_uint8
 
 ui.through_navigation()
@@ -16,7 +17,7 @@ def show_results(results, caption: str, model_input=None) -> None:
     with left:
         if model_input is not None:
             ui.show_image(to_uint8(model_input), caption="What the model sees")
-        st.metric("Predicted category", results.attrs["predicted_category"], f"{results.attrs['confidence']:.0%} confidence",
+        st.metric("Predicted category", results.predicted_category, f"{results.confidence:.0%} confidence",
                   delta_color="off")
     with right:
         st.caption(f"{caption} · gender filter: {ui.selected_gender().title()}")
@@ -37,7 +38,7 @@ if similar_to:
         top.subheader(f"More like: {source['title']}")
         back.button("New image search", on_click=lambda: st.session_state.update(similar_to=None), key="leave-similar")
         show_results(results, f"{len(results)} products that look like {similar_to} ({source['category']}, "
-                     f"{source['gender']}, {source['colour']})", results.attrs["model_input"])
+                     f"{source['gender']}, {source['colour']})", results.model_input)
     st.stop()
 
 upload_tab, pick_tab = st.tabs(["Upload a photo", "Pick from the catalog"])
@@ -58,6 +59,6 @@ if image is not None:
     except InvalidInputError as exc:
         st.error(f"This file can't be used as a product photo: {exc}. Try a PNG, JPEG or WebP picture of one item.")
     else:
-        show_results(results, f"{len(results)} similar products", results.attrs["model_input"])
+        show_results(results, f"{len(results)} similar products", results.model_input)
 else:
     st.info("Upload a photo of one item, pick a product from the catalog, or press \"More like this\" on any result.")

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from multimodal import InvalidInputError, ui
+from multimodal import InvalidInputError
+from multimodal.app import ui
 
 ui.through_navigation()
 st.title("Search by words")
@@ -22,9 +23,9 @@ if query.strip():
     except InvalidInputError as exc:
         st.warning(str(exc))
     else:
-        st.markdown("**Understood:** " + ui.chip_markdown(results.attrs.get("chip_items", []), results.attrs.get("hint_items", [])))
-        if results.attrs.get("relaxed"):
-            st.info(results.attrs["relaxed"])
+        st.markdown("**Understood:** " + ui.chip_markdown(results.chip_items, results.hint_items))
+        if results.relaxed:
+            st.info(results.relaxed)
         st.caption(ui.count_caption(results, ui.selected_gender()))
         ui.feedback_bar()
         ui.product_cards(engine, results, context="text")

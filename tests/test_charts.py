@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from multimodal import charts
+from multimodal.app import charts
 
 
 def _metrics() -> dict:

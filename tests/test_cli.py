@@ -49,7 +49,7 @@ def test_too_many_per_class_fails_and_leaves_existing_data_untouched(tmp_path: P
 
 
 def test_missing_dataset_is_reported_without_a_traceback(tmp_path: Path, capsys, monkeypatch) -> None:
-    from multimodal import data
+    from multimodal.catalog import fashion_mnist as data
 
     monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "none")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from multimodal import data
+from multimodal.catalog import fashion_mnist as data
 from multimodal.config import Config
 from multimodal.errors import CorruptDataError, DataNotFoundError, InvalidInputError
 from tests.conftest import write_idx

@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from multimodal import image_encoder as ie
 from multimodal.config import Config
 from multimodal.errors import InvalidInputError
+from multimodal.models import image_encoder as ie
 from tests.conftest import synthetic_fashion
 
 

@@ -129,7 +129,7 @@ def test_to_uint8_round_trips() -> None:
 @pytest.mark.parametrize(("width", "height", "message"), [(39_000_000, 1, "on a side"), (20_000, 2_000, "on a side"),
                                                           (3_000, 100, "30 times longer"), (0, 5, "empty")])
 def test_absurd_sides_and_strips_are_refused_before_decoding(width, height, message, monkeypatch) -> None:
-    from multimodal import preprocess as module
+    from multimodal.catalog import images as module
 
     with pytest.raises(InvalidInputError, match=message):
         module.check_size(width, height)

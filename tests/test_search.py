@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from multimodal.errors import InvalidInputError
-from multimodal.search.engine import gender_mask, normalise_gender
+from multimodal.search.filters import gender_mask, normalise_gender
 
 GENDERS = np.array(["Men", "Women", "Unisex", "Men", "Women", "Unisex"])
 

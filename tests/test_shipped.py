@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from multimodal import shipped
+from multimodal.build import shipped
 from multimodal.errors import ArtifactError
 from multimodal.io import file_sha256, read_json
 

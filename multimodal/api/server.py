@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import math
 import os
 import threading
 import time
@@ -25,12 +24,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-import pandas as pd
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from multimodal.errors import ArtifactError, InvalidInputError, MultimodalError, UnknownItemError
+from multimodal.search.results import SearchResult, json_value
 
 log = logging.getLogger(__name__)
 
@@ -133,21 +132,10 @@ class EngineHolder:
         return self.engine
 
 
-def results_payload(result: pd.DataFrame) -> list[dict[str, Any]]:
+def results_payload(result: SearchResult) -> list[dict[str, Any]]:
     """Result rows as JSON objects in rank order: the catalog's fields, the score and each signal."""
-    columns = [c for c in (*RESULT_FIELDS, *SIGNAL_FIELDS, *MATCH_FIELDS) if c in result.columns]
-    out = []
-    for record in result[columns].to_dict("records"):
-        out.append({k: _json_value(v) for k, v in record.items()})
-    return out
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+    keep = (*RESULT_FIELDS, *SIGNAL_FIELDS, *MATCH_FIELDS)
+    return result.records(drop=tuple(c for c in result.rows.columns if c not in keep))
 
 
 def _read_upload(upload: UploadFile, settings: ApiSettings) -> bytes:
@@ -221,10 +209,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         """Products for a shopper's words, best first; ``parsed`` shows the constraints understood."""
         started = time.perf_counter()
         result = holder.get().search_text(body.query, k=body.k, gender=body.gender)
-        return {"query": body.query, "parsed": result.attrs.get("parsed"),
-                "understood": [*result.attrs.get("chip_items", []), *result.attrs.get("hint_items", [])],
-                "relaxed": result.attrs.get("relaxed"), "relaxed_groups": result.attrs.get("relaxed_groups", []),
-                "n_matching": result.attrs.get("n_matching"), "results": results_payload(result),
+        return {"query": body.query, "parsed": result.parsed, "understood": result.understood,
+                "relaxed": result.relaxed, "relaxed_groups": result.relaxed_groups,
+                "n_matching": result.n_matching, "results": results_payload(result),
                 "took_ms": round((time.perf_counter() - started) * 1000, 2)}
 
     @app.post("/search/image")
@@ -234,8 +221,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         data = _read_upload(file, settings)
         started = time.perf_counter()
         result = holder.get().search_image(data, k=k, gender=gender)
-        return {"predicted_category": result.attrs.get("predicted_category"),
-                "confidence": _json_value(result.attrs.get("confidence")), "results": results_payload(result),
+        return {"predicted_category": result.predicted_category,
+                "confidence": json_value(result.confidence), "results": results_payload(result),
                 "took_ms": round((time.perf_counter() - started) * 1000, 2)}
 
     @app.get("/items/{product_id}/similar")
@@ -263,7 +250,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             added = add_items(config, images, names=[f.filename or f"file {i + 1}" for i, f in enumerate(files)], metadata=rows)
             holder.load()
         fields = ["product_id", "category", "gender", "colour", "price", "title", "predicted_category", "confidence"]
-        return {"added": [{k: _json_value(v) for k, v in r.items()} for r in added[fields].to_dict("records")],
+        return {"added": [{k: json_value(v) for k, v in r.items()} for r in added[fields].to_dict("records")],
                 "items": len(holder.get().index)}
 
     @app.get("/metrics")

@@ -16,6 +16,7 @@ import streamlit as st
 
 from multimodal.errors import ArtifactError, MultimodalError
 from multimodal.io import read_json
+from multimodal.search.results import SearchResult
 
 
 def artifacts_dir() -> str:
@@ -245,10 +246,11 @@ def matches_caption(matches: Any, misses: Any = ()) -> str | None:
     return "matches: " + " · ".join([*(f"✓ {_escape(str(m))}" for m in met), *(f"✗ {_escape(str(m))}" for m in missed)])
 
 
-def count_caption(results: pd.DataFrame, gender: str) -> str:
+def count_caption(results: SearchResult, gender: str) -> str:
     """How many products meet the query, and what the partial matches shown after them are."""
-    n_matching = int(results.attrs.get("n_matching", len(results)))
-    partial = int((~results["exact_match"].astype(bool)).sum()) if "exact_match" in results.columns else 0
+    n_matching = results.n_matching if results.n_matching is not None else len(results)
+    rows = results.rows
+    partial = int((~rows["exact_match"].astype(bool)).sum()) if "exact_match" in rows.columns else 0
     if partial:
         head = (f"{n_matching:,} matching product{'s' if n_matching != 1 else ''}; "
                 f"{partial} close match{'es' if partial != 1 else ''} after them lack what is marked ✗")
@@ -257,15 +259,15 @@ def count_caption(results: pd.DataFrame, gender: str) -> str:
     return f"{head} · gender filter: {gender.title()}"
 
 
-def product_cards(engine, results: pd.DataFrame, columns: int = 4, why: bool = True, context: str = "results") -> None:
+def product_cards(engine, results: SearchResult, columns: int = 4, why: bool = True, context: str = "results") -> None:
     """Results as a grid of product cards with image, facts, score, why each matched (which stated
     attributes it meets, for text search) and actions ("More like this", like, dislike);
     ``context`` keeps widget keys unique per page."""
-    if results.empty:
+    if results.rows.empty:
         st.warning("No products match these filters. Try Gender = All, or fewer words in the query.")
         return
     grid = st.columns(columns)
-    for i, row in enumerate(results.itertuples()):
+    for i, row in enumerate(results.rows.itertuples()):
         with grid[i % columns].container(border=True):
             show_image(engine.images[row.row])
             st.markdown(f"**{row.title}**")

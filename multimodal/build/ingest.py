@@ -53,7 +53,8 @@ def add_items(
     from multimodal.catalog.images import preprocess, to_uint8
     from multimodal.catalog.synthetic import make_product
     from multimodal.io import read_json, save_npy_atomic
-    from multimodal.search.engine import TEXT_VECTORS_FILE, SearchEngine, item_text
+    from multimodal.models.text_data import TEXT_VECTORS_FILE, item_text
+    from multimodal.search.engine import SearchEngine
 
     if len(images) == 0:
         raise InvalidInputError("no images to add")

@@ -132,9 +132,10 @@ def train_image(config: Config, verbose: int = 1, retrain: bool = True, report: 
 
 def _image_search_ranking(q_emb: np.ndarray, q_probs: np.ndarray, cat_emb: np.ndarray, cat_y: np.ndarray,
                           config: Config, q_x: np.ndarray, cat_x: np.ndarray, k: int = 10, chunk: int = 2048) -> np.ndarray:
-    """Top-k catalog rows as image search ranks them (nearest candidates, then category-aware), in chunks
-    of queries so that the full profile (10,000 x 60,000) stays within memory."""
-    from multimodal.search.image_ranking import category_aware_ranking, pixel_features, visual_similarity
+    """Top-k catalog rows as image search ranks them: exact nearest candidates (the index is not
+    built yet), then the engine's own ``rank_candidates``; in chunks of queries so that the full
+    profile (10,000 x 60,000) stays within memory."""
+    from multimodal.search.image_ranking import pixel_features, rank_candidates
 
     n_candidates = min(len(cat_emb), max(k, config.image_candidates))
     item_pixels = pixel_features(cat_x) if config.w_image_pixels else None
@@ -143,12 +144,9 @@ def _image_search_ranking(q_emb: np.ndarray, q_probs: np.ndarray, cat_emb: np.nd
         sims = q_emb[start : start + chunk] @ cat_emb.T
         rows = top_k_of_scores(sims, n_candidates)
         candidates = np.take_along_axis(sims, rows, axis=1)
-        if item_pixels is not None:
-            candidates = visual_similarity(candidates, rows, pixel_features(q_x[start : start + chunk]), item_pixels,
-                                           config.w_image_pixels)
-        ranking = category_aware_ranking(candidates, rows, q_probs[start : start + chunk], cat_y, config.w_image_category, k,
-                                         hedge_min=config.image_hedge_min, hedge_depth=config.image_hedge_depth,
-                                         exact_similarity=config.image_exact_similarity)
+        query_pixels = pixel_features(q_x[start : start + chunk]) if item_pixels is not None else None
+        ranking = rank_candidates(candidates, rows, q_probs[start : start + chunk], cat_y, config, k,
+                                  query_pixels=query_pixels, item_pixels=item_pixels)
         out.append(ranking.rows)
     return np.concatenate(out) if out else np.zeros((0, k), np.int64)
 
@@ -185,9 +183,8 @@ def train_text(config: Config, verbose: int = 1) -> dict[str, Any]:
 
     Targets are the image embeddings of the catalog split; several texts per product.
     """
-    from multimodal.models.text_data import training_texts
+    from multimodal.models.text_data import TEXT_VECTORS_FILE, item_text, training_texts
     from multimodal.models.text_encoder import SentenceEncoder, train_mapper
-    from multimodal.search.engine import TEXT_VECTORS_FILE, item_text
 
     prepared = load_prepared(config.data_dir)
     rows, image_vectors, _ = catalog_embeddings(prepared, config)

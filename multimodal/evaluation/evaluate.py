@@ -24,7 +24,8 @@ from multimodal.metrics import (
     unit_rows,
 )
 from multimodal.models.text_data import EvalQuery, eval_queries
-from multimodal.search.engine import GENDER_FILTERS, SearchEngine
+from multimodal.search.engine import SearchEngine
+from multimodal.search.filters import GENDER_FILTERS
 from multimodal.search.image_ranking import pixel_features
 
 METRICS_FILE = "metrics.json"

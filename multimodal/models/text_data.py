@@ -125,3 +125,11 @@ def eval_queries(rows: pd.DataFrame, seed: int = 0, typo_rate: float = 0.25) -> 
         text = " ".join(words).replace(" ,", ",").strip(" ,")
         out.append(EvalQuery(text, row.product_id, row.category, row.gender if states_gender else None, row.colour if states_colour else None))
     return out
+
+
+TEXT_VECTORS_FILE = "item_text_vectors.npy"
+
+
+def item_text(row: pd.Series | dict) -> str:
+    """What the sentence model reads of a product."""
+    return f"{row['title']}. {row['description']}"

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,76 +28,27 @@ import numpy as np
 import pandas as pd
 
 from multimodal.catalog.images import ImageInput, preprocess
-from multimodal.catalog.prepared import load_prepared
 from multimodal.config import CATEGORIES, Config
-from multimodal.errors import ArtifactError, InvalidInputError, UnknownItemError
-from multimodal.io import read_json
-from multimodal.search.image_ranking import ImageRanking, category_aware_ranking, pixel_features, refine_vector, visual_similarity
+from multimodal.errors import ArtifactError, UnknownItemError
+from multimodal.search.filters import gender_filter, gender_mask, normalise_gender
+from multimodal.search.image_ranking import ImageRanking, pixel_features, rank_candidates, refine_vector
+from multimodal.search.loading import _check_same_base, _live_name, load_folder
 from multimodal.search.query import ParsedQuery, parse_query
-from multimodal.search.text_ranking import Relaxation
-from multimodal.store import SearchFilter, VectorStore, open_store
+from multimodal.search.results import SearchResult
+from multimodal.search.text_ranking import Relaxation, TextRanking
+from multimodal.store import SearchFilter, VectorStore
+from multimodal.store.base import check_k
 
 log = logging.getLogger(__name__)
 
-GENDER_FILTERS: dict[str, frozenset[str] | None] = {
-    "all": None,
-    "men": frozenset({"Men", "Unisex"}),
-    "women": frozenset({"Women", "Unisex"}),
-    "unisex": frozenset({"Unisex"}),
-}
-TEXT_VECTORS_FILE = "item_text_vectors.npy"
-CONFIG_FILE = "config.json"
 
 
-def normalise_gender(gender: str | None) -> str:
-    """"all", "men", "women" or "unisex" from any case; None and "" mean all."""
-    if gender is None:
-        return "all"
-    if not isinstance(gender, str):
-        raise InvalidInputError(f"gender must be a string, got {type(gender).__name__}")
-    key = gender.strip().lower()
-    if key in ("", "any", "none"):
-        return "all"
-    if key not in GENDER_FILTERS:
-        raise InvalidInputError(f"unknown gender {gender!r}; use all, men, women or unisex")
-    return key
 
 
-def gender_mask(genders: pd.Series | np.ndarray, gender: str | None) -> np.ndarray:
-    """Rows allowed by the filter: Men = Men + Unisex, Women = Women + Unisex, Unisex only, All = every row."""
-    allowed = GENDER_FILTERS[normalise_gender(gender)]
-    values = np.asarray(genders)
-    return np.ones(len(values), bool) if allowed is None else np.isin(values, list(allowed))
 
 
-def gender_filter(gender: str | None, **others: Any) -> SearchFilter:
-    """The store filter for a gender choice (same semantics as ``gender_mask``) and any other constraints."""
-    return SearchFilter(genders=GENDER_FILTERS[normalise_gender(gender)], **others)
 
 
-def item_text(row: pd.Series | dict) -> str:
-    """What the sentence model reads of a product."""
-    return f"{row['title']}. {row['description']}"
-
-
-@dataclass
-class TextRanking:
-    """Rows of the catalog (best first) with the score of each signal; model-free so it can be tested alone.
-
-    ``matches[i]``: the stated constraints row i meets (for its card), ``misses[i]`` those it fails;
-    ``relaxation``: what was dropped when nothing met every constraint; ``n_matching``: how many
-    items passed the filters;
-    ``exact[i]``: row i meets them (False: a partial match shown after the exact ones).
-    """
-
-    rows: np.ndarray
-    scores: np.ndarray
-    signals: dict[str, np.ndarray] = field(default_factory=dict)
-    matches: list[list[str]] = field(default_factory=list)
-    misses: list[list[str]] = field(default_factory=list)
-    relaxation: Relaxation = field(default_factory=Relaxation)
-    n_matching: int = 0
-    exact: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # meets every kept constraint
 
 
 class SearchEngine:
@@ -202,52 +152,7 @@ class SearchEngine:
     @classmethod
     def _load_folder(cls, folder: Path, data_dir: str | Path | None, text: bool, reuse: SearchEngine | None,
                      verified: Any = None, store: str | None = None, store_uri: str | None = None) -> SearchEngine:
-        """Load one folder's files (a generation's, or the flat layout's)."""
-        from multimodal.io import load_npy
-        from multimodal.models.image_encoder import CLASSIFIER_FILE, EMBEDDING_FILE, ImageEncoder
-        from multimodal.models.text_encoder import MAPPER_FILE
-        from multimodal.store.faiss_index import model_fingerprint
-
-        config_path = folder / CONFIG_FILE
-        config = Config.from_dict(read_json(config_path)) if config_path.is_file() else Config(artifacts_dir=folder)
-        config.artifacts_dir = folder
-        if data_dir is not None:
-            config.data_dir = Path(data_dir)
-        prepared = load_prepared(config.data_dir, verify=verified is None)
-        keys = {name: verified.manifest["files"].get(name, {}).get("sha256") for name in (EMBEDDING_FILE, CLASSIFIER_FILE, MAPPER_FILE)} if verified else {}
-        old_keys = getattr(reuse, "_model_keys", {}) if reuse is not None else {}
-
-        def unchanged(*names: str) -> bool:
-            return bool(keys) and all(keys.get(n) and keys.get(n) == old_keys.get(n) for n in names)
-
-        encoder = reuse.image_encoder if unchanged(EMBEDDING_FILE, CLASSIFIER_FILE) else ImageEncoder.load(folder)
-        fingerprint = keys.get(EMBEDDING_FILE) or model_fingerprint(folder / EMBEDDING_FILE)
-        index = open_store(folder, prepared.catalog, expect={
-            "model_fingerprint": fingerprint,
-            "catalog_sha256": prepared.manifest["catalog_sha256"],
-        }, store=store, uri=store_uri or (config.store_uri if config.store == "milvus" else None))
-        position = {pid: i for i, pid in enumerate(prepared.catalog["product_id"])}
-        try:
-            rows = np.array([position[pid] for pid in index.product_ids], dtype=np.int64)
-        except KeyError as exc:
-            raise ArtifactError(f"the index holds product {exc} that the catalog does not have; rebuild the index") from exc
-        catalog, images = prepared.catalog.iloc[rows].reset_index(drop=True), prepared.images[rows]
-        mapper = text_vectors = None
-        if text:
-            from multimodal.models.text_encoder import TextMapper
-
-            mapper = reuse.mapper if unchanged(MAPPER_FILE) and reuse.mapper is not None else TextMapper.load(folder)
-            vectors_path = folder / TEXT_VECTORS_FILE
-            if not vectors_path.is_file():
-                raise ArtifactError(f"missing {vectors_path}; run `python -m multimodal build`")
-            text_vectors = load_npy(vectors_path)
-            if text_vectors.ndim != 2 or len(text_vectors) != len(catalog):
-                raise ArtifactError(f"{vectors_path} has shape {text_vectors.shape} for {len(catalog)} indexed items; "
-                                    "run `python -m multimodal build`")
-        engine = cls(catalog, images, index, encoder, config, mapper, text_vectors,
-                     sentence_encoder=reuse._sentence if reuse is not None else None)
-        engine._model_keys = keys
-        return engine
+        return load_folder(cls, folder, data_dir, text, reuse, verified, store, store_uri)
 
     @property
     def sentence_encoder(self) -> Any:
@@ -270,11 +175,11 @@ class SearchEngine:
         }
 
     def search_image(self, image: ImageInput, k: int = 10, gender: str | None = None,
-                     liked: Sequence[str] = (), disliked: Sequence[str] = ()) -> pd.DataFrame:
+                     liked: Sequence[str] = (), disliked: Sequence[str] = ()) -> SearchResult:
         """Products most similar to an image (PIL image, array, bytes or path), best first.
 
-        ``attrs`` of the result hold the predicted category, its confidence and the model's
-        input (the preprocessed 28x28 image), so a caller needs no second pass. ``liked`` and
+        The result names the predicted category, its confidence and the model's input (the
+        preprocessed image), so a caller needs no second pass. ``liked`` and
         ``disliked`` product ids refine the search (see ``refine_vector``); disliked products
         never come back.
 
@@ -282,17 +187,16 @@ class SearchEngine:
             InvalidInputError: the image cannot be used (empty, corrupt, huge, NaN), the gender
                 or a liked/disliked product id is unknown.
         """
-        k = _check_k(k)
+        k = check_k(k)
         where = gender_filter(gender)
         described = self.describe_image(image)
-        result = self._image_results(described["embedding"], described["probabilities"], k, None, liked, disliked,
-                                     described["input"], where=where)
-        result.attrs.update(predicted_category=described["predicted_category"], confidence=described["confidence"],
-                            model_input=described["input"])
-        return result
+        rows = self._image_results(described["embedding"], described["probabilities"], k, None, liked, disliked,
+                                   described["input"], where=where)
+        return SearchResult(rows, "image", predicted_category=described["predicted_category"],
+                            confidence=described["confidence"], model_input=described["input"])
 
     def search_similar(self, product_id: str, k: int = 10, gender: str | None = None,
-                       liked: Sequence[str] = (), disliked: Sequence[str] = ()) -> pd.DataFrame:
+                       liked: Sequence[str] = (), disliked: Sequence[str] = ()) -> SearchResult:
         """"More like this": products that look like a catalog product, the product itself left out.
 
         Searches with the product's own image embedding and category probabilities, exactly as
@@ -301,17 +205,16 @@ class SearchEngine:
         Raises:
             InvalidInputError: the product id is not in the catalog, or the gender is unknown.
         """
-        k = _check_k(k)
+        k = check_k(k)
         row = self._row_of(product_id)
         where = gender_filter(gender)
         allowed = np.ones(len(self.catalog), dtype=bool)
         allowed[row] = False
         model_input = self._model_input(row)
         embedding, probabilities = self.image_encoder.embed_one(model_input)
-        result = self._image_results(embedding, probabilities, k, allowed, liked, disliked, model_input, where=where)
-        result.attrs.update(source_product=str(product_id), predicted_category=CATEGORIES[int(np.argmax(probabilities))],
+        rows = self._image_results(embedding, probabilities, k, allowed, liked, disliked, model_input, where=where)
+        return SearchResult(rows, "similar", query=str(product_id), predicted_category=CATEGORIES[int(np.argmax(probabilities))],
                             confidence=float(np.max(probabilities)), model_input=model_input)
-        return result
 
     def _image_results(self, embedding: np.ndarray, probabilities: np.ndarray, k: int, allowed: np.ndarray | None,
                        liked: Sequence[str], disliked: Sequence[str], model_input: np.ndarray,
@@ -344,12 +247,10 @@ class SearchEngine:
         cfg = self.config
         n_candidates = min(len(self.index), max(k, cfg.image_candidates))
         similarities, rows = self.index.search(embeddings, n_candidates, where=where, allowed=allowed)
-        if cfg.w_image_pixels and inputs is not None:
-            similarities = visual_similarity(similarities, rows, pixel_features(inputs), self.pixel_features,
-                                             cfg.w_image_pixels)
-        return category_aware_ranking(similarities, rows, probabilities, self._labels, cfg.w_image_category, k,
-                                      hedge_min=cfg.image_hedge_min, hedge_depth=cfg.image_hedge_depth,
-                                      exact_similarity=cfg.image_exact_similarity)
+        pixels = cfg.w_image_pixels and inputs is not None
+        return rank_candidates(similarities, rows, probabilities, self._labels, cfg, k,
+                               query_pixels=pixel_features(inputs) if pixels else None,
+                               item_pixels=self.pixel_features if pixels else None)
 
     @property
     def pixel_features(self) -> np.ndarray:
@@ -523,12 +424,12 @@ class SearchEngine:
         return self._attributes
 
     def search_text(self, query: str, k: int = 10, gender: str | None = None,
-                    liked: Sequence[str] = (), disliked: Sequence[str] = ()) -> pd.DataFrame:
+                    liked: Sequence[str] = (), disliked: Sequence[str] = ()) -> SearchResult:
         """Products matching a text query, best first, with the score of each signal.
 
         ``matches`` holds, per result, the stated constraints it meets, ``misses`` those it fails (in the
         shopper's words: "hiking", "not red"); ``exact_match`` whether it meets all of them (when fewer
-        than k do, partial matches follow them). ``attrs``: ``parsed`` (the constraints understood),
+        than k do, partial matches follow them). The result's ``parsed`` holds the constraints understood,
         ``chips`` (their labels) and ``chip_items`` (with their kind),
         ``hint_items`` (unsure words that rank softly, never filter),
         ``relaxed`` (the message when nothing met every constraint, else None), ``n_matching``.
@@ -538,21 +439,18 @@ class SearchEngine:
         Raises:
             InvalidInputError: empty query, unknown gender or unknown liked/disliked product id.
         """
-        k = _check_k(k)
+        k = check_k(k)
         ranking, parsed = self.rank_text(query, k, gender, liked=liked, disliked=disliked)
         signals = {"attribute_score": np.full(len(ranking.rows), np.nan), **ranking.signals}
-        result = self._rows(ranking.rows, {"score": ranking.scores, **signals})
-        result["matches"] = ranking.matches
-        result["misses"] = ranking.misses
-        result["exact_match"] = ranking.exact
-        result.attrs["parsed"] = parsed.to_dict()
-        result.attrs["chips"] = parsed.chips()
-        result.attrs["chip_items"] = parsed.chip_items()
-        result.attrs["hint_items"] = parsed.hint_items()
-        result.attrs["relaxed"] = ranking.relaxation.message
-        result.attrs["relaxed_groups"] = ranking.relaxation.groups
-        result.attrs["n_matching"] = ranking.n_matching
-        return result
+        rows = self._rows(ranking.rows, {"score": ranking.scores, **signals})
+        rows["matches"] = ranking.matches
+        rows["misses"] = ranking.misses
+        rows["exact_match"] = ranking.exact
+        return SearchResult(
+            rows, "text", query=query, parsed=parsed.to_dict(), chips=parsed.chips(), chip_items=parsed.chip_items(),
+            hint_items=parsed.hint_items(), relaxed=ranking.relaxation.message,
+            relaxed_groups=list(ranking.relaxation.groups), n_matching=ranking.n_matching,
+        )
 
     def _rows(self, rows: np.ndarray, columns: dict[str, np.ndarray]) -> pd.DataFrame:
         """The result table: rank, the catalog's columns, the scores and the catalog row.
@@ -568,37 +466,3 @@ class SearchEngine:
         table.update((name, np.asarray(values, dtype=np.float64)) for name, values in columns.items())
         table["row"] = rows
         return pd.DataFrame(table)
-
-
-def _live_name(root: Path) -> str | None:
-    from multimodal import generations
-
-    try:
-        live = generations.current(root)
-    except ArtifactError:
-        return None
-    return live.name if live else None
-
-
-def _check_same_base(data_dir: Path, generation: Any) -> None:
-    """Refuse a generation built from another prepared catalog than ``data_dir`` holds."""
-    from multimodal.catalog.prepared import MANIFEST_FILE as DATA_MANIFEST
-
-    path = data_dir / DATA_MANIFEST
-    if not path.is_file():
-        return  # the generation holds its own catalog; the prepared folder is optional
-    mine = read_json(path)
-    theirs = read_json(generation.data_dir / DATA_MANIFEST)
-    base = mine.get("prepared_catalog_sha256", mine.get("catalog_sha256"))
-    built = theirs.get("prepared_catalog_sha256", theirs.get("catalog_sha256"))
-    if base != built:
-        raise ArtifactError(
-            f"the artifacts ({generation.name}) were built from another catalog than the one in {data_dir} "
-            f"(catalog sha256 {str(built)[:12]} vs {str(base)[:12]}); run `python -m multimodal build` to rebuild for it"
-        )
-
-
-def _check_k(k: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InvalidInputError(f"k must be a positive whole number, got {k!r}")
-    return int(k)

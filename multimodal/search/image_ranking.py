@@ -137,3 +137,16 @@ def _hedge(order: np.ndarray, full: np.ndarray, labels: np.ndarray, probs: np.nd
     merged = rest[:keep] + hedges + rest[keep:]
     merged += [int(r) for r in full if not np.isfinite(fused[r])]  # empty slots stay last
     order[:] = merged[: len(order)]
+
+
+def rank_candidates(similarities: np.ndarray, rows: np.ndarray, probabilities: np.ndarray, labels: np.ndarray,
+                    config: Config, k: int, query_pixels: np.ndarray | None = None,
+                    item_pixels: np.ndarray | None = None) -> ImageRanking:
+    """The image ranking of candidates found by a store (or by brute force): pixel similarity mixed
+    in when ``config.w_image_pixels`` is on, then ``category_aware_ranking``. The engine and the
+    training-time measurement both call this, so the figures measured are the ranking served."""
+    if config.w_image_pixels and query_pixels is not None and item_pixels is not None:
+        similarities = visual_similarity(similarities, rows, query_pixels, item_pixels, config.w_image_pixels)
+    return category_aware_ranking(similarities, rows, probabilities, labels, config.w_image_category, k,
+                                  hedge_min=config.image_hedge_min, hedge_depth=config.image_hedge_depth,
+                                  exact_similarity=config.image_exact_similarity)

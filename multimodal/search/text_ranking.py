@@ -53,6 +53,26 @@ class Relaxation:
         return [g for g in self.dropped if g != "near_season"]
 
 
+@dataclass
+class TextRanking:
+    """Rows of the catalog (best first) with the score of each signal; model-free so it can be tested alone.
+
+    ``matches[i]``: the stated constraints row i meets (for its card), ``misses[i]`` those it fails;
+    ``relaxation``: what was dropped when nothing met every constraint; ``n_matching``: how many
+    items passed the filters;
+    ``exact[i]``: row i meets them (False: a partial match shown after the exact ones).
+    """
+
+    rows: np.ndarray
+    scores: np.ndarray
+    signals: dict[str, np.ndarray] = field(default_factory=dict)
+    matches: list[list[str]] = field(default_factory=list)
+    misses: list[list[str]] = field(default_factory=list)
+    relaxation: Relaxation = field(default_factory=Relaxation)
+    n_matching: int = 0
+    exact: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # meets every kept constraint
+
+
 def constraint_groups(parsed: ParsedQuery, columns: Mapping[str, np.ndarray], prices: np.ndarray,
                       query_gender_mask: np.ndarray | None) -> dict[str, np.ndarray]:
     """One mask per relaxation group: per field, the rows with a stated value (``stated_values``);

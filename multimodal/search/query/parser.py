@@ -9,20 +9,31 @@ similarity. A word that names no attribute states nothing.
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from typing import Protocol
+from dataclasses import replace
 
 from multimodal.search.query import vocabulary as V
 from multimodal.search.query.garments import bind_to_garments
 from multimodal.search.query.parsed import NAME_FIELD, OPEN_SOURCES, Constraint, ParsedQuery, clean_query
 from multimodal.search.query.prices import read_prices
 from multimodal.search.query.sizes import read_size
-from multimodal.search.query.typos import closest, stems
+from multimodal.search.query.slots import _MODIFIER_FIELDS, _content, _learn  # noqa: F401 - the evaluation reads _MODIFIER_FIELDS
+from multimodal.search.query.units import (  # noqa: F401 - correct_typo, known_phrases, _singular: the parser's API
+    _CATEGORY_JOINERS,
+    STOPWORDS,
+    Dictionary,
+    Matcher,
+    _is_garment,
+    _Meaning,
+    _phrases,
+    _scan,
+    _singular,
+    _tokens,
+    _Unit,
+    correct_typo,
+    known_phrases,
+)
 
-_MAX_PHRASE = 4
 # "a top to go with jeans", "shoes to match my red dress": what follows is what the shopper already
 # has, not what they are looking for; it states nothing (up to the next comma or full stop).
 _FOR_WHOM = r"\s+for\s+(?:(?:a|an|my|our|the)\s+)?(?:" + "|".join(re.escape(w) for w in sorted(V.GENDER_WORDS, key=len, reverse=True)) + r")\b"
@@ -41,146 +52,30 @@ _NEGATION_FILLERS = frozenset({"a", "an", "the", "any", "in", "of", "made", "fro
 _OTHER_GENDER = {"Men": "Women", "Women": "Men"}
 _KNIT_ONLY = frozenset({"chunky"})  # a knit's word that says another thing of other garments
 _LIST_JOINERS = frozenset({"or", "nor", "and", ","})
-_CATEGORY_JOINERS = frozenset({"and", "or", ",", "/", "plus"})
-# Words the learned layer never reads: function words and the shopping talk around attributes.
-STOPWORDS = frozenset("""
-a an the and or nor but of for to in on at by with from as into onto about than then that this these those it its
-i me my mine we our you your he she they them their is are was were be been being am do does did have has had
-will would can could should shall may might must want wants wanted need needs needed looking look looks find show
-give get buy buying shop shopping please some any something anything thing things one ones pair pairs item items
-piece pieces kind sort type style look very really so too just also more most less least much many lot lots
-good nice great best new like love perfect ideal suitable wear wearing worn go going use used what which who
-where when how why if all each every other another same such only own both either neither
-colour colours color colors coloured colored shade shades tone tones hue hues
-""".split())
 
 
-class Dictionary(Protocol):
-    """What the dictionary layer offers the parser (``dictionary.DictionaryLayer`` is one)."""
-
-    def meaning(self, word: str, fields: Iterable[str]) -> tuple[str, tuple[str, ...]] | None: ...
-
-    def is_shade_name(self, first: str, colour_word: str) -> bool: ...
-
-    def likely_colour(self, word: str) -> str | None: ...
-
-    def likely_style(self, word: str) -> str | None: ...
-
-    def likely_category(self, word: str) -> tuple[str, ...] | None: ...
 
 
-class Matcher(Protocol):
-    """What the learned layer offers the parser (``semantic.AttributeMatcher`` is one)."""
-
-    def match(self, phrases: list[str]) -> list[tuple[str, tuple[str, ...], float] | None]: ...
 
 
 # ---------------------------------------------------------------- lexicon and typo correction
 
-@dataclass(frozen=True)
-class _Meaning:
-    kind: str  # "field", "gender", "sort", "negator", "blocked", "weak", "style_or_occasion", "garment_material", "other_brand"
-    field: str = ""
-    values: tuple[str, ...] = ()
 
 
-@functools.lru_cache(maxsize=1)
-def _phrases() -> dict[str, _Meaning]:
-    """Every phrase of the precise layer with its meaning; earlier kinds win a clash."""
-    table: dict[str, _Meaning] = {}
-
-    def add(phrase: str, meaning: _Meaning) -> None:
-        table.setdefault(phrase, meaning)
-
-    for phrase in V.BLOCKED_PHRASES:
-        add(phrase, _Meaning("blocked"))
-    for phrase, direction in V.SORT_WORDS.items():
-        add(phrase, _Meaning("sort", values=(direction,)))
-    for phrase in V.NEGATORS:
-        add(phrase, _Meaning("negator"))
-    for phrase, gender in V.GENDER_WORDS.items():
-        add(phrase, _Meaning("gender", values=(gender,)))
-    for phrase in V.OTHER_BRANDS:
-        add(phrase, _Meaning("other_brand"))
-    for phrase, value in V.STYLE_OR_OCCASION.items():
-        add(phrase, _Meaning("style_or_occasion", values=(value,)))
-    for phrase, values in V.MATERIAL_BEFORE_GARMENT.items():
-        add(phrase, _Meaning("garment_material", "material", values))
-    for phrase, values in V.WEAK_CATEGORY_WORDS.items():
-        add(phrase, _Meaning("weak", "category", values))
-    for name, words in V.LEXICON.items():
-        for phrase, values in words.items():
-            add(phrase, _Meaning("field", name, values))
-    return table
 
 
-@functools.lru_cache(maxsize=1)
-def _fuzzy_targets() -> list[str]:
-    """Single words typo correction may correct to: attribute and gender words of 4+ letters."""
-    return sorted(p for p, m in _phrases().items() if " " not in p and len(p) >= 4 and m.kind in ("field", "gender", "sort")
-                  and p.replace("-", "").isalpha())
 
 
-def correct_typo(word: str) -> str | None:
-    """The attribute word ``word`` is a plausible misspelling of, or None (``typos.closest``)."""
-    return closest(word, _fuzzy_targets(), _phrases().__getitem__)
 
 
-def _singular(word: str) -> str | None:
-    """The listed word ``word`` is the plural or possessive of ("sneakers", "boyfriend's"), or None."""
-    table = _phrases()
-    for cut in ("'s", "es", "s"):
-        if word.endswith(cut) and word[: -len(cut)] in table:
-            return word[: -len(cut)]
-    return None
 
 
 # ---------------------------------------------------------------- parsing
 
-@dataclass
-class _Unit:
-    start: int
-    end: int
-    words: str
-    meaning: _Meaning | None  # None = a leftover word
-    source: str = "list"
-    similarity: float | None = None
-    hint: frozenset[str] | None = None
-    named: bool = False  # a kind of garment no list names ("maxi dresses"), matched by the product's name
 
 
-def _tokens(text: str) -> list[str]:
-    """Lower-case words (hyphens and apostrophes kept inside); commas stay, as they end a negation.
-    A negating affix becomes its own negator: "non-leather" -> "non leather", "wool-free" -> "without wool"."""
-    text = text.lower().replace("’", "'").replace("&", " and ")
-    text = re.sub(r"\bnon-(?=[a-z])", "non ", text)
-    text = re.sub(r"\b([a-z][a-z']*)-free\b", r"without \1", text)
-    return [t.strip("'-/") for t in re.findall(r",|[a-z0-9][a-z0-9'\-/]*", text) if t.strip("'-/")]
 
 
-def _scan(tokens: list[str]) -> list[_Unit]:
-    """Greedy longest-phrase reading of the tokens into units (known phrases and leftover words)."""
-    table = _phrases()
-    units: list[_Unit] = []
-    i = 0
-    while i < len(tokens):
-        for n in range(min(_MAX_PHRASE, len(tokens) - i), 0, -1):
-            phrase = " ".join(tokens[i : i + n])
-            meaning = table.get(phrase)
-            source = "list"
-            if meaning is None and n == 1:
-                if (single := _singular(phrase)) is not None:
-                    meaning = table[single]
-                elif (fixed := correct_typo(phrase)) is not None:
-                    meaning, source = table[fixed], "typo"
-            if meaning is not None:
-                units.append(_Unit(i, i + n, phrase, meaning, source))
-                i += n
-                break
-        else:
-            units.append(_Unit(i, i + 1, tokens[i], None))
-            i += 1
-    return units
 
 
 def _shade_names(units: list[_Unit], dictionary: Dictionary) -> list[_Unit]:
@@ -215,8 +110,6 @@ def _likely_value(word: str, fields: tuple[str, ...], dictionary: Dictionary) ->
     return None
 
 
-def _is_garment(unit: _Unit | None) -> bool:
-    return unit is not None and unit.meaning is not None and unit.meaning.field == "category" and unit.meaning.kind in ("field", "weak")
 
 
 def _resolve(units: list[_Unit], tokens: list[str]) -> None:
@@ -434,80 +327,12 @@ def parse_query(query: str, matcher: Matcher | None = None, dictionary: Dictiona
     return parsed
 
 
-_OCCASION_CUES = frozenset({"for", "to", "at", "during", "on"})
-_MATERIAL_CUES = frozenset({"of", "from"})
-_STYLE_NOUNS = frozenset({"style", "look", "vibe", "vibes", "feel", "aesthetic"})
-# A word before one of these states only that field ("comfy style", "mulberry coloured").
-_NEXT_CUES: dict[str, frozenset[str]] = {
-    **{w: frozenset({"style"}) for w in (*_STYLE_NOUNS, "styled", "looking")},
-    **{w: frozenset({"colour"}) for w in ("coloured", "colored", "colour", "color", "toned", "tone", "shade", "hued")},
-}
-_MODIFIER_FIELDS = frozenset({"colour", "material", "style", "season", "occasion"})
 
 
-def _slots(units: list[_Unit], tokens: list[str], query_words: int | None = None) -> dict[int, frozenset[str]]:
-    """Leftover words in a position that states an attribute, with the fields it may state there.
-
-    Structural evidence comes first: a word right before a garment word modifies it ("vermilion
-    dress"), also in a run of modifiers ("taupe calfskin boots"); one after "in" is a colour or
-    material, after "made of" a material, after "for" an occasion or season, before "style",
-    "look" or "looking" a style only (dev queries, style group: 0.462, against 0.415 with every
-    modifier field and 0.372 with no position); the last leftover noun of a query that names no
-    garment may be the garment ("a windbreaker for him"; a price phrase counts as another word of
-    the query). A word with no such position (a query of one unknown word, "nice" in "nice shoes")
-    is left to the dense ranking, never a filter.
-    """
-    has_category = any(u.meaning is not None and u.meaning.kind in ("field", "weak") and u.meaning.field == "category" for u in units)
-    out: dict[int, frozenset[str]] = {}
-    leftovers = [j for j, u in enumerate(units) if u.meaning is None and _content(u.words)]
-    # Units in a run of modifiers that ends at a garment word, found from the right.
-    content = [j for j, u in enumerate(units) if u.meaning is not None or _content(u.words)]
-    modifies: set[int] = set()
-    for j, k in reversed(list(zip(content, content[1:]))):
-        m = units[j].meaning
-        if (_is_garment(units[k]) or k in modifies) and (m is None or (m.kind == "field" and m.field in _MODIFIER_FIELDS)):
-            modifies.add(j)
-    for j in leftovers:
-        before = [u.words for u in units[max(0, j - 2) : j] if u.words not in ("a", "an", "the", "some", "my", "your")]
-        prev = before[-1] if before else ""
-        k = next((k for k in range(j + 1, len(units)) if units[k].meaning is not None or _content(units[k].words)
-                  or units[k].words in _NEXT_CUES), None)
-        nxt = units[k] if k is not None else None
-        fields: set[str] = set()
-        cued = nxt is not None and nxt.words in _NEXT_CUES and not (k + 1 < len(units) and units[k + 1].words == "for")
-        if cued:
-            fields |= _NEXT_CUES[nxt.words]  # "comfy style", "retro-looking", not "desperately looking for"
-        if prev in _OCCASION_CUES:
-            fields |= {"occasion", "season"}
-        if prev == "in":
-            fields |= {"colour", "material", "season"}
-        if prev in _MATERIAL_CUES:
-            fields |= {"material"}
-        if (j in modifies or nxt is not None and nxt.meaning is None and not has_category) and not cued:
-            fields |= _MODIFIER_FIELDS
-        if not has_category and j == leftovers[-1] and (len(tokens) if query_words is None else query_words) > 1:
-            fields |= {"category"}
-        if _listed_beside_a_garment(units, j):  # "a navy blazer and chinos": one more garment of the list
-            fields |= {"category"}
-        if fields:
-            out[j] = frozenset(fields)
-    return out
 
 
-def _listed_beside_a_garment(units: list[_Unit], j: int) -> bool:
-    """Unit ``j`` is joined by and/or to the garment phrase right after it ("blazer and chinos",
-    "blazer and a white shirt")."""
-    k = j + 1
-    if k >= len(units) or units[k].words not in _CATEGORY_JOINERS:
-        return False
-    k += 1
-    while k < len(units) and (units[k].words in ("a", "an", "the", "some") or _is_modifier(units[k])):
-        k += 1
-    return k < len(units) and _is_garment(units[k])
 
 
-def _is_modifier(unit: _Unit) -> bool:
-    return unit.meaning is not None and unit.meaning.kind == "field" and unit.meaning.field in _MODIFIER_FIELDS
 
 
 def _narrower_kinds(parsed: ParsedQuery) -> None:
@@ -552,47 +377,9 @@ def _subtract_negated(parsed: ParsedQuery) -> None:
     parsed.constraints = out
 
 
-def _learn(units: list[_Unit], tokens: list[str], matcher: Matcher | None, dictionary: Dictionary | None = None,
-           query_words: int | None = None) -> None:
-    """Leftover words in attribute positions (``_slots``) to the dictionary layer, then the rest to
-    the learned layer; a match outside the fields its position allows is dropped."""
-    slots = _slots(units, tokens, query_words)
-    for j in [j for j in slots if _verb_form_of_listed(units[j].words)]:
-        units[j].hint = slots.pop(j)
-    if dictionary is not None:
-        for j in list(slots):
-            found = dictionary.meaning(units[j].words, slots[j])
-            if found is not None:
-                units[j].meaning = _Meaning("field", found[0], found[1])
-                units[j].source = "dictionary"
-                del slots[j]
-    if not slots or matcher is None:
-        for j, fields in slots.items():
-            units[j].hint = fields
-        return
-    order = list(slots)
-    results = matcher.match([units[j].words for j in order])
-    for j, result in zip(order, results):
-        if result is None or result[0] not in slots[j]:
-            units[j].hint = slots[j]
-            continue
-        name, values, sim = result
-        units[j].meaning = _Meaning("field", name, values)
-        units[j].source, units[j].similarity = "learned", sim
 
 
-def _verb_form_of_listed(word: str) -> bool:
-    """A verb form of a listed word ("falling", "sanding", "creamed"): the lists hold the noun, and a
-    shopper who means the attribute types the noun, so neither open layer reads it (it ranks softly).
-    Dev words before a garment: 6 of 22 false parses gone; no evaluation word with a meaning is one."""
-    table = _phrases()
-    return word not in table and any(stem in table for stem in stems(word, ("ing", "ed")))
 
 
-def _content(word: str) -> bool:
-    return word not in STOPWORDS and word != "," and any(ch.isalpha() for ch in word) and len(word) > 2
 
 
-def known_phrases() -> Iterable[str]:
-    """Every phrase the precise layer knows (for tests and for checking evaluation words are new)."""
-    return _phrases().keys()
