@@ -139,17 +139,18 @@ class Config:
         self.validate()
 
     def validate(self) -> None:
-        """Refuse settings that would fail later, with the reason, before anything is written."""
-        if self.profile not in PROFILES:
-            raise InvalidInputError(f"unknown profile {self.profile!r}; choose one of {', '.join(PROFILES)}")
-        if self.per_class < 1:
-            raise InvalidInputError(f"per-class count must be a positive integer, got {self.per_class}")
-        if not 0.0 < self.query_fraction < 1.0:
-            raise InvalidInputError(f"query fraction must be between 0 and 1, got {self.query_fraction}")
-        if self.seed < 0:
-            raise InvalidInputError(f"seed must be a non-negative integer, got {self.seed}")
-        if self.store not in STORES:
-            raise InvalidInputError(f"unknown store {self.store!r}; choose one of {', '.join(STORES)}")
+        """Refuse settings that would fail later, before anything is written: every field of every
+        stage is checked, and the error names each field that is wrong and why."""
+        problems = [f"{name} ({STAGE_OF[name]}): {why}" for name, why in check_fields(self)]
+        if problems:
+            raise InvalidInputError("invalid settings: " + "; ".join(problems))
+
+    def stage(self, name: str) -> dict[str, Any]:
+        """The settings one stage reads (``catalog``, ``image``, ``image_search``, ``text``, ``store``,
+        ``evaluation``): what a stage's fingerprint and its documentation are made of."""
+        if name not in STAGES:
+            raise InvalidInputError(f"unknown stage {name!r}; choose one of {', '.join(STAGES)}")
+        return {field: getattr(self, field) for field in STAGES[name]}
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
@@ -165,3 +166,75 @@ class Config:
     def from_dict(cls, values: dict[str, Any]) -> Config:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
+
+
+# ---------------------------------------------------------------- settings by stage, and their rules
+
+STAGES: dict[str, tuple[str, ...]] = {
+    "catalog": ("profile", "seed", "per_class", "query_fraction", "data_dir", "artifacts_dir", "fashion_mnist_dir"),
+    "image": (
+        "image_input_size", "image_alpha", "image_weights", "image_backbone_layer", "embedding_dim", "triplet_margin",
+        "classifier_weight", "instance_weight", "instance_temperature", "image_epochs", "batch_classes",
+        "batch_per_class", "learning_rate", "bn_momentum", "early_stopping_patience", "validation_fraction",
+        "image_extra_training_data", "image_max_seconds", "image_flip_tta",
+    ),
+    "image_search": (
+        "w_image_category", "image_candidates", "w_image_pixels", "image_hedge_min", "image_hedge_depth",
+        "image_exact_similarity", "feedback_liked", "feedback_disliked",
+    ),
+    "text": (
+        "sentence_model", "text_epochs", "text_candidates", "text_fusion", "w_image", "w_text", "w_bm25", "w_attribute",
+        "semantic_threshold", "text_dictionary", "text_objective", "text_temperature", "text_item_weight",
+    ),
+    "store": ("index_type", "store", "store_uri", "store_collection"),
+    "evaluation": (
+        "eval_upload_items", "eval_product_photos", "eval_latency_repeats", "eval_intents_per_group",
+        "eval_intents_per_unseen_group", "eval_ordinary_words",
+    ),
+}
+STAGE_OF: dict[str, str] = {field: stage for stage, fields in STAGES.items() for field in fields}
+
+_POSITIVE_INTS = {"per_class", "image_input_size", "embedding_dim", "image_epochs", "batch_classes", "batch_per_class",
+                  "early_stopping_patience", "image_candidates", "image_hedge_depth", "text_epochs", "text_candidates"}
+_COUNTS = {"seed", "eval_upload_items", "eval_product_photos", "eval_latency_repeats", "eval_intents_per_group",
+           "eval_intents_per_unseen_group", "eval_ordinary_words"}
+_WEIGHTS = {"classifier_weight", "instance_weight", "w_image_category", "w_image_pixels", "feedback_liked",
+            "feedback_disliked", "w_image", "w_text", "w_bm25", "w_attribute", "triplet_margin"}
+_POSITIVE = {"image_alpha", "instance_temperature", "learning_rate", "text_temperature"}
+_FRACTIONS = {"query_fraction": (0.0, 1.0, False), "validation_fraction": (0.0, 1.0, True), "bn_momentum": (0.0, 1.0, False),
+              "image_exact_similarity": (0.0, 1.0, True), "semantic_threshold": (-1.0, 1.0, True),
+              "text_item_weight": (0.0, 1.0, True), "image_hedge_min": (0.0, 1.0, True)}
+_CHOICES = {"profile": PROFILES, "store": STORES, "index_type": ("flat", "hnsw", "ivf"),
+            "text_fusion": ("weighted", "rrf"), "text_objective": ("mse", "contrastive"), "image_weights": (None, "imagenet")}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
+def check_fields(config: Config) -> list[tuple[str, str]]:
+    """Every (field, reason) pair a configuration breaks; empty when it is valid."""
+    wrong: list[tuple[str, str]] = []
+    for name in _POSITIVE_INTS | _COUNTS:
+        value, low = getattr(config, name), 1 if name in _POSITIVE_INTS else 0
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            wrong.append((name, f"must be a whole number >= {low}, got {value!r}"))
+    for name in _WEIGHTS | _POSITIVE:
+        value = getattr(config, name)
+        if not _is_number(value) or value < 0 or (name in _POSITIVE and value == 0):
+            wrong.append((name, f"must be a number {'> 0' if name in _POSITIVE else '>= 0'}, got {value!r}"))
+    for name, (low, high, closed) in _FRACTIONS.items():
+        value = getattr(config, name)
+        if value is None and name == "image_hedge_min":
+            continue
+        inside = _is_number(value) and (low <= value <= high if closed else low < value < high)
+        if not inside:
+            wrong.append((name, f"must be between {low} and {high}{' inclusive' if closed else ''}, got {value!r}"))
+    for name, choices in _CHOICES.items():
+        if getattr(config, name) not in choices:
+            wrong.append((name, f"must be one of {', '.join(str(c) for c in choices)}, got {getattr(config, name)!r}"))
+    if config.image_max_seconds is not None and (not _is_number(config.image_max_seconds) or config.image_max_seconds <= 0):
+        wrong.append(("image_max_seconds", f"must be a number of seconds > 0 or None, got {config.image_max_seconds!r}"))
+    if not isinstance(config.store_collection, str) or not config.store_collection.replace("_", "").isalnum():
+        wrong.append(("store_collection", f"must be letters, digits and underscores, got {config.store_collection!r}"))
+    return wrong

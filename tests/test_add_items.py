@@ -136,11 +136,11 @@ def test_adding_the_same_images_again_adds_nothing_and_says_so(built, capsys) ->
     catalog = SearchEngine.load(built.artifacts_dir, built.data_dir).catalog
     again = add_items(built, [_png(_new_item(7)), _new_item(8), _new_item(9)], metadata=[{"product_id": "SHOP-7"}, {}, {}])
     assert len(again) == 1, "only the new image is added"
-    assert sorted(pid for _, pid in again.attrs["skipped"]) == sorted(first["product_id"])
+    assert sorted(pid for _, pid in again.skipped) == sorted(first["product_id"])
     after = SearchEngine.load(built.artifacts_dir, built.data_dir).catalog
     assert len(after) == len(catalog) + 1 and after["product_id"].is_unique
     nothing = add_items(built, [_new_item(9)])
-    assert nothing.empty and nothing.attrs["generation"] is None
+    assert nothing.empty and nothing.generation is None
     dirs = ["--data-dir", str(built.data_dir), "--artifacts-dir", str(built.artifacts_dir)]
     folder = built.data_dir.parent / "again"
     folder.mkdir()
@@ -162,7 +162,7 @@ def test_a_loaded_engine_refreshes_to_the_new_generation_keeping_its_models(buil
     assert engine.refresh() is False, "nothing new yet"
     added = add_items(built, [_new_item(12)])
     assert engine.refresh() is True
-    assert len(engine.catalog) == size + 1 and engine.generation == added.attrs["generation"]
+    assert len(engine.catalog) == size + 1 and engine.generation == added.generation
     assert added["product_id"].iloc[0] in engine.index.product_ids
     fresh = SearchEngine.load(built.artifacts_dir, built.data_dir)
     for query in (_new_item(12), engine.images[-1], engine.images[0]):

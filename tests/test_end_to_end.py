@@ -112,7 +112,7 @@ def test_text_search_returns_scored_products_best_first(engine) -> None:
     assert isinstance(result, pd.DataFrame) and len(result) == 5
     assert {"product_id", "category", "gender", "colour", "price", "title", "score", "image_score", "text_score"} <= set(result.columns)
     assert result["score"].is_monotonic_decreasing
-    assert result.attrs["parsed"]["category"] == "Sneaker"
+    assert result.parsed["category"] == "Sneaker"
     assert set(result["gender"]) <= {"Men", "Unisex"}
 
 
@@ -123,7 +123,7 @@ def test_image_search_accepts_every_input_kind_and_predicts_a_category(engine, t
     results = [engine.search_image(x, k=3) for x in (item, _png(item), Image.fromarray(item), path, str(path))]
     for result in results:
         assert len(result) == 3 and result["score"].is_monotonic_decreasing
-        assert 0.0 <= result.attrs["confidence"] <= 1.0
+        assert 0.0 <= result.confidence <= 1.0
     assert all(r["product_id"].tolist() == results[0]["product_id"].tolist() for r in results)
     assert results[0]["product_id"].iloc[0] == engine.catalog["product_id"].iloc[0], "an indexed item finds itself first"
 
@@ -143,7 +143,7 @@ def test_gender_filter_is_exact_for_both_modalities(engine, gender, allowed) -> 
                          [("bag under $100", 0, 100, "Bag"), ("coat over 150", 150, np.inf, "Coat"),
                           ("sneakers between 60 and 90 dollars", 60, 90, "Sneaker")])
 def test_price_phrases_filter_results_through_the_engine(engine, query, low, high, category) -> None:
-    parsed = engine.search_text(query, k=1).attrs["parsed"]
+    parsed = engine.search_text(query, k=1).parsed
     assert (parsed["min_price"] or 0) == low and (parsed["max_price"] or np.inf) == high, parsed
     result = engine.search_text(query, k=len(engine.catalog))
     result = result[result["exact_match"]]  # partial matches (other constraints unmet) follow, marked

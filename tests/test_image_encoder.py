@@ -6,11 +6,12 @@ import pytest
 from multimodal.config import Config
 from multimodal.errors import InvalidInputError
 from multimodal.models import image_encoder as ie
+from multimodal.models import image_training as it
 from tests.conftest import synthetic_fashion
 
 
 def _loss(labels, embeddings, margin=0.2) -> float:
-    return float(ie.batch_hard_triplet_loss(np.array(labels), np.array(embeddings, dtype=np.float32), margin))
+    return float(it.batch_hard_triplet_loss(np.array(labels), np.array(embeddings, dtype=np.float32), margin))
 
 
 def test_triplet_loss_matches_a_hand_computed_value() -> None:
@@ -39,7 +40,7 @@ def test_triplet_loss_ignores_anchors_without_a_positive() -> None:
 
 def test_pk_batches_hold_k_items_of_p_distinct_classes() -> None:
     labels = np.repeat(np.arange(10), 40)
-    batches = ie.pk_batches(labels, p=5, k=4, rng=np.random.default_rng(0))
+    batches = it.pk_batches(labels, p=5, k=4, rng=np.random.default_rng(0))
     assert batches.shape == (20, 20)
     for batch in batches:
         counts = np.bincount(labels[batch], minlength=10)
@@ -48,17 +49,17 @@ def test_pk_batches_hold_k_items_of_p_distinct_classes() -> None:
 
 def test_pk_batches_cover_the_epoch_and_refuse_impossible_shapes() -> None:
     labels = np.repeat(np.arange(4), 8)
-    batches = ie.pk_batches(labels, p=4, k=2, rng=np.random.default_rng(1))
+    batches = it.pk_batches(labels, p=4, k=2, rng=np.random.default_rng(1))
     assert set(batches.ravel().tolist()) == set(range(32))
     with pytest.raises(InvalidInputError):
-        ie.pk_batches(labels, p=5, k=2, rng=np.random.default_rng(0))
+        it.pk_batches(labels, p=5, k=2, rng=np.random.default_rng(0))
     with pytest.raises(InvalidInputError):
-        ie.pk_batches(labels, p=2, k=1, rng=np.random.default_rng(0))
+        it.pk_batches(labels, p=2, k=1, rng=np.random.default_rng(0))
 
 
 def test_augment_keeps_shape_and_range_and_changes_images() -> None:
     batch = np.random.default_rng(0).random((16, 28, 28)).astype(np.float32)
-    out = ie.augment(batch, np.random.default_rng(1))
+    out = it.augment(batch, np.random.default_rng(1))
     assert out.shape == batch.shape and out.min() >= 0.0 and out.max() <= 1.0
     assert not np.allclose(out, batch)
 
@@ -71,13 +72,13 @@ def test_nt_xent_matches_a_hand_computed_value() -> None:
     for i, positive in enumerate([2, 3, 0, 1]):
         others = [j for j in range(4) if j != i]
         expected.append(-sims[i, positive] + np.log(np.sum(np.exp(sims[i, others]))))
-    assert float(ie.nt_xent_loss(emb, t)) == pytest.approx(float(np.mean(expected)), abs=1e-5)
+    assert float(it.nt_xent_loss(emb, t)) == pytest.approx(float(np.mean(expected)), abs=1e-5)
 
 
 def test_nt_xent_is_lower_when_views_of_one_image_agree() -> None:
     agree = np.array([[1, 0], [0, 1], [1, 0], [0, 1]], np.float32)
     swapped = np.array([[1, 0], [0, 1], [0, 1], [1, 0]], np.float32)
-    assert float(ie.nt_xent_loss(agree, 0.1)) < float(ie.nt_xent_loss(swapped, 0.1))
+    assert float(it.nt_xent_loss(agree, 0.1)) < float(it.nt_xent_loss(swapped, 0.1))
 
 
 def test_reshoot_views_stay_close_to_the_item_and_differ_from_other_items() -> None:
@@ -90,7 +91,7 @@ def test_reshoot_views_stay_close_to_the_item_and_differ_from_other_items() -> N
             top, left = rng.integers(0, 20, size=2)
             image[top : top + rng.integers(4, 9), left : left + rng.integers(3, 9)] = rng.integers(120, 256)
     items = preprocess_batch(images)
-    shots = ie.reshoot(items, np.random.default_rng(0))
+    shots = it.reshoot(items, np.random.default_rng(0))
     assert shots.shape == items.shape and shots.min() >= 0.0 and shots.max() <= 1.0
     assert not np.allclose(shots, items)
     flat = lambda x: (x - x.mean()) / (np.linalg.norm(x - x.mean()) + 1e-9)  # noqa: E731
@@ -123,7 +124,7 @@ def toy_encoder():
     """One epoch on tiny synthetic data: enough to test the mechanics, not the quality."""
     images, labels = synthetic_fashion(12, seed=5)
     cfg = Config(image_alpha=0.35, image_epochs=1, batch_classes=10, batch_per_class=4, validation_fraction=0.2)
-    return ie.train_image_encoder(images.astype(np.float32) / 255.0, labels, cfg, verbose=0), images
+    return it.train_image_encoder(images.astype(np.float32) / 255.0, labels, cfg, verbose=0), images
 
 
 def test_toy_training_gives_unit_norm_distinct_embeddings_in_inference_mode(toy_encoder) -> None:

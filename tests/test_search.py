@@ -51,3 +51,22 @@ def test_category_aware_ranking_keeps_missing_candidates_last() -> None:
                                      np.array([1, 1, 0]), weight=1.0, k=2)
     assert ranking.rows.tolist() == [[2, -1]]
     assert np.isneginf(ranking.scores[0, 1])
+
+
+def test_results_are_typed_and_the_old_dataframe_access_still_works_with_a_warning() -> None:
+    import pandas as pd
+
+    from multimodal.search.results import SearchResult
+
+    rows = pd.DataFrame({"rank": [1, 2], "product_id": ["A", "B"], "score": [0.9, float("nan")], "row": [4, 7]})
+    result = SearchResult(rows, "text", query="red dress", chips=["colour: red"], relaxed=None, n_matching=2)
+    assert len(result) == 2 and result.product_ids == ["A", "B"]
+    assert result.records() == [{"rank": 1, "product_id": "A", "score": 0.9}, {"rank": 2, "product_id": "B", "score": None}]
+    with pytest.warns(DeprecationWarning, match="result.rows"):
+        assert list(result["product_id"]) == ["A", "B"]
+    with pytest.warns(DeprecationWarning, match="SearchResult fields"):
+        assert result.attrs["chips"] == ["colour: red"]
+    with pytest.warns(DeprecationWarning):
+        assert not result.empty
+    with pytest.raises(AttributeError):
+        result.no_such_thing  # noqa: B018

@@ -52,27 +52,27 @@ def test_price_order_sorts_the_matching_items_by_price(engine, query, ascending)
     prices = engine.catalog.loc[engine.catalog["category"] == category, "price"].sort_values(ascending=ascending)
     assert set(results["category"]) == {category}
     np.testing.assert_allclose(results["price"].to_numpy(), prices.to_numpy()[:5])
-    assert results.attrs["chips"][-1] == ("sort: price low to high" if ascending else "sort: price high to low")
+    assert results.chips[-1] == ("sort: price low to high" if ascending else "sort: price high to low")
 
 
 def test_when_nothing_meets_every_constraint_the_least_important_is_relaxed_and_said(engine) -> None:
     # The catalog sells sandals in spring and summer only.
     results = engine.search_text("winter sandals", k=10)
-    assert results.attrs["relaxed_groups"] == ["season"]
-    assert results.attrs["relaxed"] == "No winter sandals; showing sandals for other seasons."
+    assert results.relaxed_groups == ["season"]
+    assert results.relaxed == "No winter sandals; showing sandals for other seasons."
     assert len(results) > 0 and set(results["category"]) == {"Sandal"}
 
 
 def test_chips_name_every_understood_constraint(engine) -> None:
     results = engine.search_text("cheapest leather boots not black for him", k=5)
     kinds = {}
-    for chip in results.attrs["chip_items"]:
+    for chip in results.chip_items:
         kinds.setdefault(chip["kind"], chip["label"])
     assert kinds["include"].startswith("category: Ankle boot")
     assert kinds["gender"] == "gender: Men"
     assert kinds["exclude"] == "not colour: black"
     assert kinds["sort"] == "sort: price low to high"
-    assert "material: leather / waterproof leather" in results.attrs["chips"]
+    assert "material: leather / waterproof leather" in results.chips
 
 
 def test_each_garment_keeps_the_colour_said_of_it(engine) -> None:
@@ -83,14 +83,14 @@ def test_each_garment_keeps_the_colour_said_of_it(engine) -> None:
     assert set(results["category"]) == {"Dress", "Bag"}  # both, taking turns
     assert (results.loc[results["category"] == "Dress", "colour"] == dress).all()
     assert (results.loc[results["category"] == "Bag", "colour"] == bag).all()
-    assert f"colour: {dress} · dress" in results.attrs["chips"]
+    assert f"colour: {dress} · dress" in results.chips
 
 
 def test_the_gender_filter_stays_exact_and_is_never_relaxed(engine) -> None:
     for gender, allowed in (("men", {"Men", "Unisex"}), ("women", {"Women", "Unisex"}), ("unisex", {"Unisex"})):
         results = engine.search_text("dress for a man", k=50, gender=gender)
         assert set(results["gender"]) <= allowed
-        assert "gender" not in results.attrs["relaxed_groups"] or gender == "all"
+        assert "gender" not in results.relaxed_groups or gender == "all"
 
 
 def test_partial_matches_fill_the_page_after_the_exact_ones(engine) -> None:
@@ -98,10 +98,10 @@ def test_partial_matches_fill_the_page_after_the_exact_ones(engine) -> None:
     exact = _exact(results)
     assert len(results) == 30 and 0 < len(exact) < 30
     assert (exact["category"] == "Coat").all()
-    assert set(results["gender"]) <= {"Women", "Unisex"} or results.attrs["relaxed_groups"]
+    assert set(results["gender"]) <= {"Women", "Unisex"} or results.relaxed_groups
     partial = results[~results["exact_match"]]
     relaxed = {"colour": "navy", "material": "shearling", "category": "coats", "gender": "for women"}
-    named = {relaxed[g] for g in results.attrs["relaxed_groups"]}
+    named = {relaxed[g] for g in results.relaxed_groups}
     assert all(set(m) == named for m in exact["misses"])  # what was relaxed for all, named on each card
     assert all(set(m) - named for m in partial["misses"])  # and what else each partial match lacks
     for _, row in partial.iterrows():
@@ -123,13 +123,13 @@ def test_a_size_filters_to_the_items_that_come_in_it(engine) -> None:
     assert len(results) > 0 and set(results["category"]) == {"Ankle boot"}
     assert all("EU38" in item_sizes(s) for s in results["sizes"])  # EU 36-41 and 36-46, never 40-46
     assert all("size 38" in m for m in results["matches"])
-    assert "size: 38" in results.attrs["chips"]
+    assert "size: 38" in results.chips
 
 
 def test_a_size_no_item_comes_in_is_relaxed_and_said(engine) -> None:
     results = engine.search_text("dress for women size xxl", k=5)  # women's dresses run XS-XL
-    assert results.attrs["relaxed_groups"] == ["size"]
-    assert results.attrs["relaxed"] == "No dress for women in size XXL; showing dress for women in other sizes."
+    assert results.relaxed_groups == ["size"]
+    assert results.relaxed == "No dress for women in size XXL; showing dress for women in other sizes."
     assert set(results["category"]) == {"Dress"}
 
 

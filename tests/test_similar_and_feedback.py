@@ -20,7 +20,7 @@ def test_more_like_this_leaves_the_product_out_and_keeps_the_gender_filter(engin
     assert len(similar) == 8
     assert product not in similar["product_id"].tolist()
     assert set(similar["gender"]) <= {"Men", "Unisex"} and "Women" not in set(similar["gender"])
-    assert similar.attrs["source_product"] == product
+    assert similar.query == product
 
 
 def test_more_like_this_ranks_like_an_upload_of_the_same_image(engine, monkeypatch) -> None:

@@ -250,7 +250,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             added = add_items(config, images, names=[f.filename or f"file {i + 1}" for i, f in enumerate(files)], metadata=rows)
             holder.load()
         fields = ["product_id", "category", "gender", "colour", "price", "title", "predicted_category", "confidence"]
-        return {"added": [{k: json_value(v) for k, v in r.items()} for r in added[fields].to_dict("records")],
+        return {"added": [{k: json_value(v) for k, v in r.items()} for r in added.rows[fields].to_dict("records")],
                 "items": len(holder.get().index)}
 
     @app.get("/metrics")

@@ -84,7 +84,8 @@ def train_image(config: Config, verbose: int = 1, retrain: bool = True, report: 
     and computes the raw-pixel baseline in the same run.
     """
     from multimodal.build.shipped import install, shipped_weights
-    from multimodal.models.image_encoder import ImageEncoder, train_image_encoder
+    from multimodal.models.image_encoder import ImageEncoder
+    from multimodal.models.image_training import train_image_encoder
 
     prepared = load_prepared(config.data_dir)
     shipped = None if retrain else shipped_weights(config)

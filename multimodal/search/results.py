@@ -5,15 +5,39 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 
+class FrameCompat:
+    """The DataFrame API of earlier releases on a typed result (``rows`` holds the table): kept for
+    one release, each use warns with what to write instead."""
+
+    rows: pd.DataFrame
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        _deprecated("result.attrs[...]", f"the {type(self).__name__} fields")
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "rows"}  # type: ignore[arg-type]
+
+    def __getitem__(self, key: Any) -> Any:
+        _deprecated("result[...]", "result.rows[...]")
+        return self.rows[key]
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "rows":
+            raise AttributeError(name)
+        if hasattr(pd.DataFrame, name):
+            _deprecated(f"result.{name}", f"result.rows.{name}")
+            return getattr(self.rows, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
 @dataclass(frozen=True)
-class SearchResult:
+class SearchResult(FrameCompat):
     """One search's answer, best first.
 
     Attributes:
@@ -64,8 +88,6 @@ class SearchResult:
         columns = [c for c in self.rows.columns if c not in drop]
         return [{c: json_value(v) for c, v in zip(columns, values)} for values in self.rows[columns].itertuples(index=False)]
 
-    # ---- the DataFrame API of earlier releases, kept for one release with a warning
-
     @property
     def attrs(self) -> dict[str, Any]:
         _deprecated("result.attrs[...]", "the SearchResult fields (result.chips, result.relaxed, ...)")
@@ -75,18 +97,6 @@ class SearchResult:
             "predicted_category": self.predicted_category, "confidence": self.confidence,
             "model_input": self.model_input, **({"source_product": self.query} if self.kind == "similar" else {}),
         }
-
-    def __getitem__(self, key: Any) -> Any:
-        _deprecated("result[...]", "result.rows[...]")
-        return self.rows[key]
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name == "rows":
-            raise AttributeError(name)
-        if hasattr(pd.DataFrame, name):
-            _deprecated(f"result.{name}", f"result.rows.{name}")
-            return getattr(self.rows, name)
-        raise AttributeError(f"'SearchResult' object has no attribute {name!r}")
 
 
 def json_value(value: Any) -> Any:
