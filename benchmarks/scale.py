@@ -256,8 +256,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                        "median_ms": round(float(np.median(ms)), 3), "p95_ms": round(float(np.percentile(ms, 95)), 3)}
                     out["runs"].append(entry)
                     print(f"  {store_kind:6} {index_type:4} {entry['param_name'] or '':8} {value!s:>4}  build {build_s:7.1f} s  "
-                          f"mem {memory:7.0f} MB | recall {entry['none']['recall_at_10']:.3f} ({entry['none']['strict_recall_at_10']:.3f}) median {entry['none']['median_ms']:.3f} ms "
-                          f"p95 {entry['none']['p95_ms']:.3f} | filtered recall {entry['gender']['recall_at_10']:.3f} ({entry['gender']['strict_recall_at_10']:.3f}) "
+                          f"mem {memory:7.0f} MB | recall {entry['none']['recall_at_10']:.3f} "
+                          f"({entry['none']['strict_recall_at_10']:.3f}) median {entry['none']['median_ms']:.3f} ms "
+                          f"p95 {entry['none']['p95_ms']:.3f} | filtered recall {entry['gender']['recall_at_10']:.3f} "
+                          f"({entry['gender']['strict_recall_at_10']:.3f}) "
                           f"median {entry['gender']['median_ms']:.3f} ms p95 {entry['gender']['p95_ms']:.3f}", flush=True)
                     args.out.parent.mkdir(parents=True, exist_ok=True)
                     args.out.write_text(json.dumps(out, indent=2) + "\n")

@@ -86,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                                "updates the text part of metrics.json")
     add = sub.add_parser("add-items", help="add products to the built catalog and index without retraining")
     add.add_argument("images", nargs="+", type=Path, help="image files, or folders of them")
-    add.add_argument("--metadata", type=Path, help="CSV with a 'file' column and any catalog field (category, gender, colour, price, title ...)")
+    add.add_argument("--metadata", type=Path,
+                     help="CSV with a 'file' column and any catalog field (category, gender, colour, price, title ...)")
     add.add_argument("--artifacts-dir", type=Path, default=Config.artifacts_dir)
     add.add_argument("--data-dir", type=Path, default=Config.data_dir)
     _store_flags(add, kind=False)
@@ -116,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _store_flags(parser: argparse.ArgumentParser, default: str | None = "faiss", kind: bool = True) -> None:
     if kind:
         parser.add_argument("--store", choices=STORES, default=default,
-                            help="where vectors live: faiss (embedded, default) or milvus" + ("" if default else " (default: what the build used)"))
+                            help="where vectors live: faiss (embedded, default) or milvus"
+                            + ("" if default else " (default: what the build used)"))
     parser.add_argument("--store-uri", default=None,
                         help="Milvus: a Milvus Lite folder (default artifacts/milvus.db) or a server such as http://host:19530")
 

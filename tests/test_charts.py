@@ -15,7 +15,8 @@ def _metrics() -> dict:
                   "baselines": {"raw_pixels": ranking, "pca_64": ranking}},
         "text": {"fused": text, "mapped_vector_only": text, "sentence_only": text},
         "classifier": {"accuracy": 0.5, "labels": ["a", "b"], "confusion": [[3, 1], [2, 4]]},
-        "training": {"image": {"history": {"loss": [2.0, 1.0], "val_p_at_1": [0.5, 0.7]}}, "text": {"history": {"loss": [0.1], "val_loss": [0.2]}}},
+        "training": {"image": {"history": {"loss": [2.0, 1.0], "val_p_at_1": [0.5, 0.7]}},
+                     "text": {"history": {"loss": [0.1], "val_loss": [0.2]}}},
     }
 
 

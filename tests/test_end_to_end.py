@@ -173,7 +173,8 @@ def test_decompression_bomb_raises_invalid_input(engine) -> None:
 
 @pytest.mark.parametrize("call", ["text", "image"])
 def test_unknown_gender_and_bad_k_raise_invalid_input(engine, call) -> None:
-    search = (lambda **kw: engine.search_text("boots", **kw)) if call == "text" else (lambda **kw: engine.search_image(engine.images[0], **kw))
+    def search(**kw):
+        return engine.search_text("boots", **kw) if call == "text" else engine.search_image(engine.images[0], **kw)
     with pytest.raises(InvalidInputError, match="gender"):
         search(gender="kids")
     with pytest.raises(InvalidInputError):

@@ -173,7 +173,8 @@ def test_atomic_path_keeps_the_old_file_when_the_write_fails(tmp_path) -> None:
     assert read_json(target) == {"v": 1} and [p.name for p in tmp_path.iterdir()] == ["x.json"]
 
 
-@pytest.mark.parametrize(("name", "content"), [("x.json", b'{"a": 1,'), ("x.json", b"\xff\xfe\x00"), ("x.npy", b"\x93NUMPY\x01\x00v\x00{'descr'")])
+@pytest.mark.parametrize(("name", "content"), [("x.json", b'{"a": 1,'), ("x.json", b"\xff\xfe\x00"),
+                                              ("x.npy", b"\x93NUMPY\x01\x00v\x00{'descr'")])
 def test_damaged_json_and_npy_are_artifact_errors_naming_the_file(tmp_path, name, content) -> None:
     path = tmp_path / name
     path.write_bytes(content)

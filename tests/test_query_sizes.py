@@ -30,7 +30,8 @@ def test_size_phrases_are_read(query, label, tokens) -> None:
     assert ask is not None and ask.label == label and set(ask.tokens) == tokens
 
 
-@pytest.mark.parametrize("query", ["small bag", "a medium coat", "sizeable tote", "mesh shirt", "size 120 shoes", "gifts for us 20 dollars", "gifts for us 9 quid", "size 10 quid", "2 plus 2 tees"])
+@pytest.mark.parametrize("query", ["small bag", "a medium coat", "sizeable tote", "mesh shirt", "size 120 shoes",
+                                   "gifts for us 20 dollars", "gifts for us 9 quid", "size 10 quid", "2 plus 2 tees"])
 def test_words_that_are_no_size_phrase_state_no_size(query) -> None:
     assert read_size(query)[0] is None
 

@@ -10,7 +10,8 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 _NAMES = {
-    "learned": "ours: embedding + category-aware ranking", "embedding_only": "ours: embedding only", "raw_pixels": "raw pixels", "pca_64": "PCA-64 of pixels",
+    "learned": "ours: embedding + category-aware ranking", "embedding_only": "ours: embedding only",
+    "raw_pixels": "raw pixels", "pca_64": "PCA-64 of pixels",
     "untrained_network": "untrained network", "fused": "fused ranking (ours)",
     "mapped_vector_only": "mapped vector only", "sentence_only": "sentence model only",
     "fused_rrf": "fused, reciprocal-rank fusion", "fused_weighted": "fused, weighted sum", "bm25_only": "BM25 only",

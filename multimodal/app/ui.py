@@ -39,7 +39,8 @@ EXAMPLE_QUERIES = (
     "navy shearling coats",
 )
 # Badge colour per kind of understood constraint (Streamlit's :color-badge[] names).
-CHIP_COLOURS = {"include": "blue", "gender": "violet", "size": "violet", "price": "green", "exclude": "red", "sort": "orange"}  # others grey
+# Chip kinds the dashboard colours; any other kind is grey.
+CHIP_COLOURS = {"include": "blue", "gender": "violet", "size": "violet", "price": "green", "exclude": "red", "sort": "orange"}
 
 
 @st.cache_resource(show_spinner="Loading models and the index…", max_entries=2)

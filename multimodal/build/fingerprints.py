@@ -14,7 +14,8 @@ from multimodal.errors import ArtifactError
 
 _IMAGE_FIELDS = (
     "seed", "image_input_size", "image_alpha", "image_weights", "image_backbone_layer", "embedding_dim",
-    "triplet_margin", "classifier_weight", "instance_weight", "instance_temperature", "image_epochs", "batch_classes", "batch_per_class", "learning_rate",
+    "triplet_margin", "classifier_weight", "instance_weight", "instance_temperature", "image_epochs", "batch_classes",
+    "batch_per_class", "learning_rate",
     "bn_momentum", "early_stopping_patience", "validation_fraction", "image_extra_training_data", "image_max_seconds",
     "image_flip_tta",
 )

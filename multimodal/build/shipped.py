@@ -130,8 +130,10 @@ def model_card(manifest: dict[str, Any], settings: dict[str, Any]) -> str:
         "| measure | value |",
         "|---|---|",
         f"| classifier accuracy | {figures.get('classifier_accuracy', float('nan')):.3f} |",
-        f"| embedding alone, category P@1 / P@10 | {learned.get('p_at_1', float('nan')):.3f} / {learned.get('p_at_10', float('nan')):.3f} |",
-        f"| image search (ranking settings of that run), category P@1 / P@10 | {search.get('p_at_1', float('nan')):.3f} / {search.get('p_at_10', float('nan')):.3f} |",
+        f"| embedding alone, category P@1 / P@10 | {learned.get('p_at_1', float('nan')):.3f} / "
+        f"{learned.get('p_at_10', float('nan')):.3f} |",
+        f"| image search (ranking settings of that run), category P@1 / P@10 | {search.get('p_at_1', float('nan')):.3f} / "
+        f"{search.get('p_at_10', float('nan')):.3f} |",
         "",
         "`build` uses these weights only for the catalog and settings above (their fingerprint is",
         f"`{manifest['stage_key'][:16]}...`) after checking every file's sha256 in `{MANIFEST}`;",

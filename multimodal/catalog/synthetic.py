@@ -228,7 +228,8 @@ _SIZES = {
     ("shoe", "Women"): "EU 36-41",
     ("shoe", "Unisex"): "EU 36-46",
 }
-_PREMIUM = {"cashmere": 1.5, "silk": 1.4, "leather": 1.3, "shearling": 1.5, "down": 1.3, "merino wool": 1.2, "suede": 1.2, "waterproof leather": 1.3}
+_PREMIUM = {"cashmere": 1.5, "silk": 1.4, "leather": 1.3, "shearling": 1.5, "down": 1.3, "merino wool": 1.2, "suede": 1.2,
+            "waterproof leather": 1.3}
 _BUDGET = {"synthetic": 0.7, "rubber": 0.7, "faux leather": 0.8, "jersey": 0.9, "nylon": 0.9}
 
 _DESCRIPTION_TEMPLATES = (

@@ -88,7 +88,8 @@ UNSEEN_DEV: dict[str, tuple[str, tuple[str, ...]]] = {
 
 _CATEGORY_NOUNS = {c: tuple(w for w, v in V.CATEGORY_WORDS.items() if v == (c,) and " " not in w and len(w) > 3)
                    for c in V.CATEGORY_GROUPS["clothes"] + V.CATEGORY_GROUPS["shoes"] + ("Bag",)}
-_GROUPS = {w: v for w, v in V.CATEGORY_GROUPS.items() if w in ("shoes", "footwear", "tops", "bottoms", "knitwear", "outerwear", "accessories", "clothes", "clothing")}
+_GROUPS = {w: v for w, v in V.CATEGORY_GROUPS.items()
+           if w in ("shoes", "footwear", "tops", "bottoms", "knitwear", "outerwear", "accessories", "clothes", "clothing")}
 _GENDER_PHRASES = {"Men": ("for him", "for men", "men's", "for my husband", "gents"),
                    "Women": ("for her", "for women", "ladies'", "for my wife", "womens"), "Unisex": ("unisex",)}
 GROUPS: tuple[str, ...] = ("category", "category_group", "gender", "colour", "material", "style", "occasion", "season",

@@ -114,7 +114,8 @@ def eval_queries(rows: pd.DataFrame, seed: int = 0, typo_rate: float = 0.25) -> 
     for row in rows.itertuples():
         template = str(rng.choice(_EVAL_TEMPLATES))
         category_word = str(rng.choice(EVAL_CATEGORY_WORDS[row.category]))
-        states_gender = "{gender}" in template and row.gender != "Unisex" or (row.gender == "Unisex" and "{gender}" in template and rng.random() < 0.5)
+        states_gender = "{gender}" in template and row.gender != "Unisex" or (
+            row.gender == "Unisex" and "{gender}" in template and rng.random() < 0.5)
         states_colour = "{colour}" in template
         gender_words = str(rng.choice(EVAL_GENDER_WORDS[row.gender])) if states_gender else ""
         colour_word = str(rng.choice(EVAL_COLOUR_WORDS.get(row.colour, (row.colour,)))) if states_colour else ""
@@ -123,7 +124,8 @@ def eval_queries(rows: pd.DataFrame, seed: int = 0, typo_rate: float = 0.25) -> 
             j = int(rng.integers(0, len(words)))
             words[j] = _typo(words[j], rng)
         text = " ".join(words).replace(" ,", ",").strip(" ,")
-        out.append(EvalQuery(text, row.product_id, row.category, row.gender if states_gender else None, row.colour if states_colour else None))
+        out.append(EvalQuery(text, row.product_id, row.category, row.gender if states_gender else None,
+                             row.colour if states_colour else None))
     return out
 
 

@@ -60,7 +60,8 @@ def load_folder(cls: Any, folder: Path, data_dir: str | Path | None, text: bool,
     if data_dir is not None:
         config.data_dir = Path(data_dir)
     prepared = load_prepared(config.data_dir, verify=verified is None)
-    keys = {name: verified.manifest["files"].get(name, {}).get("sha256") for name in (EMBEDDING_FILE, CLASSIFIER_FILE, MAPPER_FILE)} if verified else {}
+    model_files = (EMBEDDING_FILE, CLASSIFIER_FILE, MAPPER_FILE)
+    keys = {name: verified.manifest["files"].get(name, {}).get("sha256") for name in model_files} if verified else {}
     old_keys = getattr(reuse, "_model_keys", {}) if reuse is not None else {}
 
     def unchanged(*names: str) -> bool:

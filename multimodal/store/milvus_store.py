@@ -174,7 +174,8 @@ class MilvusStore:
         directory = Path(directory)
         path = directory / MANIFEST_FILE
         if not path.is_file():
-            raise ArtifactError(f"no search index in {directory} (missing {MANIFEST_FILE}); run `python -m multimodal build --store milvus`")
+            raise ArtifactError(f"no search index in {directory} (missing {MANIFEST_FILE}); "
+                                "run `python -m multimodal build --store milvus`")
         manifest = read_json(path)
         if manifest.get("store", "faiss") != cls.kind:
             raise ArtifactError(

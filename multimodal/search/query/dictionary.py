@@ -49,7 +49,8 @@ _MADE_OF: dict[str, tuple[tuple[str, str], ...]] = {"material": (("piece of clot
 _MAIN_SENSE_FIELDS: frozenset[str] = frozenset({"material"})
 _POS = {"n": "noun", "a": "adj", "v": "verb"}
 _SUFFIXES = {"n": (("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"), ("men", "man"), ("ies", "y"), ("s", "")),
-             "a": (("er", ""), ("est", ""), ("er", "e"), ("est", "e")), "v": (("ing", ""), ("ing", "e"), ("ed", ""), ("ed", "e"), ("s", ""))}
+             "a": (("er", ""), ("est", ""), ("er", "e"), ("est", "e")),
+             "v": (("ing", ""), ("ing", "e"), ("ed", ""), ("ed", "e"), ("s", ""))}
 _DERIVATIONAL_SUFFIXES = ("ish", "ized", "ised", "y", "en")
 _DERIVED_FIELDS = ("colour", "material")
 _MAX_DEPTH = 4  # broader terms climbed from a sense when looking for a listed word

@@ -164,7 +164,8 @@ class ParsedQuery:
             "categories": self.categories, "min_price": self.min_price, "max_price": self.max_price, "sort": self.sort,
             "constraints": [c.to_dict() for c in self.constraints], "matched": dict(self.matched), "companion": self.companion,
             "unsold_brands": list(self.unsold_brands),
-            "hints": [[w, list(f)] for w, f in self.hints], "likely": {w: [name, list(values)] for w, (name, values) in self.likely.items()},
+            "hints": [[w, list(f)] for w, f in self.hints],
+            "likely": {w: [name, list(values)] for w, (name, values) in self.likely.items()},
             "size": None if self.size is None else {"label": self.size.label, "words": self.size.words,
                                                      "sizes": sorted(self.size.tokens)},
         }

@@ -36,7 +36,8 @@ from multimodal.search.query.units import (  # noqa: F401 - correct_typo, known_
 
 # "a top to go with jeans", "shoes to match my red dress": what follows is what the shopper already
 # has, not what they are looking for; it states nothing (up to the next comma or full stop).
-_FOR_WHOM = r"\s+for\s+(?:(?:a|an|my|our|the)\s+)?(?:" + "|".join(re.escape(w) for w in sorted(V.GENDER_WORDS, key=len, reverse=True)) + r")\b"
+_FOR_WHOM = (r"\s+for\s+(?:(?:a|an|my|our|the)\s+)?(?:"
+             + "|".join(re.escape(w) for w in sorted(V.GENDER_WORDS, key=len, reverse=True)) + r")\b")
 _COMPANION_END = r"[^,;.!?]*?(?=" + _FOR_WHOM + r"|[,;.!?]|$)"  # "... for her" is who the item is for
 _COMPANION = re.compile(r"\b(?:to go|that go(?:es)?|goes|to wear|to pair|that pairs?|pairs|to team|to style)\s+with\b" + _COMPANION_END
                         + r"|\b(?:to match|that match(?:es)?|matching)\s+(?:my|your|our|his|her|their)\b(?!\s+(?:and|&)\s+hers)"
@@ -207,7 +208,8 @@ def _negations(units: list[_Unit], tokens: list[str]) -> set[int]:
                     j = after + 2
                     continue
                 if (after < len(units) and units[after].meaning is not None and units[after].meaning.kind in ("field", "other_brand")
-                        and (units[after].meaning.field == first_field or not _is_garment(units[after + 1] if after + 1 < len(units) else None))):
+                        and (units[after].meaning.field == first_field
+                             or not _is_garment(units[after + 1] if after + 1 < len(units) else None))):
                     # not "not sneakers and a black bag": another field's word before a garment starts a new part
                     negated.add(after)
                     j = after + 1
@@ -240,16 +242,7 @@ def parse_query(query: str, matcher: Matcher | None = None, dictionary: Dictiona
     """
     text = clean_query(query)
     parsed = ParsedQuery(text=text)
-    parsed.size, lower = read_size(text.lower())
-    if parsed.size is not None:
-        parsed.matched["size"] = parsed.size.words
-    lower = read_prices(lower, parsed)
-    match = _COMPANION.search(lower)
-    if match is None and (match := _WITH_GARMENT.search(lower)) is not None and not _A_GARMENT.search(lower[: match.start()]):
-        match = None  # "something with jeans": no garment before it is wanted
-    if match is not None:
-        parsed.companion = match.group(0).strip()
-        lower = lower[: match.start()] + " " + lower[match.end():]
+    lower = _phrases_before_words(text, parsed)
     tokens = _tokens(lower)
     units = _scan(tokens)
     _resolve(units, tokens)
@@ -260,7 +253,38 @@ def parse_query(query: str, matcher: Matcher | None = None, dictionary: Dictiona
         _learn(units, tokens, matcher, dictionary, query_words=len(_tokens(text.lower())))
     negated = _negations(units, tokens)
     _categories(units, tokens, negated)
+    genders, unit_of = _read_units(units, negated, parsed)
+    garments = [j if u.meaning is not None and u.meaning.kind == "field" and u.meaning.field == "category" and j not in negated
+                else None for j, u in enumerate(units)]
+    parsed.constraints = bind_to_garments(parsed.constraints, unit_of, [u.words for u in units], garments)
+    _narrower_kinds(parsed)
+    _subtract_negated(parsed)
+    _soft_hints(units, negated, parsed, dictionary)
+    distinct = list(dict.fromkeys(genders))
+    if len(distinct) == 1:
+        parsed.gender = distinct[0]
+    else:  # "for men and women" means either: unisex is not implied
+        parsed.matched.pop("gender", None)
+    return parsed
 
+
+def _phrases_before_words(text: str, parsed: ParsedQuery) -> str:
+    """Sizes, prices and what the item should go with, read off the whole text first; the rest."""
+    parsed.size, lower = read_size(text.lower())
+    if parsed.size is not None:
+        parsed.matched["size"] = parsed.size.words
+    lower = read_prices(lower, parsed)
+    match = _COMPANION.search(lower)
+    if match is None and (match := _WITH_GARMENT.search(lower)) is not None and not _A_GARMENT.search(lower[: match.start()]):
+        match = None  # "something with jeans": no garment before it is wanted
+    if match is not None:
+        parsed.companion = match.group(0).strip()
+        lower = lower[: match.start()] + " " + lower[match.end():]
+    return lower
+
+
+def _read_units(units: list[_Unit], negated: set[int], parsed: ParsedQuery) -> tuple[list[str], dict[Constraint, int]]:
+    """Each unit's meaning into the parse: genders (returned), brands, the price order, constraints."""
     genders: list[str] = []
     unit_of: dict[Constraint, int] = {}
     listed_fields = {u.meaning.field for u in units if u.meaning and u.meaning.kind == "field" and u.source not in OPEN_SOURCES}
@@ -274,36 +298,37 @@ def parse_query(query: str, matcher: Matcher | None = None, dictionary: Dictiona
             if gender:
                 genders.append(gender)
                 parsed.matched.setdefault("gender", unit.words)
-            continue
-        if m.kind == "other_brand":
+        elif m.kind == "other_brand":
             if j not in negated and unit.words not in parsed.unsold_brands:  # "not nike": nothing to rule out
                 parsed.unsold_brands.append(unit.words)
-            continue
-        if m.kind == "sort":
+        elif m.kind == "sort":
             direction = m.values[0]
             if j in negated:  # "not expensive" asks for the cheap end
                 direction = V.PRICE_ASCENDING if direction == V.PRICE_DESCENDING else V.PRICE_DESCENDING
             parsed.sort = direction
             parsed.matched["sort"] = unit.words
-            continue
-        if m.kind != "field":
-            continue
-        if unit.source in OPEN_SOURCES and m.field in listed_fields and j not in negated and m.field != "category":
-            continue  # the precise layer already states this field (garments joined by and/or add up instead)
-        if unit.named:
-            constraint = Constraint(NAME_FIELD, (_name_form(unit.words),), unit.words, j in negated, unit.source)
-        else:
-            constraint = Constraint(m.field, m.values, unit.words, j in negated, unit.source, unit.similarity)
-        if constraint not in parsed.constraints:
-            parsed.constraints.append(constraint)
-            unit_of[constraint] = j
-            key = f"{'not ' if constraint.negated else ''}{constraint.field}:{'/'.join(constraint.values)}"
-            parsed.matched.setdefault(key, unit.words)
-    garments = [j if u.meaning is not None and u.meaning.kind == "field" and u.meaning.field == "category" and j not in negated
-                else None for j, u in enumerate(units)]
-    parsed.constraints = bind_to_garments(parsed.constraints, unit_of, [u.words for u in units], garments)
-    _narrower_kinds(parsed)
-    _subtract_negated(parsed)
+        elif m.kind == "field":
+            if unit.source in OPEN_SOURCES and m.field in listed_fields and j not in negated and m.field != "category":
+                continue  # the precise layer already states this field (garments joined by and/or add up instead)
+            _add_constraint(unit, j, negated, parsed, unit_of)
+    return genders, unit_of
+
+
+def _add_constraint(unit: _Unit, j: int, negated: set[int], parsed: ParsedQuery, unit_of: dict[Constraint, int]) -> None:
+    m = unit.meaning
+    if unit.named:
+        constraint = Constraint(NAME_FIELD, (_name_form(unit.words),), unit.words, j in negated, unit.source)
+    else:
+        constraint = Constraint(m.field, m.values, unit.words, j in negated, unit.source, unit.similarity)
+    if constraint not in parsed.constraints:
+        parsed.constraints.append(constraint)
+        unit_of[constraint] = j
+        key = f"{'not ' if constraint.negated else ''}{constraint.field}:{'/'.join(constraint.values)}"
+        parsed.matched.setdefault(key, unit.words)
+
+
+def _soft_hints(units: list[_Unit], negated: set[int], parsed: ParsedQuery, dictionary: Dictionary | None) -> None:
+    """Unsure words in attribute positions: they rank softly (``hints``), never filter."""
     stated = {c.field for c in parsed.constraints if not c.negated}
     for j, unit in enumerate(units):
         if unit.meaning is None and unit.hint and j not in negated:
@@ -319,20 +344,6 @@ def parse_query(query: str, matcher: Matcher | None = None, dictionary: Dictiona
         if _content(word) and (likely := _likely_value(word, ("category",), dictionary)):
             parsed.hints.append((word, ("category",)))
             parsed.likely[word] = likely
-    distinct = list(dict.fromkeys(genders))
-    if len(distinct) == 1:
-        parsed.gender = distinct[0]
-    else:  # "for men and women" means either: unisex is not implied
-        parsed.matched.pop("gender", None)
-    return parsed
-
-
-
-
-
-
-
-
 
 
 def _narrower_kinds(parsed: ParsedQuery) -> None:

@@ -126,7 +126,8 @@ class AttributeMatcher:
             extra += [Anchor(d, "style", (value,)) for word, (value, senses) in STYLE_SENSES.items()
                       for d in describe(word, only=senses)]
             self.soft_anchors += extra
-            self.soft_vectors = np.concatenate([self.vectors, np.asarray(encoder.encode([a.text for a in extra]), np.float32)]) if extra else self.vectors
+            extra_vectors = np.asarray(encoder.encode([a.text for a in extra]), np.float32) if extra else None
+            self.soft_vectors = np.concatenate([self.vectors, extra_vectors]) if extra else self.vectors
         else:
             self.soft_vectors = self.vectors
         # field -> its anchors and, per template, their vectors inside it

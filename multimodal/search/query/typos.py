@@ -117,7 +117,8 @@ def closest(word: str, targets: Iterable[str], meaning: Callable[[str], Hashable
         if target[0] != word[0] or abs(len(target) - len(word)) > allowed:
             continue
         distance = edit_distance(word, target)
-        if distance <= allowed and ((len(word) > 5 and distance == 1) or _slip(word, target) or (distance == 2 and _two_slips(word, target))):
+        close = (len(word) > 5 and distance == 1) or _slip(word, target) or (distance == 2 and _two_slips(word, target))
+        if distance <= allowed and close:
             best.append((distance, target))
     if not best:
         return None

@@ -154,7 +154,8 @@ for _category, _words in CATEGORY_SYNONYMS.items():
 for _word, _category in {
     "tees": "T-shirt/top", "t-shirts": "T-shirt/top", "tank": "T-shirt/top", "camisole": "T-shirt/top", "t shirt": "T-shirt/top",
     "pant": "Trouser", "jean": "Trouser", "joggers": "Trouser", "leggings": "Trouser", "slack": "Trouser", "chino": "Trouser",
-    "jumpers": "Pullover", "sweaters": "Pullover", "hoodie": "Pullover", "hoodies": "Pullover", "cardigan": "Pullover", "pullovers": "Pullover",
+    "jumpers": "Pullover", "sweaters": "Pullover", "hoodie": "Pullover", "hoodies": "Pullover", "cardigan": "Pullover",
+    "pullovers": "Pullover",
     "dresses": "Dress", "frock": "Dress", "gowns": "Dress",
     "coats": "Coat", "jackets": "Coat", "parkas": "Coat", "anorak": "Coat", "overcoats": "Coat", "puffer": "Coat", "raincoat": "Coat",
     "puffer jacket": "Coat", "rain jacket": "Coat",
