@@ -11,16 +11,26 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 API_HOST ?= 127.0.0.1
 API_PORT ?= 8000
 
-.PHONY: run test lint api milvus-server setup setup-dev data data-package words wordnet browser build evaluate bench bench-scale bench-load clean
+.PHONY: run test test-fast results lint api milvus-server setup setup-dev data data-package words wordnet browser build evaluate bench bench-scale bench-load clean
 
 run: setup data words wordnet build
 	$(PY) -m streamlit run streamlit_app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
 # Random order (pytest-randomly); the header says `Using --randomly-seed=N`.
 # Repeat an order: make test PYTEST_ARGS=--randomly-seed=N; keep file order: PYTEST_ARGS="-p no:randomly".
+# Two workers share one toy build, cached by the code's fingerprint in .cache/toy-build/.
 PYTEST_ARGS ?=
+PYTEST_WORKERS ?= 2
 test: setup-dev data-package words wordnet browser lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+# The unit tier: no model training, no build (tests marked slow are left out).
+test-fast: setup-dev lint
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# docs/results.md from the served metrics.json and benchmarks/results/*.json.
+results: setup
+	$(PY) -m multimodal results
 
 lint: setup-dev
 	$(PY) -m ruff check .

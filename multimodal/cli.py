@@ -107,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--artifacts-dir", type=Path, default=Config.artifacts_dir)
     api.add_argument("--data-dir", type=Path, default=None)
     _store_flags(api, default=None)
+    results = sub.add_parser("results", help="write docs/results.md from the served metrics.json and the benchmark JSON")
+    results.add_argument("--artifacts-dir", type=Path, default=Config.artifacts_dir)
+    results.add_argument("--benchmarks", type=Path, default=Path("benchmarks/results"), help="folder of benchmark JSON")
+    results.add_argument("--out", type=Path, default=Path("docs/results.md"))
     milvus = sub.add_parser("milvus-server", help="run a Milvus Lite gRPC server (a local stand-in for a Milvus cluster)")
     milvus.add_argument("--data-dir", type=Path, default=Path("artifacts/milvus-server"), help="where it keeps its collections")
     milvus.add_argument("--host", default="127.0.0.1")
@@ -376,10 +380,27 @@ def cmd_milvus_server(args: argparse.Namespace) -> int:
     return milvus_lite_main(["server", "--data-dir", str(args.data_dir), "--host", args.host, "--port", str(args.port)])
 
 
+def cmd_results(args: argparse.Namespace) -> int:
+    import os
+    import platform
+
+    from multimodal import generations
+    from multimodal.evaluation.results_doc import write_results
+
+    live = generations.current(args.artifacts_dir) if args.artifacts_dir.is_dir() else None
+    metrics = (live.path if live is not None else args.artifacts_dir) / "metrics.json"
+    if not metrics.is_file():
+        print(f"note: no metrics.json in {args.artifacts_dir}; run `python -m multimodal build` for the search figures")
+    machine = f"{os.cpu_count()} cores, {platform.machine()}, {platform.system()}"
+    out = write_results(metrics if metrics.is_file() else None, args.benchmarks, args.out, machine=lambda: machine)
+    print(f"wrote {out} and its sources in {out.parent / 'results'}/")
+    return 0
+
+
 COMMANDS = {
     "prepare": cmd_prepare, "train-image": cmd_train_image, "train-text": cmd_train_text, "index": cmd_index,
     "build": cmd_build, "ship-weights": cmd_ship_weights, "evaluate": cmd_evaluate, "search": cmd_search, "add-items": cmd_add_items,
-    "api": cmd_api, "milvus-server": cmd_milvus_server,
+    "api": cmd_api, "milvus-server": cmd_milvus_server, "results": cmd_results,
 }
 
 

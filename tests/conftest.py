@@ -55,22 +55,66 @@ def fashion_dir(tmp_path: Path) -> Path:
     return write_fashion_dir(tmp_path / "fashion")
 
 
-@pytest.fixture(scope="session")
-def toy_build(tmp_path_factory):
-    """The whole build at toy size: prepare, train-image, index, train-text, evaluate (about a minute)."""
-    from multimodal.build import build
+TOY_CACHE = Path(__file__).resolve().parents[1] / ".cache" / "toy-build"
+SLOW_FIXTURES = frozenset({"toy_build", "toy_encoder"})  # fixtures that train models
 
-    root = tmp_path_factory.mktemp("toy")
-    folder = write_fashion_dir(root / "fashion")
-    config = Config(
-        per_class=20, seed=3, data_dir=root / "data", artifacts_dir=root / "artifacts", fashion_mnist_dir=folder,
+
+def toy_config(root: Path) -> Config:
+    return Config(
+        per_class=20, seed=3, data_dir=root / "data", artifacts_dir=root / "artifacts", fashion_mnist_dir=root / "fashion",
         image_alpha=0.35, image_epochs=1, validation_fraction=0.1, text_epochs=4,
         eval_upload_items=10, eval_latency_repeats=2, eval_intents_per_group=4, eval_intents_per_unseen_group=6,
         eval_ordinary_words=200,
     )
-    log: list[str] = []
-    result = build(config, report=log.append)
-    return config, result, log
+
+
+def _code_fingerprint() -> str:
+    """What a toy build depends on: the package's code and data files, and the toy settings."""
+    import hashlib
+
+    package = Path(__file__).resolve().parents[1] / "multimodal"
+    digest = hashlib.sha256(repr(sorted(toy_config(Path("/")).to_dict().items())).encode())
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(package)).encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@pytest.fixture(scope="session")
+def toy_build():
+    """The whole build at toy size: prepare, train-image, index, train-text, evaluate (a minute or two).
+
+    Built once per version of the code and cached in ``.cache/toy-build/<fingerprint>`` (any change
+    to the package builds anew), under a file lock so that parallel workers (``-n 2``) share one
+    build. Only ever read: tests that write take a private copy (``built``)."""
+    import fcntl
+    import json
+    import shutil
+
+    from multimodal.build import build
+
+    root = TOY_CACHE / _code_fingerprint()
+    TOY_CACHE.mkdir(parents=True, exist_ok=True)
+    with open(TOY_CACHE / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = root / "build.json"
+        if not done.is_file():
+            for stale in TOY_CACHE.iterdir():
+                if stale.is_dir():
+                    shutil.rmtree(stale, ignore_errors=True)
+            write_fashion_dir(root / "fashion")
+            log: list[str] = []
+            result = build(toy_config(root), report=log.append)
+            done.write_text(json.dumps({"result": result, "log": log}, default=str))
+        saved = json.loads(done.read_text())
+    return toy_config(root), saved["result"], saved["log"]
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Tests that need the toy build are the slow tier (``-m "not slow"`` leaves them out)."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture()

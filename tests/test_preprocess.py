@@ -154,6 +154,7 @@ def test_an_accepted_huge_image_is_shrunk_before_float_work_and_gives_the_same_i
     assert np.corrcoef(out.ravel(), reference.ravel())[0, 1] > 0.95
 
 
+@pytest.mark.slow  # trains a model or measures memory in fresh processes
 def test_peak_memory_of_preprocessing_stays_under_200_mb(tmp_path) -> None:
     """The issue's two shapes and the largest accepted images, each in a fresh process."""
     import json

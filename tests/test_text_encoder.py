@@ -32,6 +32,7 @@ def test_query_cache_returns_the_same_vector(sentence_encoder) -> None:
     np.testing.assert_allclose(sentence_encoder.encode_query("navy chinos"), sentence_encoder.encode(["navy chinos"])[0], atol=1e-6)
 
 
+@pytest.mark.slow  # trains a model or measures memory in fresh processes
 def test_mapper_learns_targets_and_round_trips(tmp_path) -> None:
     rng = np.random.default_rng(0)
     x = unit_rows(rng.normal(size=(300, 384)))
@@ -51,6 +52,7 @@ def test_missing_mapper_says_what_to_run(tmp_path) -> None:
         TextMapper.load(tmp_path)
 
 
+@pytest.mark.slow  # trains a model or measures memory in fresh processes
 def test_contrastive_mapper_puts_each_text_nearest_its_own_category() -> None:
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(4), 75)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from multimodal.search.explain import matched_labels, missed_labels, relaxation_message
 from multimodal.search.query import parse_query
 from multimodal.search.text_ranking import (
     alternative_of,
@@ -12,12 +13,9 @@ from multimodal.search.text_ranking import (
     dense_text,
     fuse,
     lexical_text,
-    matched_labels,
-    missed_labels,
     name_column,
     order_rows,
     relax,
-    relaxation_message,
     stated_values,
 )
 

@@ -35,7 +35,7 @@ from multimodal.search.image_ranking import ImageRanking, pixel_features, rank_c
 from multimodal.search.loading import _check_same_base, _live_name, load_folder
 from multimodal.search.query import ParsedQuery, parse_query
 from multimodal.search.results import SearchResult
-from multimodal.search.text_ranking import Relaxation, TextRanking
+from multimodal.search.text_ranking import TextRanking
 from multimodal.store import SearchFilter, VectorStore
 from multimodal.store.base import check_k
 
@@ -353,7 +353,7 @@ class SearchEngine:
         all), the fused signals order, or the price does for a price intent. Liked and disliked
         products refine the query's image-space vector; disliked products never come back.
         """
-        from multimodal.search import text_ranking as tr
+        from multimodal.search.constrained import rank_constrained
 
         if self.mapper is None or self.text_vectors is None:
             raise ArtifactError("text search needs the text artifacts; run `python -m multimodal build`")
@@ -364,52 +364,24 @@ class SearchEngine:
         query_gender = None
         if normalise_gender(gender) == "all" and parsed.gender:
             query_gender = gender_mask(self._genders, parsed.gender)
-        groups = tr.constraint_groups(parsed, self._attribute_columns(), self._prices, query_gender)
-        allowed, dropped = tr.relax(base, groups)
-        signals = self.text_signals(tr.dense_text(parsed), allowed, liked_rows, disliked_rows, tr.lexical_text(parsed, dropped))
-        if parsed.hints:
-            signals["attribute_score"] = self.hint_scores(parsed)
+
+        def signals(dense: str, allowed: np.ndarray, lexical: str) -> dict[str, np.ndarray]:
+            found = self.text_signals(dense, allowed, liked_rows, disliked_rows, lexical)
+            if parsed.hints:
+                found["attribute_score"] = self.hint_scores(parsed)
+            return found
+
         weights = {"image_score": self.config.w_image, "text_score": self.config.w_text, "bm25_score": self.config.w_bm25,
                    "attribute_score": self.config.w_attribute}
-        method = fusion or self.config.text_fusion
-        fused = tr.fuse(signals, weights, allowed, method)
-        rows = tr.order_rows(fused, allowed, self._prices, parsed.sort, k, tr.alternative_of(parsed, self._attribute_columns()))
-        exact = len(rows)
-        scores = fused[rows].astype(np.float32)
-        if exact < k:
-            rows, scores = tr.backfill(rows, scores, base, groups, dropped,
-                                       lambda mask: tr.fuse(signals, weights, mask, method), k, sum(weights.values()))
-        ranking = TextRanking(
-            rows=rows, scores=scores, exact=np.arange(len(rows)) < exact,
-            signals={name: np.asarray(values)[rows] for name, values in signals.items()},
-            matches=tr.matched_labels(parsed, self._attribute_columns(), self._prices, self._genders, rows),
-            misses=tr.missed_labels(parsed, self._attribute_columns(), groups, rows),
-            relaxation=Relaxation(dropped, tr.relaxation_message(parsed, dropped)),
-            n_matching=int(allowed.sum()),
-        )
+        ranking = rank_constrained(parsed, self._attribute_columns(), self._prices, self._genders, base, query_gender,
+                                   signals, weights, fusion or self.config.text_fusion, k)
         return ranking, parsed
 
     def hint_scores(self, parsed: ParsedQuery) -> np.ndarray:
-        """Per item, how like its attribute values the query's unsure words are (``parsed.hints``):
-        for each word, the learned layer's similarity to the item's value in whichever field its
-        position allows is most alike, averaged over the words. A soft signal: it orders, it never
-        filters. (Taking each item's best field rather than the word's single best field scored
-        0.578 against 0.567 on dev queries; style 0.285 against 0.258.) A value the dictionary guesses
-        (``parsed.likely``) scores above every other (0.9 + a tenth of its similarity). The mean, not the sum, so the
-        "likeness" on a card reads as a cosine; the fusion scales each signal, so the order is the same."""
-        columns = self._attribute_columns()
-        total = np.zeros(len(self.catalog), np.float64)
-        words = 0
-        for word, fields in parsed.hints:
-            per_field = self.matcher.field_similarities(word, tuple(fields))
-            if word in parsed.likely:  # a dictionary's guess comes first, in the model's own order
-                name, values = parsed.likely[word]
-                if name in per_field:
-                    per_field = {**per_field, name: {**per_field[name], **{v: 0.9 + 0.1 * per_field[name].get(v, 0.0) for v in values}}}
-            if per_field:
-                total += np.max([[per.get(v, -1.0) for v in columns[name]] for name, per in per_field.items()], axis=0)
-                words += 1
-        return total / max(1, words)
+        """How like each item's attribute values the query's unsure words are (see ``text_ranking.hint_scores``)."""
+        from multimodal.search.text_ranking import hint_scores
+
+        return hint_scores(parsed, self._attribute_columns(), self.matcher, len(self.catalog))
 
     def _attribute_columns(self) -> dict[str, np.ndarray]:
         if self._attributes is None:
