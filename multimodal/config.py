@@ -101,9 +101,7 @@ class Config:
     w_text: float = 1.0
     w_bm25: float = 0.5
     # Words in an attribute position below the learned layer's threshold ("vermilion dress") rank
-    # items by how like the item's value they are (soft, never a filter). Dev queries with unseen
-    # words: 0.646 at 0.5, 0.682 at 1.0, 0.692-0.695 from 1.5 to 8.0 (all 1,020: 0.888 at 1.0, 0.891
-    # at 2.0); a low point of the plateau is kept, so the other signals still order what it ties.
+    # items by how like the item's value they are (soft, never a filter); docs/decisions.md.
     w_attribute: float = 2.0
     # Learned layer of query understanding: least cosine similarity between a query word and an
     # attribute word that counts (chosen on dev words: at most 0.5% of ordinary words match; see `evaluate`).
@@ -114,9 +112,7 @@ class Config:
     # Text mapper objective: "mse" (land on the item's image embedding) or "contrastive"
     # (in-batch softmax over items, temperature text_temperature), with varied training texts.
     # text_item_weight: the contrastive target's share on the text's own item (the rest on its category).
-    # MSE chosen on dev queries with garment words no training text or evaluation uses (polo, gilet,
-    # clogs, knapsack...): category P@10 of the mapped vector alone 0.747 / 0.737 against 0.678 / 0.678
-    # (two query draws); the evaluation's own held-out words were not used for the choice.
+    # Why MSE: docs/decisions.md.
     text_objective: str = "mse"
     text_temperature: float = 0.05
     text_item_weight: float = 0.5

@@ -65,7 +65,6 @@ _GEN = re.compile(r"^gen-(\d{6,})$")
 _STAGING_PREFIX = ".staging-"
 
 
-
 def generation_name(number: int) -> str:
     return f"gen-{number:06d}"
 

@@ -93,4 +93,3 @@ def test_open_a_page_by_its_address_type_a_query_see_results_switch_pages_and_sc
     assert (tmp_path / "text_search.png").stat().st_size > 10_000
     assert (tmp_path / "evaluation.png").stat().st_size > 10_000
     assert (tmp_path / "more_like_this.png").stat().st_size > 10_000
-

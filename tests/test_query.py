@@ -442,4 +442,3 @@ def test_a_brand_the_catalog_does_not_sell_filters_nothing_and_is_said(query, ca
     assert parsed.chips()[-1] == said
     # Ruling such a brand out rules nothing out and needs no word.
     assert parse_query("white sneakers, not nike or adidas").chips() == ["category: Sneaker", "colour: white"]
-

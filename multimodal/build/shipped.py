@@ -1,7 +1,7 @@
 """Image-encoder weights that ship with the project, so a first `make run` needs no long training.
 
 The weights are trained once with the project's own command (`python -m multimodal build
---retrain`, then `python -m multimodal ship-weights`) and kept in ``multimodal/shipped/`` with a
+--retrain`, then `python -m multimodal ship-weights`) and kept in ``multimodal/models/shipped/`` with a
 manifest and a model card. ``build`` uses them only when they were trained for exactly the
 catalog and settings in use (the train-image stage fingerprint: data checksums and every
 image-encoder setting) and every file matches its recorded sha256; otherwise it trains.

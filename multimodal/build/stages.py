@@ -220,32 +220,4 @@ def train_text(config: Config, verbose: int = 1) -> dict[str, Any]:
 # ---------------------------------------------------------------- one-command build
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 # ---------------------------------------------------------------- adding items without retraining
-
-
-
-
-
-
-

@@ -112,25 +112,6 @@ def build_classifier_head(config: Config) -> keras.Model:
 # ---------------------------------------------------------------- loss and batches
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 # ---------------------------------------------------------------- training
 
 def embed(model: keras.Model, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
@@ -141,8 +122,6 @@ def embed(model: keras.Model, images: np.ndarray, batch_size: int = 512) -> np.n
     if len(x) <= 8:  # a single query: a direct call skips predict's per-call setup
         return np.asarray(model(x, training=False), dtype=np.float32)
     return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
-
-
 
 
 @dataclass
@@ -232,11 +211,3 @@ class ImageEncoder:
         history_path = directory / HISTORY_FILE
         saved = read_json(history_path) if history_path.is_file() else {}
         return cls(embedding_model, head, config, saved.get("history", {}), saved.get("train_seconds", 0.0))
-
-
-
-
-
-
-
-

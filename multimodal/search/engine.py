@@ -42,15 +42,6 @@ from multimodal.store.base import check_k
 log = logging.getLogger(__name__)
 
 
-
-
-
-
-
-
-
-
-
 class SearchEngine:
     """Encoders, mapper, index and catalog bundled; load once, search many times."""
 

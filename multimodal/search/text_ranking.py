@@ -249,12 +249,6 @@ def backfill(rows: np.ndarray, scores: np.ndarray, base: np.ndarray, groups: dic
     return np.asarray(chosen, np.int64), np.asarray(out_scores, np.float32)
 
 
-
-
-
-
-
-
 def ranks_within(scores: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     """1-based rank of each allowed row by ``scores`` (NaN last); disallowed rows get a large rank."""
     s = np.where(np.isnan(scores), -np.inf, scores)
@@ -338,16 +332,11 @@ def _take_turns(ranked: np.ndarray, group: np.ndarray, k: int) -> np.ndarray:
     return np.asarray(out, np.int64)
 
 
-
-
-
-
 def hint_scores(parsed: ParsedQuery, columns: Mapping[str, np.ndarray], matcher: Any, n_items: int) -> np.ndarray:
     """Per item, how like its attribute values the query's unsure words are (``parsed.hints``):
     for each word, the learned layer's similarity to the item's value in whichever field its
     position allows is most alike, averaged over the words. A soft signal: it orders, it never
-    filters. (Taking each item's best field rather than the word's single best field scored
-    0.578 against 0.567 on dev queries; style 0.285 against 0.258.) A value the dictionary guesses
+    filters (why each item's best field: docs/decisions.md). A value the dictionary guesses
     (``parsed.likely``) scores above every other (0.9 + a tenth of its similarity). The mean, not the sum, so the
     "likeness" on a card reads as a cosine; the fusion scales each signal, so the order is the same."""
     total = np.zeros(n_items, np.float64)

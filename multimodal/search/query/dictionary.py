@@ -252,7 +252,7 @@ class DictionaryLayer:
     def likely_style(self, word: str) -> str | None:
         """The style a word probably names, for the soft signal only: a listed style word among the
         synonyms of its first two senses, or in their definitions ("classy: elegant and fashionable").
-        Dev style words: 6 of 24 read, 5 right; dev style queries with unseen words 0.462 -> 0.497."""
+        Measured on dev style words: docs/decisions.md."""
         if self.wordnet is None:
             return None
         lexicon, key = V.LEXICON["style"], word.lower().strip()

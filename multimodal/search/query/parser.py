@@ -55,28 +55,10 @@ _KNIT_ONLY = frozenset({"chunky"})  # a knit's word that says another thing of o
 _LIST_JOINERS = frozenset({"or", "nor", "and", ","})
 
 
-
-
-
-
 # ---------------------------------------------------------------- lexicon and typo correction
 
 
-
-
-
-
-
-
-
-
-
 # ---------------------------------------------------------------- parsing
-
-
-
-
-
 
 
 def _shade_names(units: list[_Unit], dictionary: Dictionary) -> list[_Unit]:
@@ -109,8 +91,6 @@ def _likely_value(word: str, fields: tuple[str, ...], dictionary: Dictionary) ->
     if "category" in fields and (values := dictionary.likely_category(word)):
         return "category", values
     return None
-
-
 
 
 def _resolve(units: list[_Unit], tokens: list[str]) -> None:
@@ -386,11 +366,3 @@ def _subtract_negated(parsed: ParsedQuery) -> None:
                 c = replace(c, values=kept)
         out.append(c)
     parsed.constraints = out
-
-
-
-
-
-
-
-

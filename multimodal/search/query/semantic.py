@@ -28,8 +28,8 @@ DESCRIBED_FIELDS: tuple[str, ...] = ("colour", "material")
 DESCRIBED_SENSES = 1
 # A style's first dictionary sense is rarely the one the catalog means ("retro: affecting things past"),
 # so the style anchors' definitions are the senses chosen here, named by how their definition begins
-# (a choice among WordNet's senses, not hand-written text). Dev queries: style 0.285 -> 0.372, other
-# groups unchanged. Styles whose name has no fitting sense (streetwear, smart casual) have none.
+# (a choice among WordNet's senses, not hand-written text; docs/decisions.md). Styles whose name has
+# no fitting sense (streetwear, smart casual) have none.
 STYLE_SENSES: dict[str, tuple[str, tuple[str, ...]]] = {
     "bohemian": ("bohemian", ("unconventional in", "a nonconformist")),
     "casual": ("casual", ("appropriate for ordinary",)),
@@ -50,21 +50,13 @@ STYLE_SENSES: dict[str, tuple[str, tuple[str, ...]]] = {
 # A lone style word reads better to the sentence model inside a sentence about clothes: the soft
 # signal also compares "clothes in a comfy style" (and two more wordings, averaged) with the same
 # sentences around each style anchor, and each style keeps the better of its lone-word and sentence
-# likeness. Dev queries with unseen words: style 0.420 -> 0.557, other groups unchanged; all 1,020
-# dev queries 0.883 -> 0.891 (single wordings 0.43-0.53 on the dev set drawn before the evaluation's
-# seen words were frozen). The dev gain rests on one word ("traditional" -> classic, 12 queries), and
-# so did the test set's ("timeless", 11 queries). Colour, material, occasion and season
-# read in sentences lost or stayed (unshifted: material 0.66 -> 0.48; shifted: season 0.91 -> 0.88).
-# Garment words in "a piece of clothing: clogs" gained on dev (category 0.537 -> 0.610, three words:
-# fleece-top, polo, palazzos; jellies and clogs lost) and lost on the test set (0.854 -> 0.820:
-# crewneck, mules), so category words are read alone.
+# likeness. Only style words are read in sentences; why: docs/decisions.md.
 TEMPLATES: dict[str, tuple[str, ...]] = {
     "style": ("clothes in a {} style", "dressed in a {} way", "a {} outfit"),
 }
 # A style word stands where a colour, material, occasion or season could (before a garment), and
 # sentences are alike on another scale than lone words: a field's sentence likenesses are first
-# shifted to the mean of its lone-word ones, or style would outweigh the other fields (style 0.527
-# with the shift; without it, material 0.66 -> 0.58, occasion 0.84 -> 0.75, season 0.91 -> 0.79).
+# shifted to the mean of its lone-word ones, or style would outweigh the other fields (docs/decisions.md).
 # Fields the learned layer may state; gender and price stay with the precise layer.
 LEARNED_FIELDS: tuple[str, ...] = ("category", "colour", "material", "style", "occasion", "season")
 # The brand names are invented: no sentence model knows what they are similar to.
