@@ -46,7 +46,7 @@ def test_added_items_are_found_by_image_and_by_text_without_retraining(built) ->
     added = add_items(built, [_png(item)], names=["ring.png"],
                       metadata=[{"colour": "burgundy", "gender": "women", "price": "49.5"}])
     assert len(added) == 1
-    row = added.iloc[0]
+    row = added.rows.iloc[0]
     assert row["product_id"].startswith("NEW-")
     assert row["category"] == before.describe_image(item)["predicted_category"], "no category given: the classifier's"
     assert (row["colour"], row["gender"], row["price"]) == ("burgundy", "Women", 49.5)
@@ -54,17 +54,17 @@ def test_added_items_are_found_by_image_and_by_text_without_retraining(built) ->
 
     engine = SearchEngine.load(built.artifacts_dir, built.data_dir)
     assert len(engine.catalog) == len(before.catalog) + 1
-    assert engine.search_image(item, k=1)["product_id"].iloc[0] == row["product_id"]
-    assert row["product_id"] in engine.search_text(row["title"], k=3)["product_id"].tolist()
+    assert engine.search_image(item, k=1).rows["product_id"].iloc[0] == row["product_id"]
+    assert row["product_id"] in engine.search_text(row["title"], k=3).rows["product_id"].tolist()
     assert file_sha256(_live(built) / "image_embedding.keras") == model_before
     assert file_sha256(_live(built) / "text_mapper.keras") == mapper_before
 
 
 def test_a_given_category_is_kept_even_where_the_classifier_disagrees(built) -> None:
     added = add_items(built, [_new_item(5)], metadata=[{"category": "ankle BOOT"}])
-    assert added["category"].iloc[0] == "Ankle boot" and added["label"].iloc[0] == 9
+    assert added.rows["category"].iloc[0] == "Ankle boot" and added.rows["label"].iloc[0] == 9
     engine = SearchEngine.load(built.artifacts_dir, built.data_dir)
-    assert added["product_id"].iloc[0] in engine.search_text("ankle boots", k=len(engine.catalog))["product_id"].tolist()
+    assert added.rows["product_id"].iloc[0] in engine.search_text("ankle boots", k=len(engine.catalog)).rows["product_id"].tolist()
 
 
 def test_a_build_after_adding_items_retrains_nothing(built, stub_evaluation) -> None:
@@ -84,8 +84,8 @@ def test_a_missing_category_is_the_classifiers_prediction(built) -> None:
 
     described = engine.describe_image(to_uint8(preprocess(catalog_item)))
     added = add_items(built, [catalog_item])
-    assert added["category"].iloc[0] == described["predicted_category"]
-    assert added["confidence"].iloc[0] == pytest.approx(described["confidence"], abs=1e-4)
+    assert added.rows["category"].iloc[0] == described["predicted_category"]
+    assert added.rows["confidence"].iloc[0] == pytest.approx(described["confidence"], abs=1e-4)
 
 
 @pytest.mark.parametrize(
@@ -136,11 +136,11 @@ def test_adding_the_same_images_again_adds_nothing_and_says_so(built, capsys) ->
     catalog = SearchEngine.load(built.artifacts_dir, built.data_dir).catalog
     again = add_items(built, [_png(_new_item(7)), _new_item(8), _new_item(9)], metadata=[{"product_id": "SHOP-7"}, {}, {}])
     assert len(again) == 1, "only the new image is added"
-    assert sorted(pid for _, pid in again.skipped) == sorted(first["product_id"])
+    assert sorted(pid for _, pid in again.skipped) == sorted(first.rows["product_id"])
     after = SearchEngine.load(built.artifacts_dir, built.data_dir).catalog
     assert len(after) == len(catalog) + 1 and after["product_id"].is_unique
     nothing = add_items(built, [_new_item(9)])
-    assert nothing.empty and nothing.generation is None
+    assert nothing.rows.empty and nothing.generation is None
     dirs = ["--data-dir", str(built.data_dir), "--artifacts-dir", str(built.artifacts_dir)]
     folder = built.data_dir.parent / "again"
     folder.mkdir()
@@ -163,11 +163,11 @@ def test_a_loaded_engine_refreshes_to_the_new_generation_keeping_its_models(buil
     added = add_items(built, [_new_item(12)])
     assert engine.refresh() is True
     assert len(engine.catalog) == size + 1 and engine.generation == added.generation
-    assert added["product_id"].iloc[0] in engine.index.product_ids
+    assert added.rows["product_id"].iloc[0] in engine.index.product_ids
     fresh = SearchEngine.load(built.artifacts_dir, built.data_dir)
     for query in (_new_item(12), engine.images[-1], engine.images[0]):
-        assert engine.search_image(query, k=5)["product_id"].tolist() == fresh.search_image(query, k=5)["product_id"].tolist()
-    assert engine.search_text("red bag", k=5)["product_id"].tolist() == fresh.search_text("red bag", k=5)["product_id"].tolist()
+        assert engine.search_image(query, k=5).rows["product_id"].tolist() == fresh.search_image(query, k=5).rows["product_id"].tolist()
+    assert engine.search_text("red bag", k=5).rows["product_id"].tolist() == fresh.search_text("red bag", k=5).rows["product_id"].tolist()
     assert engine.image_encoder is encoder and engine.mapper is mapper, "unchanged models are not reloaded"
 
 
@@ -180,6 +180,6 @@ def test_items_added_survive_a_build_that_re_indexes(built, stub_evaluation) -> 
     assert engine.index.manifest["index_type"] == "hnsw"
     row = engine.catalog[engine.catalog["product_id"] == "SHOP-13"]
     assert len(row) == 1 and row["colour"].iloc[0] == "red"
-    assert added["product_id"].iloc[0] == "SHOP-13" and "SHOP-13" in engine.index.product_ids
+    assert added.rows["product_id"].iloc[0] == "SHOP-13" and "SHOP-13" in engine.index.product_ids
     stored = engine.images[int(np.flatnonzero(engine.catalog["product_id"] == "SHOP-13")[0])]
     assert np.array_equal(stored, SearchEngine.load(built.artifacts_dir, built.data_dir).images[-1])

@@ -13,6 +13,7 @@ from PIL import Image
 from multimodal import InvalidInputError, SearchEngine, generations
 from multimodal.catalog.images import preprocess_batch
 from multimodal.errors import ArtifactError
+from multimodal.search.results import SearchResult
 
 
 @pytest.fixture(scope="module")
@@ -109,11 +110,12 @@ def test_a_second_build_skips_what_is_up_to_date_and_commits_nothing(built) -> N
 
 def test_text_search_returns_scored_products_best_first(engine) -> None:
     result = engine.search_text("black sneakers for men", k=5)
-    assert isinstance(result, pd.DataFrame) and len(result) == 5
-    assert {"product_id", "category", "gender", "colour", "price", "title", "score", "image_score", "text_score"} <= set(result.columns)
-    assert result["score"].is_monotonic_decreasing
+    assert isinstance(result, SearchResult) and isinstance(result.rows, pd.DataFrame) and len(result) == 5
+    wanted = {"product_id", "category", "gender", "colour", "price", "title", "score", "image_score", "text_score"}
+    assert wanted <= set(result.rows.columns)
+    assert result.rows["score"].is_monotonic_decreasing
     assert result.parsed["category"] == "Sneaker"
-    assert set(result["gender"]) <= {"Men", "Unisex"}
+    assert set(result.rows["gender"]) <= {"Men", "Unisex"}
 
 
 def test_image_search_accepts_every_input_kind_and_predicts_a_category(engine, toy_build, tmp_path) -> None:
@@ -122,7 +124,7 @@ def test_image_search_accepts_every_input_kind_and_predicts_a_category(engine, t
     path.write_bytes(_png(item))
     results = [engine.search_image(x, k=3) for x in (item, _png(item), Image.fromarray(item), path, str(path))]
     for result in results:
-        assert len(result) == 3 and result["score"].is_monotonic_decreasing
+        assert len(result) == 3 and result.rows["score"].is_monotonic_decreasing
         assert 0.0 <= result.confidence <= 1.0
     assert all(r["product_id"].tolist() == results[0]["product_id"].tolist() for r in results)
     assert results[0]["product_id"].iloc[0] == engine.catalog["product_id"].iloc[0], "an indexed item finds itself first"
@@ -135,8 +137,8 @@ def test_gender_filter_is_exact_for_both_modalities(engine, gender, allowed) -> 
     expected = set(engine.catalog.loc[engine.catalog["gender"].isin(allowed), "product_id"])
     text = engine.search_text("comfortable everyday clothes", k=every, gender=gender)
     image = engine.search_image(engine.images[3], k=every, gender=gender.upper())
-    assert set(text["product_id"]) == expected and len(text) == len(expected)
-    assert set(image["product_id"]) == expected and len(image) == len(expected)
+    assert set(text.rows["product_id"]) == expected and len(text) == len(expected)
+    assert set(image.rows["product_id"]) == expected and len(image) == len(expected)
 
 
 @pytest.mark.parametrize(("query", "low", "high", "category"),
@@ -145,13 +147,13 @@ def test_gender_filter_is_exact_for_both_modalities(engine, gender, allowed) -> 
 def test_price_phrases_filter_results_through_the_engine(engine, query, low, high, category) -> None:
     parsed = engine.search_text(query, k=1).parsed
     assert (parsed["min_price"] or 0) == low and (parsed["max_price"] or np.inf) == high, parsed
-    result = engine.search_text(query, k=len(engine.catalog))
-    result = result[result["exact_match"]]  # partial matches (other constraints unmet) follow, marked
+    rows = engine.search_text(query, k=len(engine.catalog)).rows
+    rows = rows[rows["exact_match"]]  # partial matches (other constraints unmet) follow, marked
     prices = engine.catalog["price"]
     in_range = (prices >= low) & (prices <= high)
     stated = engine.catalog["category"] == category
-    assert ((result["price"] >= low) & (result["price"] <= high)).all()
-    assert set(result["product_id"]) == set(engine.catalog.loc[in_range & stated, "product_id"])
+    assert ((rows["price"] >= low) & (rows["price"] <= high)).all()
+    assert set(rows["product_id"]) == set(engine.catalog.loc[in_range & stated, "product_id"])
 
 
 @pytest.mark.parametrize(

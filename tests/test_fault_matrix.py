@@ -129,7 +129,7 @@ def test_build_repairs_damaged_files_and_keeps_added_items(built, shared_sentenc
     assert any(line.startswith("[repair]") and "image.index" in line for line in log), log
     assert "[index] done" in " ".join(log) and "[train-image] up to date" in log
     _, ids = _served(built)
-    assert added["product_id"].iloc[0] in ids and len(ids) == len(set(ids))
+    assert added.rows["product_id"].iloc[0] in ids and len(ids) == len(set(ids))
 
 
 def test_a_flat_layout_of_an_older_build_becomes_a_generation_without_retraining(toy_build, tmp_path) -> None:

@@ -83,11 +83,11 @@ def test_a_real_uvicorn_process_answers_curl(toy_build, tmp_path) -> None:
 def _same_results(a: SearchEngine, b: SearchEngine) -> None:
     for gender in ("all", "women", "unisex"):
         for query in ("black ankle boots", "summer dress under 80"):
-            assert a.search_text(query, k=8, gender=gender)["product_id"].tolist() == \
-                b.search_text(query, k=8, gender=gender)["product_id"].tolist()
+            assert a.search_text(query, k=8, gender=gender).rows["product_id"].tolist() == \
+                b.search_text(query, k=8, gender=gender).rows["product_id"].tolist()
         image = a.images[11]
-        assert a.search_image(image, k=8, gender=gender)["product_id"].tolist() == \
-            b.search_image(image, k=8, gender=gender)["product_id"].tolist()
+        assert a.search_image(image, k=8, gender=gender).rows["product_id"].tolist() == \
+            b.search_image(image, k=8, gender=gender).rows["product_id"].tolist()
 
 
 def _ring() -> np.ndarray:
@@ -111,11 +111,11 @@ def _engine_on_milvus(toy_build, tmp_path, store_uri: str | None) -> None:
     engine.index.close()
 
     added = add_items(milvus_config, [_ring()], metadata=[{"gender": "Women", "category": "Bag", "product_id": "RING-1"}])
-    assert added["product_id"].tolist() == ["RING-1"]
+    assert added.rows["product_id"].tolist() == ["RING-1"]
     engine = SearchEngine.load(tmp_path / "artifacts", tmp_path / "data")
     assert engine.index.count() == len(faiss_engine.catalog) + 1
-    assert engine.search_image(_ring(), k=1, gender="women")["product_id"].iloc[0] == "RING-1"
-    assert "RING-1" not in engine.search_image(_ring(), k=5, gender="men")["product_id"].tolist()
+    assert engine.search_image(_ring(), k=1, gender="women").rows["product_id"].iloc[0] == "RING-1"
+    assert "RING-1" not in engine.search_image(_ring(), k=5, gender="men").rows["product_id"].tolist()
     engine.index.close()
 
 

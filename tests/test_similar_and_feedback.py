@@ -18,8 +18,8 @@ def test_more_like_this_leaves_the_product_out_and_keeps_the_gender_filter(engin
     product = engine.catalog.loc[engine.catalog["gender"] == "Women", "product_id"].iloc[0]
     similar = engine.search_similar(product, k=8, gender="men")
     assert len(similar) == 8
-    assert product not in similar["product_id"].tolist()
-    assert set(similar["gender"]) <= {"Men", "Unisex"} and "Women" not in set(similar["gender"])
+    assert product not in similar.rows["product_id"].tolist()
+    assert set(similar.rows["gender"]) <= {"Men", "Unisex"} and "Women" not in set(similar.rows["gender"])
     assert similar.query == product
 
 
@@ -29,8 +29,8 @@ def test_more_like_this_ranks_like_an_upload_of_the_same_image(engine, monkeypat
     product = engine.catalog["product_id"].iloc[3]
     similar = engine.search_similar(product, k=5)
     upload = engine.search_image(engine.images[3], k=6)
-    assert upload["product_id"].iloc[0] == product, "a catalog item's own image returns it first"
-    assert similar["product_id"].tolist() == [p for p in upload["product_id"] if p != product][:5]
+    assert upload.rows["product_id"].iloc[0] == product, "a catalog item's own image returns it first"
+    assert similar.rows["product_id"].tolist() == [p for p in upload.rows["product_id"] if p != product][:5]
 
 
 def test_an_unknown_product_is_refused(engine) -> None:
@@ -60,8 +60,8 @@ def test_a_liked_items_neighbours_rise(engine) -> None:
     query = engine.images[0]
     before = engine.search_image(query, k=len(engine.catalog))
     # Like a product far down the list: its nearest neighbours should move up.
-    liked = before["product_id"].iloc[len(before) // 2]
-    liked_row = int(before.loc[before["product_id"] == liked, "row"].iloc[0])
+    liked = before.rows["product_id"].iloc[len(before) // 2]
+    liked_row = int(before.rows.loc[before.rows["product_id"] == liked, "row"].iloc[0])
     sims = engine.item_vectors @ engine.item_vectors[liked_row]
     neighbours = [engine.catalog["product_id"][i] for i in np.argsort(-sims)[1:6]]
     after = engine.search_image(query, k=len(engine.catalog), liked=[liked])
