@@ -42,7 +42,8 @@ class Config:
     artifacts_dir: Path = Path("artifacts")
     fashion_mnist_dir: Path | None = None
 
-    # Image encoder (issue: image encoder).
+    # Image encoder: "mobilenetv2" (Fashion-MNIST's) or "cnn" (a plain CNN, a folder of colour photos').
+    image_backbone: str = "mobilenetv2"
     image_input_size: int = 48
     image_alpha: float = 0.35
     image_weights: str | None = None
@@ -169,7 +170,7 @@ class Config:
 STAGES: dict[str, tuple[str, ...]] = {
     "catalog": ("profile", "seed", "per_class", "query_fraction", "data_dir", "artifacts_dir", "fashion_mnist_dir"),
     "image": (
-        "image_input_size", "image_alpha", "image_weights", "image_backbone_layer", "embedding_dim", "triplet_margin",
+        "image_backbone", "image_input_size", "image_alpha", "image_weights", "image_backbone_layer", "embedding_dim", "triplet_margin",
         "classifier_weight", "instance_weight", "instance_temperature", "image_epochs", "batch_classes",
         "batch_per_class", "learning_rate", "bn_momentum", "early_stopping_patience", "validation_fraction",
         "image_extra_training_data", "image_max_seconds", "image_flip_tta",
@@ -201,7 +202,8 @@ _FRACTIONS = {"query_fraction": (0.0, 1.0, False), "validation_fraction": (0.0, 
               "image_exact_similarity": (0.0, 1.0, True), "semantic_threshold": (-1.0, 1.0, True),
               "text_item_weight": (0.0, 1.0, True), "image_hedge_min": (0.0, 1.0, True)}
 _CHOICES = {"profile": PROFILES, "store": STORES, "index_type": ("flat", "hnsw", "ivf"),
-            "text_fusion": ("weighted", "rrf"), "text_objective": ("mse", "contrastive"), "image_weights": (None, "imagenet")}
+            "text_fusion": ("weighted", "rrf"), "image_backbone": ("mobilenetv2", "cnn"),
+            "text_objective": ("mse", "contrastive"), "image_weights": (None, "imagenet")}
 
 
 def _is_number(value: Any) -> bool:

@@ -21,6 +21,15 @@ _IMAGE_FIELDS = (
 )
 
 
+# Fields added after weights were shipped: part of the key only when set, so older keys stay valid.
+_NEW_IMAGE_FIELDS = {"image_backbone": "mobilenetv2"}
+
+
+def _changed(cfg: dict[str, Any], fields: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    changed = {k: cfg[k] for k, default in fields.items() if cfg.get(k, default) != default}
+    return (changed,) if changed else ()
+
+
 _TEXT_FIELDS = ("seed", "sentence_model", "text_epochs", "text_objective", "text_temperature", "text_item_weight")
 
 
@@ -61,7 +70,7 @@ def stage_inputs(config: Config) -> dict[str, str]:
     model_key = model_fingerprint(model_path) if model_path.is_file() else None
     cfg = config.to_dict()
     return {
-        "train-image": fingerprint(image_key, {k: cfg[k] for k in _IMAGE_FIELDS}),
+        "train-image": fingerprint(image_key, {k: cfg[k] for k in _IMAGE_FIELDS}, *_changed(cfg, _NEW_IMAGE_FIELDS)),
         # The default store keeps the old key, so FAISS builds made before stores existed stay up to date.
         "index": fingerprint(data_key, model_key, cfg["index_type"],
                               *(() if cfg["store"] == "faiss" else (cfg["store"], cfg["store_uri"], cfg["store_collection"]))),

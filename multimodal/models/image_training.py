@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers, ops  # noqa: E402
 
-from multimodal.config import Config  # noqa: E402
+from multimodal.config import CATEGORIES, Config  # noqa: E402
 from multimodal.errors import InvalidInputError  # noqa: E402
 from multimodal.metrics import retrieval_summary  # noqa: E402
 from multimodal.models.image_encoder import ImageEncoder, build_classifier_head, build_embedding_model, embed  # noqa: E402
@@ -130,21 +130,24 @@ def _shuffled_cycle(members: np.ndarray, rng: np.random.Generator):
 
 
 def augment(batch: np.ndarray, rng: np.random.Generator, max_shift: int = 2) -> np.ndarray:
-    """Random horizontal flips, small shifts and brightness changes (B, 28, 28) -> same shape.
+    """Random horizontal flips, small shifts and brightness changes: (B, 28, 28) or (B, S, S, 3) -> same shape.
 
     Fashion-MNIST items are roughly left-right symmetric in meaning (a boot facing left is
-    still a boot); brightness varies because uploads come in any colour.
+    still a boot); brightness varies because uploads come in any colour. Grayscale silhouettes
+    shift over black, colour photos over their own (light) border.
     """
     out = batch.copy()
     flip = rng.random(len(out)) < 0.5
     out[flip] = out[flip, :, ::-1]
     if max_shift:
-        padded = np.pad(out, ((0, 0), (max_shift, max_shift), (max_shift, max_shift)))
+        height, width = out.shape[1:3]
+        pad = ((0, 0), (max_shift, max_shift), (max_shift, max_shift)) + ((0, 0),) * (out.ndim - 3)
+        padded = np.pad(out, pad, mode="edge" if out.ndim == 4 else "constant")
         dy = rng.integers(0, 2 * max_shift + 1, len(out))
         dx = rng.integers(0, 2 * max_shift + 1, len(out))
         for i in range(len(out)):
-            out[i] = padded[i, dy[i] : dy[i] + 28, dx[i] : dx[i] + 28]
-    scale = rng.uniform(0.7, 1.2, size=(len(out), 1, 1)).astype(np.float32)
+            out[i] = padded[i, dy[i] : dy[i] + height, dx[i] : dx[i] + width]
+    scale = rng.uniform(0.7, 1.2, size=(len(out),) + (1,) * (out.ndim - 1)).astype(np.float32)
     return np.clip(out * scale, 0.0, 1.0)
 
 
@@ -161,6 +164,8 @@ def reshoot(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
     from multimodal.catalog.images import preprocess
 
+    if batch.ndim == 4:
+        return reshoot_colour(batch, rng)
     out = np.empty_like(batch, dtype=np.float32)
     for i, image in enumerate(batch):
         size = int(rng.integers(48, 144))
@@ -172,6 +177,40 @@ def reshoot(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         canvas = np.pad(item, ((margins[0], margins[1]), (margins[2], margins[3])))
         canvas = np.clip(canvas + rng.normal(0.0, 0.01, canvas.shape).astype(np.float32), 0.0, 1.0)
         out[i] = preprocess(canvas)
+        if rng.random() < 0.5:
+            out[i] = out[i, :, ::-1]
+    return out
+
+
+def reshoot_colour(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each (S, S, 3) product photo as a shopper might shoot it again: rescaled and off-centre on
+    another light background, darker or brighter, a little blurred, JPEG-compressed. The
+    evaluation's re-shot photos are drawn by other code with other ranges (``evaluation``)."""
+    import io
+
+    from PIL import Image, ImageFilter
+
+    out = np.empty_like(batch, dtype=np.float32)
+    size = batch.shape[1]
+    for i, image in enumerate(batch):
+        border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
+        background = np.median(border, axis=0)
+        item = np.abs(image - background).max(axis=-1) > 0.08
+        new_bg = rng.uniform(0.82, 1.0, 3).astype(np.float32)
+        canvas = np.where(item[..., None], image, new_bg)
+        scale = float(rng.uniform(0.7, 1.0))
+        inner = max(8, int(round(size * scale)))
+        pil = Image.fromarray((canvas * 255).astype(np.uint8)).resize((inner, inner), Image.Resampling.BICUBIC)
+        if rng.random() < 0.3:
+            pil = pil.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.3, 1.0))))
+        frame = np.empty((size, size, 3), np.float32)
+        frame[:] = new_bg
+        top, left = (int(rng.integers(0, size - inner + 1)) for _ in range(2))
+        frame[top : top + inner, left : left + inner] = np.asarray(pil, np.float32) / 255.0
+        frame = np.clip(frame ** float(rng.uniform(0.8, 1.25)) * float(rng.uniform(0.6, 1.05)), 0.0, 1.0)
+        buffer = io.BytesIO()
+        Image.fromarray((frame * 255).astype(np.uint8)).save(buffer, format="JPEG", quality=int(rng.integers(40, 90)))
+        out[i] = np.asarray(Image.open(buffer), np.float32) / 255.0
         if rng.random() < 0.5:
             out[i] = out[i, :, ::-1]
     return out
@@ -202,7 +241,7 @@ class _PKDataset(keras.utils.PyDataset):
         if self.two_views:
             x = np.concatenate([x, reshoot(self.images[idx], self.rng)])
             y = np.concatenate([y, y])
-        return x[..., None], {"embedding": y, "category": y}
+        return (x[..., None] if x.ndim == 3 else x), {"embedding": y, "category": y}
 
     def on_epoch_end(self) -> None:
         self.batches = pk_batches(self.labels, self.p, self.k, self.rng)
@@ -245,8 +284,10 @@ def train_image_encoder(
     config: Config,
     verbose: int = 1,
     max_seconds: float | None = None,
+    categories: tuple[str, ...] | None = None,
 ) -> ImageEncoder:
-    """Train on preprocessed (N, 28, 28) images; a stratified slice is held out for validation.
+    """Train on preprocessed (N, 28, 28) or (N, S, S, 3) images; a stratified slice is held out for
+    validation. ``categories`` names the labels (Fashion-MNIST's ten by default).
 
     Early stopping restores the epoch with the best inference-mode validation P@1.
     """
@@ -258,9 +299,11 @@ def train_image_encoder(
     train_x, train_y = images[train_idx], labels[train_idx]
     val_x, val_y = images[val_idx], labels[val_idx]
 
-    embedding_model = build_embedding_model(config)
-    head = build_classifier_head(config)
-    inputs = keras.Input((28, 28, 1), name="image")
+    shape = tuple(images.shape[1:]) + ((1,) if images.ndim == 3 else ())
+    categories = tuple(categories) if categories is not None else CATEGORIES
+    embedding_model = build_embedding_model(config, shape)
+    head = build_classifier_head(config, len(categories))
+    inputs = keras.Input(shape, name="image")
     emb = embedding_model(inputs)
     model = keras.Model(inputs, {"embedding": emb, "category": head(emb)}, name="image_trainer")
 
@@ -297,7 +340,7 @@ def train_image_encoder(
     log.info("fit %.1f s, BatchNorm recalibration %.1f s", fitted - started, seconds - (fitted - started))
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
     history["fit_seconds"] = [fitted - started]
-    return ImageEncoder(embedding_model, head, config, history, seconds)
+    return ImageEncoder(embedding_model, head, config, history, seconds, categories)
 
 
 def _batchnorm_layers(model: keras.Model) -> list[layers.BatchNormalization]:
@@ -329,7 +372,8 @@ def recalibrate_batchnorm(model: keras.Model, images: np.ndarray, batches: int =
             for layer in bn_layers:
                 layer.momentum = i / (i + 1)
             pick = rng.choice(len(images), size=min(batch_size, len(images)), replace=False)
-            model(np.asarray(images[pick], np.float32)[..., None], training=True)
+            batch = np.asarray(images[pick], np.float32)
+            model(batch[..., None] if batch.ndim == 3 else batch, training=True)
     finally:
         for layer, momentum in zip(bn_layers, momenta):
             layer.momentum = momentum
