@@ -234,8 +234,43 @@ def _flatten_in_strips(image: Image.Image, factor: int, rows: int = 64) -> Image
 
 
 def preprocess_batch(images: np.ndarray) -> np.ndarray:
-    """Preprocess a stack of catalog images: (N, 28, 28) uint8 -> (N, 28, 28) float32."""
+    """Preprocess a stack of catalog images: (N, 28, 28) uint8 -> (N, 28, 28) float32, as an upload
+    is; colour catalogs store their images ready, (N, S, S, 3) uint8 -> the same in [0, 1]."""
+    if np.ndim(images) == 4:
+        return np.asarray(images, dtype=np.float32) / 255.0
     return np.stack([preprocess(img) for img in images]) if len(images) else np.zeros((0, 28, 28), np.float32)
+
+
+def square_colour(image: ImageInput, size: int) -> np.ndarray:
+    """Any image as a (size, size, 3) uint8 colour square: transparency over white, the aspect
+    kept and padded with the background colour (the median of its border), then resized. How a
+    folder catalog stores its photos, and so how an upload to such a catalog is read."""
+    loaded = _shrink(load_image(image))
+    if isinstance(loaded, Image.Image):
+        if loaded.mode in ("RGBA", "LA", "PA") or (loaded.mode == "P" and "transparency" in loaded.info):
+            rgba = loaded.convert("RGBA")
+            loaded = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+        rgb = np.asarray(loaded.convert("RGB"), dtype=np.float32)
+    else:
+        array = _scale(_check_array(loaded)) * 255.0
+        rgb = np.repeat(array[..., None], 3, axis=2) if array.ndim == 2 else array[..., :3]
+    border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
+    background = np.median(border, axis=0)
+    height, width = rgb.shape[:2]
+    side = max(height, width)
+    canvas = np.empty((side, side, 3), np.float32)
+    canvas[:] = background
+    top, left = (side - height) // 2, (side - width) // 2
+    canvas[top : top + height, left : left + width] = rgb
+    square = Image.fromarray(np.clip(canvas + 0.5, 0, 255).astype(np.uint8))
+    if side != size:
+        square = square.resize((size, size), Image.Resampling.LANCZOS if side > size else Image.Resampling.BICUBIC)
+    return np.asarray(square, dtype=np.uint8)
+
+
+def preprocess_colour(image: ImageInput, size: int) -> np.ndarray:
+    """The model's input for a colour catalog: (size, size, 3) float32 in [0, 1]."""
+    return square_colour(image, size).astype(np.float32) / 255.0
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
