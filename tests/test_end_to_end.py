@@ -126,8 +126,8 @@ def test_image_search_accepts_every_input_kind_and_predicts_a_category(engine, t
     for result in results:
         assert len(result) == 3 and result.rows["score"].is_monotonic_decreasing
         assert 0.0 <= result.confidence <= 1.0
-    assert all(r["product_id"].tolist() == results[0]["product_id"].tolist() for r in results)
-    assert results[0]["product_id"].iloc[0] == engine.catalog["product_id"].iloc[0], "an indexed item finds itself first"
+    assert all(r.rows["product_id"].tolist() == results[0].rows["product_id"].tolist() for r in results)
+    assert results[0].rows["product_id"].iloc[0] == engine.catalog["product_id"].iloc[0], "an indexed item finds itself first"
 
 
 @pytest.mark.parametrize(("gender", "allowed"), [("men", {"Men", "Unisex"}), ("women", {"Women", "Unisex"}), ("unisex", {"Unisex"})])

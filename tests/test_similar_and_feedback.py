@@ -50,9 +50,9 @@ def test_a_disliked_item_never_comes_back(engine, search) -> None:
         return engine.search_similar(engine.catalog["product_id"].iloc[5], k=10, **marks)
 
     first = run()
-    disliked = first["product_id"].iloc[:3].tolist()
+    disliked = first.rows["product_id"].iloc[:3].tolist()
     again = run(disliked=disliked)
-    assert not set(disliked) & set(again["product_id"])
+    assert not set(disliked) & set(again.rows["product_id"])
     assert len(again) == 10
 
 
@@ -65,7 +65,7 @@ def test_a_liked_items_neighbours_rise(engine) -> None:
     sims = engine.item_vectors @ engine.item_vectors[liked_row]
     neighbours = [engine.catalog["product_id"][i] for i in np.argsort(-sims)[1:6]]
     after = engine.search_image(query, k=len(engine.catalog), liked=[liked])
-    rank_before = before.set_index("product_id")["rank"]
-    rank_after = after.set_index("product_id")["rank"]
+    rank_before = before.rows.set_index("product_id")["rank"]
+    rank_after = after.rows.set_index("product_id")["rank"]
     assert rank_after[liked] < rank_before[liked]
     assert np.mean([rank_after[p] for p in neighbours]) < np.mean([rank_before[p] for p in neighbours])
