@@ -118,7 +118,9 @@ def test_added_items_are_found_and_filtered(config) -> None:
     with pytest.raises(InvalidInputError, match="already"):
         store.add(new[:1], ["NEW-1"], meta[:1])
     with pytest.raises(InvalidInputError, match="catalog's rules"):
-        store.add(new[:1], ["NEW-9"], [{"gender": "Kids", "category": "Dress", "price": 5}])
+        store.add(new[:1], ["NEW-9"], [{"gender": 'Kids" or 1==1', "category": "Dress", "price": 5}])
+    with pytest.raises(InvalidInputError, match="catalog's rules"):
+        store.add(new[:1], ["NEW-9"], [{"gender": "Kids", "category": "Dress", "price": "cheap"}])
 
 
 def test_removed_items_are_gone_and_rows_stay_aligned(config) -> None:
@@ -151,11 +153,12 @@ def test_query_of_the_wrong_dimension_is_an_artifact_mismatch(config) -> None:
         store.search(np.ones((1, 8), np.float32), 3)
 
 
-def test_filters_refuse_values_outside_the_catalog() -> None:
+def test_filters_refuse_values_that_are_no_catalog_spelling() -> None:
     with pytest.raises(InvalidInputError, match="unknown gender"):
         SearchFilter(genders=frozenset({'Men" or 1==1 or "'}))
     with pytest.raises(InvalidInputError, match="unknown categor"):
-        SearchFilter(categories=frozenset({"Hat"}))
+        SearchFilter(categories=frozenset({"Hat\\"}))
+    assert SearchFilter(categories=frozenset({"Casual Shoes", "Men's T-shirts"})).categories  # any catalog's values
     with pytest.raises(InvalidInputError, match="finite"):
         SearchFilter(max_price=float("nan"))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -10,21 +11,23 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from multimodal.config import CATEGORIES, GENDERS
 from multimodal.errors import InvalidInputError
 from multimodal.store.faiss_index import as_matrix, check_manifest  # noqa: F401 - one validator and one manifest rule for every store
 
 STORE_TYPES = ("faiss", "milvus")
 FILTER_FIELDS = ("gender", "category", "price")
+# A catalog value as it may appear in a filter: letters (any script), digits, spaces and common punctuation.
+_SAFE_VALUE = re.compile(r"[\w &'()+,./:-]{0,200}")
 
 
 @dataclass(frozen=True)
 class SearchFilter:
     """Which items a search may return: genders and categories (catalog spellings) and a price range.
 
-    Values are checked on construction against the catalog's closed vocabularies, so a store can
-    turn a filter into its own query language (a FAISS ID selector, a Milvus expression) without
-    ever seeing raw user text. ``None`` means "no constraint on this field".
+    The engine builds filters from the catalog's own values, never from raw user text; values are
+    also checked on construction to be plain catalog spellings (no quotes, backslashes or control
+    characters), so a store can turn a filter into its own query language (a FAISS ID selector, a
+    Milvus expression) safely. ``None`` means "no constraint on this field".
     """
 
     genders: frozenset[str] | None = None
@@ -33,16 +36,16 @@ class SearchFilter:
     max_price: float | None = None
 
     def __post_init__(self) -> None:
-        for name, allowed in (("genders", GENDERS), ("categories", CATEGORIES)):
+        for name in ("genders", "categories"):
             values = getattr(self, name)
             if values is None:
                 continue
             if isinstance(values, str):
                 values = (values,)
             values = frozenset(values)
-            unknown = sorted(v for v in values if v not in allowed)
-            if unknown:
-                raise InvalidInputError(f"unknown {name[:-1]} {unknown[0]!r} in a filter; use one of {', '.join(allowed)}")
+            unsafe = sorted(v for v in values if not isinstance(v, str) or not _SAFE_VALUE.fullmatch(v))
+            if unsafe:
+                raise InvalidInputError(f"unknown {name[:-1]} {unsafe[0]!r} in a filter: not a catalog value")
             object.__setattr__(self, name, values)
         for name in ("min_price", "max_price"):
             value = getattr(self, name)
@@ -137,11 +140,10 @@ def filter_columns(metadata: pd.DataFrame | Sequence[dict], n: int) -> dict[str,
     genders = frame["gender"].astype(str).to_numpy(dtype=object)
     categories = frame["category"].astype(str).to_numpy(dtype=object)
     prices = pd.to_numeric(frame["price"], errors="coerce").to_numpy(np.float64)
-    bad_gender = sorted(set(genders) - set(GENDERS))
-    bad_category = sorted(set(categories) - set(CATEGORIES))
-    if bad_gender or bad_category or not np.all(np.isfinite(prices)):
+    bad = sorted(v for v in {*genders, *categories} if not _SAFE_VALUE.fullmatch(v))
+    if bad or not np.all(np.isfinite(prices)):
         raise InvalidInputError(
-            f"item metadata has values outside the catalog's rules: genders {bad_gender}, categories {bad_category}, "
+            f"item metadata has values outside the catalog's rules: {bad[:3]} are no plain catalog spellings, "
             f"{int(np.sum(~np.isfinite(prices)))} non-numeric prices"
         )
     return {"gender": genders, "category": categories, "price": prices}
