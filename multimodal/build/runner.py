@@ -20,7 +20,7 @@ from multimodal.build.fingerprints import (
     settings_without_folders,
     stage_inputs,
 )
-from multimodal.build.stages import build_index, prepare, train_image, train_text
+from multimodal.build.stages import build_index, catalog_defaults, prepare, prepared_roles, train_image, train_text
 from multimodal.catalog.prepared import load_prepared, save_prepared
 from multimodal.config import Config
 from multimodal.errors import ArtifactError, InvalidInputError
@@ -69,6 +69,8 @@ def run_in_generation(config: Config, stage: Any, note: str = "") -> Any:
     on a staged copy of the live generation and commit the result as the next generation."""
     from multimodal import generations
 
+    roles = prepared_roles(config)
+    config = catalog_defaults(config, roles) if roles is not None else config
     with generations.transaction(config.artifacts_dir, legacy_data_dir=config.data_dir) as txn:
         staged = config.replace(artifacts_dir=txn.path, data_dir=txn.data_dir)
         sync_catalog(config.data_dir, staged.data_dir)
@@ -104,7 +106,12 @@ def build(config: Config, force: bool = False, report: Any = print, retrain: boo
         return result
 
     ran_any = False
-    if force or not prepared_matches(config):
+    folder = prepared_roles(config)
+    if folder is not None:
+        report(f"[prepare] the folder catalog {folder.name!r} prepared in {config.data_dir} "
+               "(`python -m multimodal prepare --catalog FILE` prepares it again)")
+        config = catalog_defaults(config, folder)
+    elif force or not prepared_matches(config):
         run("prepare", lambda: prepare(config))
         ran_any = True
     else:

@@ -12,8 +12,9 @@ import pandas as pd
 from multimodal.catalog.fashion_mnist import load_fashion_mnist, make_subset
 from multimodal.catalog.images import preprocess_batch
 from multimodal.catalog.prepared import PreparedData, load_prepared, save_prepared
+from multimodal.catalog.roles import Roles
 from multimodal.catalog.synthetic import build_catalog
-from multimodal.config import CATEGORIES, Config
+from multimodal.config import Config
 from multimodal.io import write_json_atomic
 from multimodal.metrics import (
     mean_reciprocal_rank,
@@ -51,12 +52,43 @@ def prepare(config: Config) -> dict[str, Any]:
     return manifest
 
 
-def summary_table(catalog: pd.DataFrame) -> pd.DataFrame:
-    """Rows per category (in Fashion-MNIST order) and gender, with the split sizes."""
-    table = pd.crosstab(catalog["category"], catalog["gender"]).reindex(list(CATEGORIES), fill_value=0)
+# A folder of colour photos starts from these settings where the user kept Fashion-MNIST's default
+# (chosen on a dev split of the shared product catalog: docs/decisions.md).
+FOLDER_DEFAULTS: dict[str, Any] = {
+    "image_backbone": "cnn", "image_extra_training_data": False, "image_epochs": 40, "batch_classes": 16,
+    "batch_per_class": 4, "learning_rate": 2e-3, "image_max_seconds": 900.0, "image_backbone_layer": None,
+}
+
+
+def prepared_roles(config: Config) -> Roles | None:
+    """The roles of the folder catalog prepared in ``config.data_dir``, or None (Fashion-MNIST, or nothing yet)."""
+    from multimodal.catalog.prepared import MANIFEST_FILE
+    from multimodal.io import read_json
+
+    path = config.data_dir / MANIFEST_FILE
+    if not path.is_file():
+        return None
+    roles = Roles.of(read_json(path))
+    return roles if roles.is_folder else None
+
+
+def catalog_defaults(config: Config, roles: Roles) -> Config:
+    """``config`` with a folder catalog's own defaults wherever it holds Fashion-MNIST's."""
+    base = Config()
+    wanted = {**FOLDER_DEFAULTS, "image_input_size": roles.image_size}
+    changes = {k: v for k, v in wanted.items() if getattr(config, k) == getattr(base, k)}
+    return config.replace(**changes) if changes else config
+
+
+def summary_table(catalog: pd.DataFrame, roles: Roles | None = None) -> pd.DataFrame:
+    """Rows per category (in the catalog's order) and gender, with the split sizes."""
+    roles = roles or Roles()
+    order = list(roles.categories) or sorted(catalog["category"].unique())
+    gender = catalog[roles.gender] if roles.gender in catalog else pd.Series("", index=catalog.index, name="gender")
+    table = pd.crosstab(catalog["category"], gender).reindex(order, fill_value=0)
     for split in ("catalog", "query"):
-        table[split] = catalog[catalog["split"] == split].groupby("category").size().reindex(list(CATEGORIES), fill_value=0)
-    table["total"] = catalog.groupby("category").size().reindex(list(CATEGORIES), fill_value=0)
+        table[split] = catalog[catalog["split"] == split].groupby("category").size().reindex(order, fill_value=0)
+    table["total"] = catalog.groupby("category").size().reindex(order, fill_value=0)
     return table
 
 
@@ -66,6 +98,8 @@ def image_training_set(prepared: PreparedData, config: Config) -> tuple[np.ndarr
     rows, images = prepared.part("catalog")
     x = preprocess_batch(images)
     y = rows["label"].to_numpy(np.int64)
+    if Roles.of(prepared.manifest).is_folder:
+        return x, y
     if config.image_extra_training_data and config.profile == "default":
         data = load_fashion_mnist(config)
         used = prepared.catalog.loc[prepared.catalog["source_split"] == "train", "source_index"].to_numpy()
@@ -99,7 +133,8 @@ def train_image(config: Config, verbose: int = 1, retrain: bool = True, report: 
         x, y = image_training_set(prepared, config)
         n_train = int(len(x))
         log.info("training the image encoder on %d images", len(x))
-        encoder = train_image_encoder(x, y, config, verbose=verbose, max_seconds=config.image_max_seconds)
+        encoder = train_image_encoder(x, y, config, verbose=verbose, max_seconds=config.image_max_seconds,
+                                      categories=Roles.of(prepared.manifest).categories)
         encoder.history["train_images"] = [float(n_train)]
         encoder.save(config.artifacts_dir)
 
@@ -152,6 +187,21 @@ def _image_search_ranking(q_emb: np.ndarray, q_probs: np.ndarray, cat_emb: np.nd
     return np.concatenate(out) if out else np.zeros((0, k), np.int64)
 
 
+def filter_fields(rows: pd.DataFrame, roles: Roles) -> pd.DataFrame:
+    """The three fields a store filters on (gender, category, price), whichever columns hold them."""
+    gender = rows[roles.gender].astype(str) if roles.gender in rows else pd.Series("", index=rows.index)
+    price = pd.to_numeric(rows[roles.price], errors="coerce").fillna(0.0) if roles.price in rows else 0.0
+    return pd.DataFrame({"gender": gender, "category": rows["category"].astype(str), "price": price}, index=rows.index)
+
+
+def product_text(row: dict[str, Any], roles: Roles) -> str:
+    """What the sentence model reads of a product, for any catalog."""
+    from multimodal.models.catalog_texts import folder_item_text
+    from multimodal.models.text_data import item_text
+
+    return folder_item_text(row, roles) if roles.is_folder else item_text(row)
+
+
 def catalog_embeddings(prepared: PreparedData, config: Config, encoder: Any = None) -> tuple[pd.DataFrame, np.ndarray, Any]:
     """Rows of the catalog split and their image embeddings, computed as the index computes them."""
     from multimodal.models.image_encoder import ImageEncoder
@@ -170,7 +220,7 @@ def build_index(config: Config, verbose: bool = True) -> dict[str, Any]:
     prepared = load_prepared(config.data_dir)
     rows, vectors, _ = catalog_embeddings(prepared, config)
     index = build_store(
-        config, vectors, rows["product_id"].tolist(), rows,
+        config, vectors, rows["product_id"].tolist(), filter_fields(rows, Roles.of(prepared.manifest)),
         model_fingerprint=model_fingerprint(config.artifacts_dir / EMBEDDING_FILE),
         catalog_sha256=prepared.manifest["catalog_sha256"],
     )
@@ -184,16 +234,18 @@ def train_text(config: Config, verbose: int = 1) -> dict[str, Any]:
 
     Targets are the image embeddings of the catalog split; several texts per product.
     """
-    from multimodal.models.text_data import TEXT_VECTORS_FILE, item_text, training_texts
+    from multimodal.models.catalog_texts import folder_training_texts
+    from multimodal.models.text_data import TEXT_VECTORS_FILE, training_texts
     from multimodal.models.text_encoder import SentenceEncoder, train_mapper
 
     prepared = load_prepared(config.data_dir)
+    roles = Roles.of(prepared.manifest)
     rows, image_vectors, _ = catalog_embeddings(prepared, config)
     sentence = SentenceEncoder(config.sentence_model)
     texts, groups = [], []
     rng = np.random.default_rng(config.seed + 17)
     for i, row in rows.iterrows():
-        variants = training_texts(row, rng)
+        variants = folder_training_texts(row, roles, rng) if roles.is_folder else training_texts(row, rng)
         texts.extend(variants)
         groups.extend([i] * len(variants))
     groups_arr = np.asarray(groups)
@@ -205,7 +257,7 @@ def train_text(config: Config, verbose: int = 1) -> dict[str, Any]:
                           verbose=verbose, objective=config.text_objective, labels=labels,
                           temperature=config.text_temperature, item_weight=config.text_item_weight)
     mapper.save(config.artifacts_dir)
-    item_vectors = sentence.encode([item_text(r) for _, r in rows.iterrows()], progress=bool(verbose))
+    item_vectors = sentence.encode([product_text(r, roles) for r in rows.to_dict("records")], progress=bool(verbose))
     from multimodal.io import save_npy_atomic
 
     save_npy_atomic(config.artifacts_dir / TEXT_VECTORS_FILE, item_vectors)

@@ -27,10 +27,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from multimodal.catalog.images import ImageInput, preprocess
-from multimodal.config import CATEGORIES, Config
+from multimodal.catalog.images import ImageInput, preprocess, preprocess_batch, preprocess_colour
+from multimodal.catalog.roles import Roles
+from multimodal.config import Config
 from multimodal.errors import ArtifactError, UnknownItemError
-from multimodal.search.filters import gender_filter, gender_mask, normalise_gender
+from multimodal.search.filters import GENDER_FILTERS, gender_filter, gender_filters, gender_mask, normalise_gender
 from multimodal.search.image_ranking import ImageRanking, pixel_features, rank_candidates, refine_vector
 from multimodal.search.loading import _check_same_base, _live_name, load_folder
 from multimodal.search.query import ParsedQuery, parse_query
@@ -47,7 +48,7 @@ class SearchEngine:
 
     def __init__(self, catalog: pd.DataFrame, images: np.ndarray, index: VectorStore, image_encoder: Any,
                  config: Config, mapper: Any = None, text_vectors: np.ndarray | None = None,
-                 sentence_encoder: Any = None) -> None:
+                 sentence_encoder: Any = None, roles: Roles | None = None) -> None:
         if len(catalog) != len(index):
             raise ArtifactError(f"the index holds {len(index)} items but the catalog {len(catalog)}: rebuild the index")
         self.catalog = catalog.reset_index(drop=True)
@@ -58,10 +59,20 @@ class SearchEngine:
         self.mapper = mapper
         self.text_vectors = text_vectors
         self._sentence = sentence_encoder
-        self._genders = self.catalog["gender"].to_numpy()
+        self.roles = roles or Roles()
+        self.categories: tuple[str, ...] = tuple(getattr(image_encoder, "categories", None) or self.roles.categories)
+        n = len(self.catalog)
+
+        def column(name: str | None, fill: Any) -> np.ndarray:
+            return self.catalog[name].to_numpy() if name in self.catalog else np.full(n, fill, dtype=object)
+
+        self._genders = column(self.roles.gender, "")
+        self.gender_filters = (GENDER_FILTERS if not self.roles.is_folder
+                               else gender_filters(self._genders, dict(self.roles.gender_map or {})))
         self._categories = self.catalog["category"].to_numpy()
-        self._colours = self.catalog["colour"].to_numpy()
-        self._prices = self.catalog["price"].to_numpy(np.float64)
+        self._colours = column(self.roles.colour, "")
+        prices = self.catalog[self.roles.price] if self.roles.price in self.catalog else pd.Series(np.zeros(n))
+        self._prices = pd.to_numeric(prices, errors="coerce").fillna(0.0).to_numpy(np.float64)
         self._labels = self.catalog["label"].to_numpy(np.int64)
         self._columns: dict[str, np.ndarray] | None = None
         self._item_vectors: np.ndarray | None = None
@@ -157,12 +168,12 @@ class SearchEngine:
 
     def describe_image(self, image: ImageInput) -> dict[str, Any]:
         """The model's view of an image: its preprocessed input, embedding and predicted category."""
-        x = preprocess(image)
+        x = preprocess_colour(image, self.roles.image_size) if self.roles.is_folder else preprocess(image)
         embedding, probs = self.image_encoder.embed_one(x)
         best = int(np.argmax(probs))
         return {
             "input": x, "embedding": embedding, "probabilities": probs,
-            "predicted_category": CATEGORIES[best], "confidence": float(probs[best]),
+            "predicted_category": self.categories[best], "confidence": float(probs[best]),
         }
 
     def search_image(self, image: ImageInput, k: int = 10, gender: str | None = None,
@@ -179,7 +190,7 @@ class SearchEngine:
                 or a liked/disliked product id is unknown.
         """
         k = check_k(k)
-        where = gender_filter(gender)
+        where = gender_filter(gender, self.gender_filters)
         described = self.describe_image(image)
         rows = self._image_results(described["embedding"], described["probabilities"], k, None, liked, disliked,
                                    described["input"], where=where)
@@ -198,13 +209,13 @@ class SearchEngine:
         """
         k = check_k(k)
         row = self._row_of(product_id)
-        where = gender_filter(gender)
+        where = gender_filter(gender, self.gender_filters)
         allowed = np.ones(len(self.catalog), dtype=bool)
         allowed[row] = False
         model_input = self._model_input(row)
         embedding, probabilities = self.image_encoder.embed_one(model_input)
         rows = self._image_results(embedding, probabilities, k, allowed, liked, disliked, model_input, where=where)
-        return SearchResult(rows, "similar", query=str(product_id), predicted_category=CATEGORIES[int(np.argmax(probabilities))],
+        return SearchResult(rows, "similar", query=str(product_id), predicted_category=self.categories[int(np.argmax(probabilities))],
                             confidence=float(np.max(probabilities)), model_input=model_input)
 
     def _image_results(self, embedding: np.ndarray, probabilities: np.ndarray, k: int, allowed: np.ndarray | None,
@@ -247,8 +258,6 @@ class SearchEngine:
     def pixel_features(self) -> np.ndarray:
         """The catalog's preprocessed images as zero-mean unit vectors (float16), computed once."""
         if self._pixel_features is None:
-            from multimodal.catalog.images import preprocess_batch
-
             self._pixel_features = pixel_features(preprocess_batch(self.images)).astype(np.float16)
         return self._pixel_features
 
@@ -260,9 +269,7 @@ class SearchEngine:
         return self._item_vectors
 
     def _model_input(self, row: int) -> np.ndarray:
-        from multimodal.catalog.images import preprocess
-
-        return preprocess(self.images[row])
+        return preprocess_batch(self.images[row : row + 1])[0]
 
     def _row_of(self, product_id: str) -> int:
         if self._positions is None:
@@ -350,11 +357,11 @@ class SearchEngine:
             raise ArtifactError("text search needs the text artifacts; run `python -m multimodal build`")
         parsed = parsed or self.parse(query)
         liked_rows, disliked_rows = self._rows_of(liked), self._rows_of(disliked)
-        base = gender_mask(self._genders, gender)  # the sidebar's filter: never relaxed
+        base = gender_mask(self._genders, gender, self.gender_filters)  # the sidebar's filter: never relaxed
         base[disliked_rows] = False  # nor are the shopper's dislikes
         query_gender = None
-        if normalise_gender(gender) == "all" and parsed.gender:
-            query_gender = gender_mask(self._genders, parsed.gender)
+        if normalise_gender(gender, self.gender_filters) == "all" and parsed.gender:
+            query_gender = gender_mask(self._genders, parsed.gender, self.gender_filters)
 
         def signals(dense: str, allowed: np.ndarray, lexical: str) -> dict[str, np.ndarray]:
             found = self.text_signals(dense, allowed, liked_rows, disliked_rows, lexical)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from multimodal.catalog.prepared import load_prepared
+from multimodal.catalog.roles import Roles
 from multimodal.config import Config
 from multimodal.errors import ArtifactError
 from multimodal.io import read_json
@@ -92,6 +93,6 @@ def load_folder(cls: Any, folder: Path, data_dir: str | Path | None, text: bool,
             raise ArtifactError(f"{vectors_path} has shape {text_vectors.shape} for {len(catalog)} indexed items; "
                                 "run `python -m multimodal build`")
     engine = cls(catalog, images, index, encoder, config, mapper, text_vectors,
-                 sentence_encoder=reuse._sentence if reuse is not None else None)
+                 sentence_encoder=reuse._sentence if reuse is not None else None, roles=Roles.of(prepared.manifest))
     engine._model_keys = keys
     return engine
