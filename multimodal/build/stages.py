@@ -187,13 +187,6 @@ def _image_search_ranking(q_emb: np.ndarray, q_probs: np.ndarray, cat_emb: np.nd
     return np.concatenate(out) if out else np.zeros((0, k), np.int64)
 
 
-def filter_fields(rows: pd.DataFrame, roles: Roles) -> pd.DataFrame:
-    """The three fields a store filters on (gender, category, price), whichever columns hold them."""
-    gender = rows[roles.gender].astype(str) if roles.gender in rows else pd.Series("", index=rows.index)
-    price = pd.to_numeric(rows[roles.price], errors="coerce").fillna(0.0) if roles.price in rows else 0.0
-    return pd.DataFrame({"gender": gender, "category": rows["category"].astype(str), "price": price}, index=rows.index)
-
-
 def product_text(row: dict[str, Any], roles: Roles) -> str:
     """What the sentence model reads of a product, for any catalog."""
     from multimodal.models.catalog_texts import folder_item_text
@@ -220,7 +213,7 @@ def build_index(config: Config, verbose: bool = True) -> dict[str, Any]:
     prepared = load_prepared(config.data_dir)
     rows, vectors, _ = catalog_embeddings(prepared, config)
     index = build_store(
-        config, vectors, rows["product_id"].tolist(), filter_fields(rows, Roles.of(prepared.manifest)),
+        config, vectors, rows["product_id"].tolist(), Roles.of(prepared.manifest).filter_frame(rows),
         model_fingerprint=model_fingerprint(config.artifacts_dir / EMBEDDING_FILE),
         catalog_sha256=prepared.manifest["catalog_sha256"],
     )

@@ -84,13 +84,15 @@ def load_prepared(directory: str | os.PathLike[str], verify: bool = True) -> Pre
                 raise ArtifactError(f"{directory / name} does not match {directory / MANIFEST_FILE} (a write was "
                                     f"interrupted or the file was changed); {REPAIR}")
     try:
-        catalog = pd.read_csv(directory / CATALOG_FILE, keep_default_na=False)
+        catalog = pd.read_csv(directory / CATALOG_FILE, keep_default_na=False, dtype={"product_id": str})
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise ArtifactError(f"{directory / CATALOG_FILE} is damaged ({type(exc).__name__}: {exc}); {REPAIR}") from exc
-    missing_columns = [c for c in ("product_id", "image_index", "split", "label", "gender", "price") if c not in catalog.columns]
+    required = ("product_id", "image_index", "split", "label") + (() if manifest.get("source") == "folder" else ("gender", "price"))
+    missing_columns = [c for c in required if c not in catalog.columns]
     if missing_columns:
         raise ArtifactError(f"{directory / CATALOG_FILE} lacks the columns {', '.join(missing_columns)}; {REPAIR}")
     images = load_npy(directory / IMAGES_FILE)
-    if len(images) != len(catalog) or images.shape[1:] != (28, 28):
+    square = images.ndim in (3, 4) and images.shape[1] == images.shape[2] and images.shape[3:] in ((), (3,))
+    if len(images) != len(catalog) or not square:
         raise ArtifactError(f"{directory}: {len(catalog)} catalog rows but images of shape {images.shape}")
     return PreparedData(catalog, images, manifest)

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
+
 from multimodal.config import CATEGORIES
 
 FASHION_MNIST_ATTRIBUTES = ("category", "colour", "material", "style", "occasion", "season", "brand")
@@ -65,3 +67,12 @@ class Roles:
             attributes=attributes, numeric=numeric, image_size=int(manifest.get("image_size") or schema.get("image_size") or 64),
             extra={"category_column": category},
         )
+
+    def filter_frame(self, catalog: pd.DataFrame) -> pd.DataFrame:
+        """The three fields a vector store filters on (gender, category, price), from whichever
+        columns hold them; a catalog without a gender or price column gets "" and 0."""
+        gender = catalog[self.gender].astype(str) if self.gender in catalog else pd.Series("", index=catalog.index)
+        price = (pd.to_numeric(catalog[self.price], errors="coerce").fillna(0.0) if self.price in catalog
+                 else pd.Series(0.0, index=catalog.index))
+        return pd.DataFrame({"product_id": catalog["product_id"].astype(str), "gender": gender,
+                             "category": catalog["category"].astype(str), "price": price}, index=catalog.index)

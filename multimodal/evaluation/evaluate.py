@@ -212,6 +212,8 @@ def measure_latency(engine: SearchEngine, images: np.ndarray, texts: list[str], 
 def run_evaluation(config: Config, k: int = 10) -> dict[str, Any]:
     """Every figure of the evaluation, computed now on the held-out queries, written to ``metrics.json``."""
     engine = SearchEngine.load(config.artifacts_dir, config.data_dir)
+    if engine.roles.is_folder:
+        return _run_folder(config, engine, k)
     prepared = load_prepared(config.data_dir)
     q_rows, q_images = prepared.part("query")
     cat_y = engine.catalog["label"].to_numpy()
@@ -249,6 +251,28 @@ def run_evaluation(config: Config, k: int = 10) -> dict[str, Any]:
         "text": {**evaluate_text(engine, queries, k), "examples": [q.text for q in queries[:12]],
                  **run_text_evaluation(engine, config.seed, k)},
         "latency": measure_latency(engine, q_images, [q.text for q in queries], config.eval_latency_repeats),
+        "training": _training_histories(config),
+    }
+    write_json_atomic(config.artifacts_dir / METRICS_FILE, metrics)
+    return metrics
+
+
+def _run_folder(config: Config, engine: SearchEngine, k: int) -> dict[str, Any]:
+    """A folder catalog's figures (``folder_eval``), its text set, latency and training curves."""
+    from multimodal.evaluation.folder_eval import run_folder_evaluation
+    from multimodal.evaluation.folder_text import evaluate_folder_text
+
+    prepared = load_prepared(config.data_dir)
+    _, q_images = prepared.part("query")
+    text = evaluate_folder_text(engine, prepared, config.seed, k)
+    metrics = {
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "profile": "folder",
+        "catalog_items": int(len(engine.catalog)),
+        "held_out_queries": int(prepared.part("query")[0].shape[0]),
+        "folder": run_folder_evaluation(config, engine, k),
+        "folder_text": text,
+        "latency": measure_latency(engine, q_images, text.get("examples", []), config.eval_latency_repeats),
         "training": _training_histories(config),
     }
     write_json_atomic(config.artifacts_dir / METRICS_FILE, metrics)

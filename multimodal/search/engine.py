@@ -33,7 +33,7 @@ from multimodal.config import Config
 from multimodal.errors import ArtifactError, UnknownItemError
 from multimodal.search.filters import GENDER_FILTERS, gender_filter, gender_filters, gender_mask, normalise_gender
 from multimodal.search.image_ranking import ImageRanking, pixel_features, rank_candidates, refine_vector
-from multimodal.search.loading import _check_same_base, _live_name, load_folder
+from multimodal.search.loading import load_folder, load_live
 from multimodal.search.query import ParsedQuery, parse_query
 from multimodal.search.results import SearchResult
 from multimodal.search.text_ranking import TextRanking
@@ -103,33 +103,7 @@ class SearchEngine:
         Raises:
             ArtifactError: something is missing, damaged or stale; the message says which command fixes it.
         """
-        from multimodal import generations
-
-        artifacts_dir = Path(artifacts_dir)
-        if not artifacts_dir.is_dir():
-            raise ArtifactError(f"no artifacts folder at {artifacts_dir}; run `python -m multimodal build` (or `make run`)")
-        for attempt in range(5):
-            generation = None
-            try:
-                generation = generations.current(artifacts_dir)
-                if generation is None:
-                    return cls._load_folder(artifacts_dir, data_dir, text, reuse, store=store, store_uri=store_uri)
-                generation.verify()
-                engine = cls._load_folder(generation.path, generation.data_dir, text, reuse, verified=generation,
-                                          store=store, store_uri=store_uri)
-            except (ArtifactError, FileNotFoundError):
-                # A writer may have switched generations (and removed an old one) while we read: retry.
-                if attempt < 4 and generation is not None and _live_name(artifacts_dir) != generation.name:
-                    continue
-                raise
-            if data_dir is not None:
-                _check_same_base(Path(data_dir), generation)
-            engine.generation = generation.name
-            engine.config.artifacts_dir = artifacts_dir
-            engine.config.data_dir = Path(data_dir) if data_dir is not None else generation.data_dir
-            engine._source = (artifacts_dir, data_dir, store, store_uri)
-            return engine
-        raise AssertionError("unreachable")
+        return load_live(cls, artifacts_dir, data_dir, text, reuse, store, store_uri)
 
     def refresh(self) -> bool:
         """Switch to the newest generation if a writer committed one since this engine loaded.
@@ -292,9 +266,25 @@ class SearchEngine:
         if self._lexical is None:
             from multimodal.search.lexical import LexicalIndex
 
-            self._lexical = LexicalIndex(self.catalog["title"].tolist(), self.catalog["description"].tolist(),
-                                         self.catalog["keywords"].tolist())
+            if self.roles.is_folder:
+                texts = [self.catalog[c].astype(str) for c in self.roles.text if c in self.catalog]
+                values = [self.catalog[c].astype(str) for c in (*self.roles.attributes, self.roles.gender) if c in self.catalog]
+                joined = [" ".join(parts) for parts in zip(*texts)] if texts else [""] * len(self.catalog)
+                self._lexical = LexicalIndex(joined, [""] * len(joined), [" ".join(parts) for parts in zip(*values)])
+            else:
+                self._lexical = LexicalIndex(self.catalog["title"].tolist(), self.catalog["description"].tolist(),
+                                             self.catalog["keywords"].tolist())
         return self._lexical
+
+    @property
+    def catalog_vocabulary(self) -> Any:
+        """A folder catalog's query vocabulary: its own attribute values (built once)."""
+        if getattr(self, "_vocabulary", None) is None:
+            from multimodal.search.catalog_query import CatalogVocabulary
+
+            columns = {c: self.catalog[c].astype(str).unique() for c in self.roles.attributes if c in self.catalog}
+            self._vocabulary = CatalogVocabulary(columns, [str(g) for g in set(self._genders)])
+        return self._vocabulary
 
     @property
     def matcher(self) -> Any:
@@ -355,8 +345,12 @@ class SearchEngine:
 
         if self.mapper is None or self.text_vectors is None:
             raise ArtifactError("text search needs the text artifacts; run `python -m multimodal build`")
-        parsed = parsed or self.parse(query)
         liked_rows, disliked_rows = self._rows_of(liked), self._rows_of(disliked)
+        if self.roles.is_folder:
+            from multimodal.search.catalog_text import engine_rank
+
+            return engine_rank(self, query, k, gender, liked_rows, disliked_rows, fusion)
+        parsed = parsed or self.parse(query)
         base = gender_mask(self._genders, gender, self.gender_filters)  # the sidebar's filter: never relaxed
         base[disliked_rows] = False  # nor are the shopper's dislikes
         query_gender = None

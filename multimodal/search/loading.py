@@ -70,7 +70,7 @@ def load_folder(cls: Any, folder: Path, data_dir: str | Path | None, text: bool,
 
     encoder = reuse.image_encoder if unchanged(EMBEDDING_FILE, CLASSIFIER_FILE) else ImageEncoder.load(folder)
     fingerprint = keys.get(EMBEDDING_FILE) or model_fingerprint(folder / EMBEDDING_FILE)
-    index = open_store(folder, prepared.catalog, expect={
+    index = open_store(folder, Roles.of(prepared.manifest).filter_frame(prepared.catalog), expect={
         "model_fingerprint": fingerprint,
         "catalog_sha256": prepared.manifest["catalog_sha256"],
     }, store=store, uri=store_uri or (config.store_uri if config.store == "milvus" else None))
@@ -96,3 +96,35 @@ def load_folder(cls: Any, folder: Path, data_dir: str | Path | None, text: bool,
                  sentence_encoder=reuse._sentence if reuse is not None else None, roles=Roles.of(prepared.manifest))
     engine._model_keys = keys
     return engine
+
+
+def load_live(cls: Any, artifacts_dir: str | Path, data_dir: str | Path | None, text: bool, reuse: Any,
+              store: str | None, store_uri: str | None) -> Any:
+    """``SearchEngine.load``: the live generation, verified, retried when a writer switched it meanwhile."""
+    from multimodal import generations
+
+    artifacts_dir = Path(artifacts_dir)
+    if not artifacts_dir.is_dir():
+        raise ArtifactError(f"no artifacts folder at {artifacts_dir}; run `python -m multimodal build` (or `make run`)")
+    for attempt in range(5):
+        generation = None
+        try:
+            generation = generations.current(artifacts_dir)
+            if generation is None:
+                return load_folder(cls, artifacts_dir, data_dir, text, reuse, store=store, store_uri=store_uri)
+            generation.verify()
+            engine = load_folder(cls, generation.path, generation.data_dir, text, reuse, verified=generation,
+                                store=store, store_uri=store_uri)
+        except (ArtifactError, FileNotFoundError):
+            # A writer may have switched generations (and removed an old one) while we read: retry.
+            if attempt < 4 and generation is not None and _live_name(artifacts_dir) != generation.name:
+                continue
+            raise
+        if data_dir is not None:
+            _check_same_base(Path(data_dir), generation)
+        engine.generation = generation.name
+        engine.config.artifacts_dir = artifacts_dir
+        engine.config.data_dir = Path(data_dir) if data_dir is not None else generation.data_dir
+        engine._source = (artifacts_dir, data_dir, store, store_uri)
+        return engine
+    raise AssertionError("unreachable")
