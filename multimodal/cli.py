@@ -8,25 +8,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from multimodal.cli_catalog import _catalog_flags, _int_at_least, _prepare_sheet, _sheet_schema
 from multimodal.config import PROFILES, STORES, Config
 from multimodal.errors import MultimodalError
-
-
-def _int_at_least(minimum: int):
-    """An argparse type: a whole number >= ``minimum``, with a message that says which rule failed."""
-    rule = "a positive whole number" if minimum == 1 else "a whole number, not negative"
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be {rule}, got {value}")
-        return value
-
-    return parse
-
 
 _positive_int = _int_at_least(1)
 _non_negative_int = _int_at_least(0)
@@ -58,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     prepare = sub.add_parser("prepare", help="write the catalog and its split to the data folder")
     _common(prepare)
+    _catalog_flags(prepare)
     train = sub.add_parser("train-image", help="train the image encoder and classifier; save to artifacts/")
     _common(train)
     _image_flags(train)
@@ -118,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+
+
 def _store_flags(parser: argparse.ArgumentParser, default: str | None = "faiss", kind: bool = True) -> None:
     if kind:
         parser.add_argument("--store", choices=STORES, default=default,
@@ -164,10 +151,17 @@ def config_from_args(args: argparse.Namespace) -> Config:
     )
 
 
+
+
+
+
 def cmd_prepare(args: argparse.Namespace) -> int:
     from multimodal.build import prepare, summary_table
     from multimodal.catalog.prepared import load_prepared
 
+    schema = _sheet_schema(args)
+    if schema is not None:
+        return _prepare_sheet(schema, args.data_dir)
     config = config_from_args(args)
     print(f"prepare: profile={config.profile} seed={config.seed} -> {config.data_dir}/", flush=True)
     manifest = prepare(config)
