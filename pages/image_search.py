@@ -35,10 +35,10 @@ if similar_to:
     else:
         source = engine.catalog.loc[engine.catalog["product_id"] == similar_to].iloc[0]
         top, back = st.columns([4, 1])
-        top.subheader(f"More like: {source['title']}")
+        top.subheader(f"More like: {ui.card_title(engine, source)}")
         back.button("New image search", on_click=lambda: st.session_state.update(similar_to=None), key="leave-similar")
-        show_results(results, f"{len(results)} products that look like {similar_to} ({source['category']}, "
-                     f"{source['gender']}, {source['colour']})", results.model_input)
+        show_results(results, f"{len(results)} products that look like {similar_to} ({ui.card_facts(engine, source)})",
+                     results.model_input)
     st.stop()
 
 upload_tab, pick_tab = st.tabs(["Upload a photo", "Pick from the catalog"])

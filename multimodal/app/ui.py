@@ -142,23 +142,31 @@ def sidebar() -> None:
     """
     st.session_state.setdefault("gender_choice", "All")
     st.session_state.setdefault("k_choice", 12)
+    try:
+        engine = load_engine()
+    except MultimodalError:
+        engine = None
+    options = GENDER_OPTIONS if engine is None else tuple(g.title() for g in engine.gender_filters)
+    if st.session_state["gender_choice"] not in options:
+        st.session_state["gender_choice"] = "All"
     with st.sidebar:
-        st.radio("Gender", GENDER_OPTIONS, index=GENDER_OPTIONS.index(st.session_state["gender_choice"]),
-                 key="gender", horizontal=True, help=GENDER_HELP, on_change=_remember, args=("gender", "gender_choice"))
-        st.caption(GENDER_HELP)
+        if len(options) > 1:  # a catalog without a gender column has no gender filter
+            st.radio("Gender", options, index=options.index(st.session_state["gender_choice"]),
+                     key="gender", horizontal=True, help=GENDER_HELP, on_change=_remember, args=("gender", "gender_choice"))
+            st.caption(GENDER_HELP)
         st.slider("Results", min_value=4, max_value=48, step=4, value=st.session_state["k_choice"], key="k",
                   on_change=_remember, args=("k", "k_choice"))
-        try:
-            engine = load_engine()
-        except MultimodalError:
+        if engine is None:
             st.caption("Models not built yet.")
             return
         cfg = engine.image_encoder.config
+        backbone = ("a plain CNN" if cfg.image_backbone == "cnn"
+                    else f"MobileNetV2 α={cfg.image_alpha} to `{cfg.image_backbone_layer or 'out_relu'}`")
         st.divider()
+        profile = "your own catalog" if engine.roles.is_folder else f"{engine.config.profile} profile"
         st.caption(
-            f"**Catalog**: {len(engine.catalog):,} products ({engine.config.profile} profile)  \n"
-            f"**Image model**: MobileNetV2 α={cfg.image_alpha} to `{cfg.image_backbone_layer or 'out_relu'}`, "
-            f"{cfg.image_input_size}px, {cfg.embedding_dim}-d  \n"
+            f"**Catalog**: {engine.roles.name}, {len(engine.catalog):,} products ({profile})  \n"
+            f"**Image model**: {backbone}, {cfg.image_input_size}px, {cfg.embedding_dim}-d  \n"
             f"**Text model**: all-MiniLM-L6-v2 + mapping network  \n"
             f"**Index**: {'Milvus' if engine.index.kind == 'milvus' else 'FAISS'} "
             f"{engine.index.manifest.get('index_type', 'flat')}, {len(engine.index):,} items"
@@ -174,10 +182,13 @@ def selected_k() -> int:
 
 
 def show_image(image: np.ndarray, caption: str | None = None, width: int = 140) -> None:
-    """Fashion-MNIST images are 28x28: scale up without blurring so they stay legible."""
+    """A product image as stored: Fashion-MNIST's 28x28 silhouettes scaled up without blurring so
+    they stay legible, colour photos smoothly (their aspect is kept inside the stored square)."""
     from PIL import Image
 
-    big = Image.fromarray(np.asarray(image, dtype=np.uint8)).resize((112, 112), Image.Resampling.NEAREST)
+    array = np.asarray(image, dtype=np.uint8)
+    resample = Image.Resampling.NEAREST if array.ndim == 2 else Image.Resampling.BICUBIC
+    big = Image.fromarray(array).resize((112 if array.ndim == 2 else 140, 112 if array.ndim == 2 else 140), resample)
     st.image(big, caption=caption, width=width)
 
 
@@ -260,6 +271,22 @@ def count_caption(results: SearchResult, gender: str) -> str:
     return f"{head} · gender filter: {gender.title()}"
 
 
+def card_title(engine: Any, row: Any) -> str:
+    """The product's name in the catalog's own title column (its id where there is none)."""
+    title = getattr(row, engine.roles.title or "title", None)
+    return str(title) if title not in (None, "") and not (isinstance(title, float) and pd.isna(title)) else str(row.product_id)
+
+
+def card_facts(engine: Any, row: Any) -> str:
+    """Category, gender, colour and price where the catalog has them, in its own words."""
+    roles = engine.roles
+    facts = [str(getattr(row, "category", ""))]
+    facts += [str(getattr(row, c)) for c in (roles.gender, roles.colour) if c and str(getattr(row, c, "") or "")]
+    if roles.price and getattr(row, roles.price, None) is not None and not roles.is_folder:
+        facts.append(f"${float(getattr(row, roles.price)):.2f}")
+    return " · ".join(f for f in facts if f)
+
+
 def product_cards(engine, results: SearchResult, columns: int = 4, why: bool = True, context: str = "results") -> None:
     """Results as a grid of product cards with image, facts, score, why each matched (which stated
     attributes it meets, for text search) and actions ("More like this", like, dislike);
@@ -271,8 +298,8 @@ def product_cards(engine, results: SearchResult, columns: int = 4, why: bool = T
     for i, row in enumerate(results.rows.itertuples()):
         with grid[i % columns].container(border=True):
             show_image(engine.images[row.row])
-            st.markdown(f"**{row.title}**")
-            st.caption(f"{row.category} · {row.gender} · {row.colour} · ${row.price:.2f}")
+            st.markdown(f"**{card_title(engine, row)}**")
+            st.caption(card_facts(engine, row))
             if getattr(row, "exact_match", True):
                 st.markdown(f"score **{row.score:.3f}**")
             else:  # its score is pushed below every full match's, so the number says nothing here
@@ -304,7 +331,8 @@ def held_out_items() -> pd.DataFrame:
     """Held-out query products (never indexed), to try image search with items the index has not seen."""
     rows, _ = _prepared(data_dir()).part("query")
     rows = rows.groupby("category", sort=False).head(8)
-    rows = rows.assign(label=rows["product_id"] + " · " + rows["title"])
+    title = load_engine().roles.title or "product_id"
+    rows = rows.assign(label=rows["product_id"].astype(str) + " · " + rows[title].astype(str))
     return rows[["product_id", "label", "image_index", "category"]].reset_index(drop=True)
 
 

@@ -55,7 +55,7 @@ def prepare(config: Config) -> dict[str, Any]:
 # A folder of colour photos starts from these settings where the user kept Fashion-MNIST's default
 # (chosen on a dev split of the shared product catalog: docs/decisions.md).
 FOLDER_DEFAULTS: dict[str, Any] = {
-    "image_backbone": "cnn", "image_extra_training_data": False, "image_epochs": 40, "batch_classes": 16,
+    "image_backbone": "cnn", "image_input_size": 48, "image_extra_training_data": False, "image_epochs": 40, "batch_classes": 16,
     "batch_per_class": 4, "learning_rate": 2e-3, "image_max_seconds": 900.0, "image_backbone_layer": None,
 }
 
@@ -75,7 +75,7 @@ def prepared_roles(config: Config) -> Roles | None:
 def catalog_defaults(config: Config, roles: Roles) -> Config:
     """``config`` with a folder catalog's own defaults wherever it holds Fashion-MNIST's."""
     base = Config()
-    wanted = {**FOLDER_DEFAULTS, "image_input_size": roles.image_size}
+    wanted = dict(FOLDER_DEFAULTS)
     changes = {k: v for k, v in wanted.items() if getattr(config, k) == getattr(base, k)}
     return config.replace(**changes) if changes else config
 
