@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     _store_flags(api, default=None)
     results = sub.add_parser("results", help="write docs/results.md from the served metrics.json and the benchmark JSON")
     results.add_argument("--artifacts-dir", type=Path, default=Config.artifacts_dir)
+    results.add_argument("--catalog", action="append", default=[], metavar="NAME=ARTIFACTS_DIR",
+                         help="another build to report beside the default one (repeatable)")
     results.add_argument("--benchmarks", type=Path, default=Path("benchmarks/results"), help="folder of benchmark JSON")
     results.add_argument("--out", type=Path, default=Path("docs/results.md"))
     milvus = sub.add_parser("milvus-server", help="run a Milvus Lite gRPC server (a local stand-in for a Milvus cluster)")
@@ -381,12 +383,22 @@ def cmd_results(args: argparse.Namespace) -> int:
     from multimodal import generations
     from multimodal.evaluation.results_doc import write_results
 
-    live = generations.current(args.artifacts_dir) if args.artifacts_dir.is_dir() else None
-    metrics = (live.path if live is not None else args.artifacts_dir) / "metrics.json"
-    if not metrics.is_file():
-        print(f"note: no metrics.json in {args.artifacts_dir}; run `python -m multimodal build` for the search figures")
+    builds = {"Fashion-MNIST (the default catalog)": args.artifacts_dir}
+    for item in args.catalog:
+        name, _, folder = item.partition("=")
+        if not folder:
+            raise MultimodalError(f"--catalog takes NAME=ARTIFACTS_DIR, got {item!r}")
+        builds[name] = Path(folder)
+    found = {}
+    for name, folder in builds.items():
+        live = generations.current(folder) if folder.is_dir() else None
+        metrics = (live.path if live is not None else folder) / "metrics.json"
+        if metrics.is_file():
+            found[name] = metrics
+        else:
+            print(f"note: no metrics.json in {folder}; run `python -m multimodal build` for {name}'s figures")
     machine = f"{os.cpu_count()} cores, {platform.machine()}, {platform.system()}"
-    out = write_results(metrics if metrics.is_file() else None, args.benchmarks, args.out, machine=lambda: machine)
+    out = write_results(found, args.benchmarks, args.out, machine=lambda: machine)
     print(f"wrote {out} and its sources in {out.parent / 'results'}/")
     return 0
 

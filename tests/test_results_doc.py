@@ -22,7 +22,7 @@ def _metrics() -> dict:
 
 
 def test_every_figure_of_the_json_is_on_the_page() -> None:
-    page = render(_metrics(), {"load": {"created_at": "x", "rounds": [{"clients": 8, "qps": 101.25, "errors": 0}]}},
+    page = render({"Fashion-MNIST": _metrics()}, {"load": {"created_at": "x", "rounds": [{"clients": 8, "qps": 101.25, "errors": 0}]}},
                   {"commit": "abc1234"})
     for figure in ("0.812", "0.746", "0.543", "0.987", "0.901", "7.710", "17.6", "101.2", "abc1234", "4,000"):
         assert figure in page
@@ -34,10 +34,26 @@ def test_the_same_json_always_gives_the_same_page(tmp_path: Path) -> None:
     bench = tmp_path / "bench"
     bench.mkdir()
     (bench / "scale.json").write_text(json.dumps({"runs": [{"items": 10, "none": {"recall_at_10": 1.0}}]}))
-    out = write_results(metrics, bench, tmp_path / "docs" / "results.md", commit="c0ffee", machine=lambda: "test")
+    out = write_results({"Fashion-MNIST": metrics}, bench, tmp_path / "docs" / "results.md", commit="c0ffee",
+                        machine=lambda: "test")
     assert out.read_text() == render_from(tmp_path / "docs" / "results")
     assert "c0ffee" in out.read_text() and "| 10 | 1.000 |" in out.read_text()
 
 
 def test_the_committed_results_page_matches_the_json_it_was_written_from() -> None:
     assert (DOCS / "results.md").read_text() == render_from(DOCS / "results")
+
+
+def test_a_folder_catalogs_figures_get_their_own_part() -> None:
+    by = {"shipped_ranking": {"p_at_1": 0.8321, "p_at_10": 0.7312, "mrr": 0.88},
+          "raw_pixels": {"p_at_1": 0.7011, "p_at_10": 0.5633, "mrr": 0.75}}
+    folder = {"catalog": "shop", "category_column": "articleType", "queries": 1859, "catalog_items": 7434, "category": by,
+              "attributes": {"baseColour": {"shipped_ranking": {"p_at_1": 0.5, "same_in_5": 0.7777}}},
+              "find_this_product": {"items": 300, "shipped_ranking": {"r_at_1": 0.9555, "r_at_10": 0.9944}},
+              "own_image_first": 1.0, "classifier_accuracy": 0.8}
+    text = {"queries": 360, "fused": {"overall": 0.9123, "unseen_words": 0.8, "per_group": {"colour": 0.93}},
+            "bm25_only": {"overall": 0.5, "unseen_words": 0.4, "per_group": {"colour": 0.6}}}
+    page = render({"shop": {"folder": folder, "folder_text": text}}, {}, {"commit": "x"})
+    assert "# shop" in page and "articleType P@1" in page
+    for figure in ("0.832", "0.731", "0.701", "0.778", "0.956", "0.994", "0.912", "7,434"):
+        assert figure in page

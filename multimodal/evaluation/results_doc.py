@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-METRICS_NAME = "metrics.json"
 BENCHMARKS = ("latency", "scale", "load", "gender_filter")
 
 
@@ -46,6 +45,8 @@ def _get(data: dict[str, Any], path: str, default: Any = None) -> Any:
 
 def _image_section(m: dict[str, Any]) -> list[str]:
     image = m.get("image", {})
+    if not image:
+        return []
     rows = []
     named = [("learned (embedding + category-aware ranking)", image.get("learned")),
              ("embedding only", image.get("embedding_only")), *image.get("baselines", {}).items()]
@@ -94,6 +95,36 @@ def _text_section(m: dict[str, Any]) -> list[str]:
     return out
 
 
+def _folder_section(m: dict[str, Any]) -> list[str]:
+    f = m.get("folder")
+    if not f:
+        return []
+    column = f.get("category_column") or "category"
+    out = [f"## Image search on {f.get('catalog', 'the catalog')}\n\n{f['queries']:,} held-out products as queries against "
+           f"{f['catalog_items']:,} catalog items; relevant = same `{column}`.\n",
+           table(["ranking", f"{column} P@1", "P@10", "MRR"],
+                 [[n, r["p_at_1"], r["p_at_10"], r["mrr"]] for n, r in f["category"].items()])]
+    rows = [[f"{name} ({ranking})", r["p_at_1"], r["same_in_5"]] for name, by in f.get("attributes", {}).items()
+            for ranking, r in by.items() if ranking != "embedding_only"]
+    if rows:
+        out += ["\nThe other attributes of the first results:\n", table(["attribute (ranking)", "P@1", "same in first 5"], rows)]
+    find = f.get("find_this_product")
+    if find:
+        out += [f"\nFind this product from a re-shot photo ({find['items']:,} products):\n",
+                table(["ranking", "R@1", "R@10"], [[n, r["r_at_1"], r["r_at_10"]] for n, r in find.items() if isinstance(r, dict)])]
+    out += ["\n" + table(["figure", "value"], [["own image first", f.get("own_image_first")],
+                                                ["classifier accuracy", f.get("classifier_accuracy")]])]
+    text = m.get("folder_text", {})
+    methods = [n for n in ("fused", "bm25_only", "sentence_only", "mapped_vector_only") if n in text]
+    if methods:
+        groups = list(text[methods[0]]["per_group"])
+        body = [[g, *(text[n]["per_group"].get(g) for n in methods)] for g in groups]
+        body += [[g, *(text[n][g] for n in methods)] for g in ("unseen_words", "overall")]
+        out += [f"\nShopper queries made from held-out products' values ({text['queries']:,}; a third in other wording); "
+                "score = share of the top 10 meeting every stated value:\n", table(["group", *methods], body)]
+    return out
+
+
 def _latency_section(m: dict[str, Any]) -> list[str]:
     lat = m.get("latency")
     if not lat:
@@ -132,20 +163,21 @@ def _benchmark_section(name: str, data: dict[str, Any]) -> list[str]:
     return out
 
 
-def render(metrics: dict[str, Any] | None, benchmarks: dict[str, dict[str, Any]], provenance: dict[str, Any]) -> str:
-    """The whole results page; the same inputs always give the same text."""
+def render(metrics: dict[str, dict[str, Any]], benchmarks: dict[str, dict[str, Any]], provenance: dict[str, Any]) -> str:
+    """The whole results page, one part per catalog measured; the same inputs always give the same text."""
     out = ["# Results", "",
            "Written by `python -m multimodal results`; do not edit by hand. Every figure below comes from the JSON "
            "copied in [results/](results/), which a test renders again and compares with this file.", "",
            table(["source", "run"], [[k, v] for k, v in provenance.items()]), ""]
-    if metrics:
-        for section in (_image_section, _text_section, _latency_section):
-            part = section(metrics)
-            out += [*part, ""] if part else []
-    else:
+    if not metrics:
         out += ["No `metrics.json` was served when this page was written: run `python -m multimodal build`.", ""]
+    for name, m in metrics.items():
+        out += [f"# {name}", "", f"`metrics.json` created {m.get('created_at', 'at a time not recorded')}.", ""]
+        for section in (_image_section, _folder_section, _text_section, _latency_section):
+            part = section(m)
+            out += [*part, ""] if part else []
     if benchmarks:
-        out += ["## Benchmarks", ""]
+        out += ["# Benchmarks", ""]
         for name in sorted(benchmarks):
             out += [*_benchmark_section(name, benchmarks[name]), ""]
     return "\n".join(out).rstrip() + "\n"
@@ -159,38 +191,39 @@ def _git_commit(root: Path) -> str:
     return done.stdout.strip() or "unknown"
 
 
-def write_results(metrics_path: Path | None, bench_dir: Path, out: Path, commit: str | None = None,
+def write_results(metrics_paths: dict[str, Path], bench_dir: Path, out: Path, commit: str | None = None,
                   machine: Callable[[], str] | None = None) -> Path:
-    """Copy the JSON sources next to ``out`` (``results/``) and write ``out`` from those copies."""
+    """Copy the JSON sources next to ``out`` (``results/``) and write ``out`` from those copies.
+    ``metrics_paths``: a ``metrics.json`` per catalog, by the name its part of the page gets."""
     sources = out.parent / "results"
     if sources.is_dir():
         shutil.rmtree(sources)
     sources.mkdir(parents=True)
-    if metrics_path is not None and metrics_path.is_file():
-        shutil.copyfile(metrics_path, sources / METRICS_NAME)
+    order = []
+    for name, path in metrics_paths.items():
+        if path is not None and Path(path).is_file():
+            slug = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+            shutil.copyfile(path, sources / f"metrics-{slug}.json")
+            order.append([name, f"metrics-{slug}.json"])
     for name in BENCHMARKS:
         if (bench_dir / f"{name}.json").is_file():
             shutil.copyfile(bench_dir / f"{name}.json", sources / f"{name}.json")
     provenance = {
         "commit": commit or _git_commit(Path.cwd()),
         "machine": (machine or (lambda: f"{platform.machine()}, {platform.system()}"))(),
-        "metrics": str(metrics_path) if metrics_path is not None else "none",
     }
-    (sources / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
+    (sources / "provenance.json").write_text(json.dumps({**provenance, "catalogs": order}, indent=2) + "\n")
     out.write_text(render_from(sources))
     return out
 
 
 def render_from(sources: Path) -> str:
     """``render`` of the JSON in a ``results/`` folder, as ``write_results`` left it."""
-    def load(name: str) -> dict[str, Any] | None:
+    def load(name: str) -> Any:
         path = sources / name
         return json.loads(path.read_text()) if path.is_file() else None
 
-    metrics = load(METRICS_NAME)
-    if metrics is not None:
-        provenance_metrics = {"metrics created": metrics.get("created_at", "not recorded")}
-    else:
-        provenance_metrics = {}
+    provenance = load("provenance.json") or {}
+    metrics = {name: data for name, file in provenance.pop("catalogs", []) if (data := load(file)) is not None}
     benchmarks = {name: data for name in BENCHMARKS if (data := load(f"{name}.json")) is not None}
-    return render(metrics, benchmarks, {**(load("provenance.json") or {}), **provenance_metrics})
+    return render(metrics, benchmarks, provenance)
