@@ -8,13 +8,25 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
+# `make run CATALOG=catalogs/fashion-products.toml`: your own catalog, prepared, built and served
+# from its own folders (.catalogs/<name>/), beside the default Fashion-MNIST build.
+CATALOG ?=
+ifneq ($(CATALOG),)
+CATALOG_NAME := $(basename $(notdir $(CATALOG)))
+DATA_DIR := .catalogs/$(CATALOG_NAME)/data
+ARTIFACTS_DIR := .catalogs/$(CATALOG_NAME)/artifacts
+else
+DATA_DIR := data
+ARTIFACTS_DIR := artifacts
+endif
+
 API_HOST ?= 127.0.0.1
 API_PORT ?= 8000
 
 .PHONY: run test test-fast results lint api milvus-server setup setup-dev data data-package words wordnet browser build evaluate bench bench-scale bench-load clean
 
 run: setup data words wordnet build
-	$(PY) -m streamlit run streamlit_app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+	MULTIMODAL_DATA=$(DATA_DIR) MULTIMODAL_ARTIFACTS=$(ARTIFACTS_DIR) $(PY) -m streamlit run streamlit_app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
 # Random order (pytest-randomly); the header says `Using --randomly-seed=N`.
 # Repeat an order: make test PYTEST_ARGS=--randomly-seed=N; keep file order: PYTEST_ARGS="-p no:randomly".
@@ -95,10 +107,14 @@ browser:
 	fi
 
 data: data-package
+ifneq ($(CATALOG),)
+	@test -f $(DATA_DIR)/manifest.json || $(PY) -m multimodal prepare --catalog $(CATALOG) --data-dir $(DATA_DIR)
+else
 	@test -f data/manifest.json || $(PY) -m multimodal prepare
+endif
 
 build: setup data
-	$(PY) -m multimodal build
+	$(PY) -m multimodal build --data-dir $(DATA_DIR) --artifacts-dir $(ARTIFACTS_DIR)
 
 evaluate: setup words
 	$(PY) -m multimodal evaluate
