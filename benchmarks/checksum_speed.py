@@ -1,6 +1,6 @@
 """How long the load-time checksum of a large artifact takes, against reading it.
 
-    python benchmarks/checksum_speed.py [--items 1000000] [--dim 64]
+    python benchmarks/checksum_speed.py [--items 1000000] [--dim 64] [--smoke]
 
 Writes ``items x dim`` float32 vectors as .npy to a temporary folder, then times (best of 3,
 file in the page cache) sha256 as ``multimodal.io.file_sha256`` computes it, blake2b, and
@@ -36,7 +36,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--dim", type=int, default=64)
+    parser.add_argument("--smoke", action="store_true", help="10,000 vectors (a check that it runs)")
     args = parser.parse_args()
+    if args.smoke:
+        args.items = 10_000
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "vectors.npy"
         np.save(path, np.random.default_rng(0).standard_normal((args.items, args.dim)).astype(np.float32))

@@ -1,6 +1,6 @@
 """Check the gender filter on the built engine: every result of many real queries obeys the rule.
 
-    python benchmarks/gender_filter.py [--artifacts-dir artifacts] [--queries 200]
+    python benchmarks/gender_filter.py [--artifacts-dir artifacts] [--queries 200] [--smoke]
 
 For each filter (men = Men + Unisex, women = Women + Unisex, unisex = Unisex only), runs
 ``--queries`` held-out image queries and as many shopper text queries, ten results each,
@@ -23,7 +23,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--artifacts-dir", type=Path, default=Path("artifacts"))
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--smoke", action="store_true", help="5 queries per filter (a check that it runs)")
     args = parser.parse_args()
+    if args.smoke:
+        args.queries = 5
 
     from multimodal import SearchEngine
     from multimodal.catalog.prepared import load_prepared

@@ -1,6 +1,9 @@
 """Warm query latency of the built engine: median and p95 milliseconds, image and text.
 
-    python benchmarks/latency.py [--artifacts-dir artifacts] [--data-dir data] [--repeats 200] [--json]
+    python benchmarks/latency.py [--artifacts-dir artifacts] [--data-dir data] [--repeats 200] [--json] [--smoke]
+
+Writes benchmarks/results/latency.json (``--out``); ``--smoke`` runs 3 queries and writes nothing
+unless ``--out`` is given (the tests run it on the toy build).
 
 Times what the app does for one query, end to end (see ``multimodal.evaluation.evaluate.measure_latency``),
 on held-out items and on shopper queries worded unlike any training text.
@@ -13,6 +16,7 @@ import json
 import os
 import platform
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -26,7 +30,12 @@ def main() -> int:
     parser.add_argument("--data-dir", type=Path, default=None, help="default: the one the build used")
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--smoke", action="store_true", help="3 queries, no file written (a check that it runs)")
+    parser.add_argument("--out", type=Path, default=None, help="JSON file (default benchmarks/results/latency.json)")
     args = parser.parse_args()
+    if args.smoke:
+        args.repeats = 3
+    out = args.out or (None if args.smoke else Path(__file__).resolve().parent / "results" / "latency.json")
 
     from multimodal import SearchEngine
     from multimodal.catalog.prepared import load_prepared
@@ -44,6 +53,10 @@ def main() -> int:
         return 2
     result["machine"] = {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()}
     result["catalog_items"] = len(engine.catalog)
+    result["created_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

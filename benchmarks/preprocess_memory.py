@@ -1,6 +1,6 @@
 """Peak extra memory of preprocessing absurd and huge images, each in a fresh process.
 
-    python benchmarks/preprocess_memory.py [--json]
+    python benchmarks/preprocess_memory.py [--json] [--smoke]
 
 For each shape a PNG (or JPEG) is written once, then a child process reads its bytes, notes
 its peak resident memory (VmHWM), runs ``multimodal.catalog.images.preprocess`` and reports the growth of
@@ -60,10 +60,12 @@ def _write(path: Path, width: int, height: int, mode: str, fmt: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--smoke", action="store_true", help="two small cases (a check that it runs)")
     args = parser.parse_args()
     rows = []
+    cases = ((39_000_000, 1, "L", "PNG"), (1_000, 800, "RGB", "JPEG")) if args.smoke else CASES
     with tempfile.TemporaryDirectory() as tmp:
-        for width, height, mode, fmt in CASES:
+        for width, height, mode, fmt in cases:
             path = Path(tmp) / f"{width}x{height}.{fmt.lower()}"
             _write(path, width, height, mode, fmt)
             env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}

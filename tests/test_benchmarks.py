@@ -1,0 +1,47 @@
+"""Every benchmark runs as the README says: its smoke mode (tiny sizes, seconds) on data the test makes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _run(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout, cwd=BENCHMARKS.parent)
+
+
+def test_the_checksum_benchmark_runs_in_smoke_mode() -> None:
+    done = _run(str(BENCHMARKS / "checksum_speed.py"), "--smoke")
+    assert done.returncode == 0, done.stderr
+    assert "sha256" in done.stdout and "GB/s" in done.stdout
+
+
+def test_the_preprocessing_memory_benchmark_runs_in_smoke_mode() -> None:
+    done = _run(str(BENCHMARKS / "preprocess_memory.py"), "--smoke", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert rows[0]["outcome"].startswith("refused") and rows[1]["outcome"].startswith("result")
+
+
+@pytest.mark.slow
+def test_the_latency_benchmark_runs_on_a_build_and_writes_its_json(toy_build, tmp_path) -> None:
+    config, _, _ = toy_build
+    out = tmp_path / "latency.json"
+    done = _run(str(BENCHMARKS / "latency.py"), "--smoke", "--artifacts-dir", str(config.artifacts_dir), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(out.read_text())
+    assert result["repeats"] == 3 and result["image_query_ms"]["median"] > 0 and result["catalog_items"] > 0
+
+
+@pytest.mark.slow
+def test_the_gender_filter_benchmark_finds_no_result_outside_the_rule(toy_build) -> None:
+    config, _, _ = toy_build
+    done = _run(str(BENCHMARKS / "gender_filter.py"), "--smoke", "--artifacts-dir", str(config.artifacts_dir))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 outside the rule" in done.stdout
