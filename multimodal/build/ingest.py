@@ -74,6 +74,9 @@ def add_items(
         # checks that models, index and catalog of the live generation agree
         engine = SearchEngine.load(txn.path, txn.data_dir, store_uri=config.store_uri)
         prepared = load_prepared(txn.data_dir)
+        if prepared.manifest.get("source") == "folder":
+            raise InvalidInputError("add-items adds products to the Fashion-MNIST catalog only, for now; add the new "
+                                    "photos and rows to your catalog's folder and sheet and run `prepare` and `build` again")
         skipped, keep = _new_items(names, metadata, pixels, prepared)
         if not keep:
             log.info("all %d item(s) are already in the catalog; nothing to add", len(skipped))
