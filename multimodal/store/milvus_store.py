@@ -16,14 +16,15 @@ import os
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from multimodal.errors import ArtifactError, InvalidInputError
+from multimodal.errors import ArtifactError, InvalidInputError, MultimodalError
 from multimodal.io import read_json, write_json_atomic
 from multimodal.store.base import (
     SearchFilter,
@@ -39,7 +40,17 @@ log = logging.getLogger(__name__)
 
 DEFAULT_COLLECTION = "fashion_items"
 LITE_FILE = "milvus.db"
-_BATCH = 5000
+# Every call stays far inside what a Milvus server accepts (measured on Milvus 2.3: nq and topk at
+# most 16384, a query window of 16384 rows, gRPC messages of 64 MB, results of 100 MB), so one
+# code path serves a 4,000-item shop and a 1M-item one: big requests are split, never refused.
+MAX_NQ = MAX_TOPK = MAX_PAGE = 16_384
+MAX_HITS = 250_000  # nq * topk of one search call: ~10 MB of results, seconds even on Milvus Lite
+MAX_INSERT_ROWS = 20_000
+_CALL_BYTES = 16 << 20  # vectors sent or read in one call
+TIMEOUT_S = 120.0  # no call may hang on a server that went away (a search without one waits forever)
+# What a vanished or frozen server looks like through pymilvus and gRPC.
+_GONE = ("unavailable", "deadline", "fail connecting", "connection refused", "socket closed", "connect failed",
+         "'nonetype' object has no attribute")
 # Milvus index for each of our index types, with search settings giving recall near FAISS'.
 _INDEXES = {
     "flat": ("FLAT", {}, {}),
@@ -91,17 +102,52 @@ def _ivf_params(n_items: int) -> tuple[dict[str, int], dict[str, int]]:
     return {"nlist": nlist}, {"nprobe": max(1, nlist // 8)}
 
 
+def queries_per_call(k: int, dim: int) -> int:
+    """How many queries one search call may carry for top-``k`` results of ``dim``-d vectors."""
+    return max(1, min(MAX_NQ, MAX_HITS // max(k, 1), _CALL_BYTES // (4 * dim)))
+
+
+def rows_per_page(dim: int) -> int:
+    """Rows one query call may read back with their vectors."""
+    return max(1, min(MAX_PAGE, _CALL_BYTES // (4 * dim + 256)))
+
+
+def rows_per_insert(dim: int) -> int:
+    """Rows one insert call may carry (vector plus the short string fields)."""
+    return max(1, min(MAX_INSERT_ROWS, _CALL_BYTES // (4 * dim + 512)))
+
+
+def milvus_error(uri: str, what: str, exc: BaseException) -> ArtifactError:
+    """One sentence for a failed Milvus call: a server that is gone, or what it refused."""
+    code = getattr(exc, "code", None)
+    if callable(code):  # a raw grpc.RpcError
+        reason = f"{getattr(code(), 'name', code())}: {exc.details() if hasattr(exc, 'details') else exc}"
+    elif getattr(exc, "message", None):
+        reason = f"{exc.message} (code {code})" if code is not None else str(exc.message)
+    else:
+        reason = f"{type(exc).__name__}: {exc}"
+    reason = " ".join(str(reason).split())[:300]
+    if any(sign in reason.lower() for sign in _GONE):
+        return ArtifactError(
+            f"the Milvus server at {uri} does not answer ({reason}); start it (or check --store-uri), "
+            "or build with the default store: `python -m multimodal build --store faiss`"
+        )
+    return ArtifactError(f"Milvus at {uri} could not {what} ({reason})")
+
+
 class MilvusStore:
     """One Milvus collection: primary key ``key`` (int64), ``product_id``, gender, category, price, vector."""
 
     kind = "milvus"
 
     def __init__(self, client: Any, uri: str, collection: str, manifest: dict[str, Any],
-                 keys: np.ndarray, product_ids: list[str], search_params: dict[str, Any]) -> None:
+                 keys: np.ndarray, product_ids: list[str], search_params: dict[str, Any],
+                 timeout: float = TIMEOUT_S) -> None:
         self._client = client
         self.uri = uri
         self.collection = collection
         self.manifest = manifest
+        self.timeout = timeout
         self._search_params = search_params
         self._lock = threading.Lock()
         self._set_rows(np.asarray(keys, np.int64), list(product_ids))
@@ -109,22 +155,23 @@ class MilvusStore:
     # ------------------------------------------------------------ connection and construction
 
     @staticmethod
-    def connect(uri: str) -> Any:
+    def connect(uri: str, timeout: float = TIMEOUT_S) -> Any:
         """A MilvusClient for a Lite folder or a server URL; an unreachable server is an ArtifactError."""
         from pymilvus import MilvusClient
 
-        try:
-            return MilvusClient(uri=uri)
-        except Exception as exc:  # noqa: BLE001 - pymilvus raises several types for a dead server
-            raise ArtifactError(f"cannot reach Milvus at {uri}: {exc}") from None
+        with answering(uri, "connect"):
+            return MilvusClient(uri=uri, timeout=timeout)
 
     @classmethod
     def build(cls, vectors: np.ndarray, product_ids: Sequence[str], metadata: pd.DataFrame | Sequence[dict],
               kind: str = "flat", uri: str | None = None, collection: str = DEFAULT_COLLECTION,
-              **manifest: Any) -> MilvusStore:
-        """(Re)create the collection and insert every item; ``manifest`` fields are recorded as given."""
-        from pymilvus import DataType, MilvusClient
+              timeout: float = TIMEOUT_S, **manifest: Any) -> MilvusStore:
+        """(Re)create the collection and insert every item; ``manifest`` fields are recorded as given.
 
+        Raises:
+            InvalidInputError: an unknown index type, no URI, or items that do not fit together.
+            ArtifactError: the server does not answer or refuses the collection.
+        """
         if kind not in INDEX_TYPES:
             raise InvalidInputError(f"unknown index type {kind!r}; choose one of {', '.join(INDEX_TYPES)}")
         if uri is None:
@@ -137,39 +184,25 @@ class MilvusStore:
         dim = int(vectors.shape[1])
         if is_local(uri):
             Path(uri).parent.mkdir(parents=True, exist_ok=True)
-        client = cls.connect(uri)
-        if client.has_collection(collection):
-            client.drop_collection(collection)
-        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-        schema.add_field("key", DataType.INT64, is_primary=True)
-        schema.add_field("product_id", DataType.VARCHAR, max_length=128)
-        schema.add_field("gender", DataType.VARCHAR, max_length=16)
-        schema.add_field("category", DataType.VARCHAR, max_length=32)
-        schema.add_field("price", DataType.DOUBLE)
-        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
-        index_type, build_params, search_params = _INDEXES[kind]
-        if kind == "ivf":
-            build_params, search_params = _ivf_params(len(ids))
-        index_params = client.prepare_index_params()
-        index_params.add_index(field_name="vector", index_type=index_type, metric_type="IP", params=build_params)
-        client.create_collection(collection, schema=schema, index_params=index_params)
+        client = cls.connect(uri, timeout)
+        index_type, search_params = _create_collection(client, uri, collection, kind, dim, len(ids), timeout)
         keys = np.arange(len(ids), dtype=np.int64)
-        _insert(client, collection, keys, ids, columns, vectors)
+        _insert(client, uri, collection, keys, ids, columns, vectors, timeout)
         info = {
             **manifest, "store": cls.kind, "uri": uri, "collection": collection, "index_type": kind,
             "milvus_index": index_type, "milvus_search_params": search_params, "dim": dim, "items": len(ids),
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        return cls(client, uri, collection, info, keys, ids, search_params)
+        return cls(client, uri, collection, info, keys, ids, search_params, timeout)
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str], expect: dict[str, Any] | None = None,
-             uri: str | None = None) -> MilvusStore:
+             uri: str | None = None, timeout: float = TIMEOUT_S) -> MilvusStore:
         """Open the collection a manifest in ``directory`` describes, at ``uri`` (default: the manifest's).
 
         Raises:
             ArtifactError: no manifest, a manifest for another store, model or catalog, no such
-                collection, or a row count that differs from the manifest.
+                collection, a row count that differs from the manifest, or no server answering.
         """
         directory = Path(directory)
         path = directory / MANIFEST_FILE
@@ -187,17 +220,23 @@ class MilvusStore:
         if is_local(uri) and not Path(uri).exists() and (directory / Path(uri).name).exists():
             uri = str(directory / Path(uri).name)  # a Lite folder inside artifacts/ moves with it
         collection = manifest.get("collection", DEFAULT_COLLECTION)
-        client = cls.connect(uri)
-        if not client.has_collection(collection):
-            raise ArtifactError(f"Milvus at {uri} has no collection {collection!r}; run `python -m multimodal build --store milvus`")
-        client.load_collection(collection)
-        keys, ids = _all_ids(client, collection)
+        client = cls.connect(uri, timeout)
+        with answering(uri, f"open the collection {collection!r}"):
+            if not client.has_collection(collection, timeout=timeout):
+                raise ArtifactError(f"Milvus at {uri} has no collection {collection!r}; "
+                                    "run `python -m multimodal build --store milvus`")
+            client.load_collection(collection, timeout=timeout)
+        store = cls(client, uri, collection, manifest, np.zeros(0, np.int64), [],
+                    manifest.get("milvus_search_params") or {}, timeout)
+        keys, ids = store._read_ids()
         if len(ids) != manifest.get("items") or manifest.get("dim") is None:
+            store.close()
             raise ArtifactError(
                 f"Milvus collection {collection!r} holds {len(ids)} items but the manifest says {manifest.get('items')}; "
                 "rebuild with `python -m multimodal build --store milvus`"
             )
-        return cls(client, uri, collection, manifest, keys, ids, manifest.get("milvus_search_params") or {})
+        store._set_rows(keys, ids)
+        return store
 
     # ------------------------------------------------------------ the protocol
 
@@ -213,7 +252,8 @@ class MilvusStore:
         return len(self._ids)
 
     def count(self) -> int:
-        result = self._client.query(self.collection, filter="", output_fields=["count(*)"])
+        with answering(self.uri, "count the items"):
+            result = self._client.query(self.collection, filter="", output_fields=["count(*)"], timeout=self.timeout)
         return int(result[0]["count(*)"])
 
     def add(self, vectors: np.ndarray, product_ids: Sequence[str], metadata: pd.DataFrame | Sequence[dict]) -> None:
@@ -226,36 +266,33 @@ class MilvusStore:
         with self._lock:
             start = int(self._keys.max()) + 1 if len(self._keys) else 0
             keys = np.arange(start, start + len(ids), dtype=np.int64)
-            _insert(self._client, self.collection, keys, ids, columns, vectors)
+            _insert(self._client, self.uri, self.collection, keys, ids, columns, vectors, self.timeout)
             self._set_rows(np.concatenate([self._keys, keys]), self._ids + ids)
             self.manifest["items"] = len(self._ids)
 
     def search(self, queries: np.ndarray, k: int, where: SearchFilter | None = None,
                allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k rows per query; many queries or a large k are split into calls Milvus accepts."""
         queries = as_matrix(queries, self.dim)
-        k = min(check_k(k), max(len(self), 1), 16384)
-        expression = filter_expression(where)
-        if allowed is not None:
-            mask = np.asarray(allowed, dtype=bool)
-            if mask.shape != (len(self),):
-                raise InvalidInputError(f"filter mask has shape {mask.shape}, expected ({len(self)},)")
-            if not mask.all():  # rows the caller picked itself: the shorter key list, still inside the search
-                keys = (f"key in {json.dumps(self._keys[mask].tolist())}" if mask.sum() <= (~mask).sum()
-                        else f"key not in {json.dumps(self._keys[~mask].tolist())}")
-                expression = f"({expression}) and {keys}" if expression else keys
+        k = min(check_k(k), max(len(self), 1), MAX_TOPK)
+        expression = self._expression(where, allowed)
         scores = np.full((len(queries), k), -np.inf, np.float32)
         rows = np.full((len(queries), k), -1, np.int64)
         if len(self) == 0:
             return scores, rows
-        hits = self._client.search(
-            self.collection, data=[q.tolist() for q in queries], limit=k, filter=expression,
-            search_params={"metric_type": "IP", "params": dict(self._search_params)},
-        )
-        for i, found in enumerate(hits):
-            for j, hit in enumerate(found):
-                row = self._row_of.get(int(hit["key"] if "key" in hit else hit["id"]), -1)
-                if row >= 0:  # a key added by another process since this one loaded is skipped
-                    rows[i, j], scores[i, j] = row, float(hit["distance"])
+        step = queries_per_call(k, self.dim)
+        params = {"metric_type": "IP", "params": dict(self._search_params)}
+        for start in range(0, len(queries), step):
+            with answering(self.uri, "search"):  # only the key comes back: Lite would send every field
+                hits = self._client.search(
+                    self.collection, data=queries[start : start + step].tolist(), limit=k, filter=expression,
+                    output_fields=["key"], search_params=params, timeout=self.timeout,
+                )
+            for i, found in enumerate(hits, start):
+                for j, hit in enumerate(found):
+                    row = self._row_of.get(int(hit["key"] if "key" in hit else hit["id"]), -1)
+                    if row >= 0:  # a key added by another process since this one loaded is skipped
+                        rows[i, j], scores[i, j] = row, float(hit["distance"])
         return _compact(scores, rows)
 
     def remove(self, product_ids: Sequence[str]) -> int:
@@ -263,7 +300,10 @@ class MilvusStore:
         if not drop:
             return 0
         with self._lock:
-            self._client.delete(self.collection, filter=f"product_id in {json.dumps(drop)}")
+            for start in range(0, len(drop), MAX_PAGE):
+                with answering(self.uri, "delete items"):
+                    self._client.delete(self.collection, filter=f"product_id in {json.dumps(drop[start : start + MAX_PAGE])}",
+                                        timeout=self.timeout)
             gone = set(drop)
             keep = np.array([p not in gone for p in self._ids], dtype=bool)
             self._set_rows(self._keys[keep], [p for p, k in zip(self._ids, keep) if k])
@@ -271,16 +311,13 @@ class MilvusStore:
         return len(drop)
 
     def vectors(self) -> np.ndarray:
+        """All vectors in row order, read a page of keys at a time."""
         out = np.zeros((len(self), self.dim), np.float32)
-        iterator = self._client.query_iterator(self.collection, batch_size=_BATCH, filter="", output_fields=["key", "vector"])
-        try:
-            while batch := iterator.next():
-                for item in batch:
-                    row = self._row_of.get(int(item["key"]), -1)
-                    if row >= 0:
-                        out[row] = item["vector"]
-        finally:
-            iterator.close()
+        for batch in self._pages(["key", "vector"], rows_per_page(self.dim)):
+            for item in batch:
+                row = self._row_of.get(int(item["key"]), -1)
+                if row >= 0:
+                    out[row] = item["vector"]
         return out
 
     def save(self, directory: str | os.PathLike[str]) -> None:
@@ -291,7 +328,11 @@ class MilvusStore:
         write_json_atomic(directory / MANIFEST_FILE, self.manifest)
 
     def close(self) -> None:
-        self._client.close()
+        """Close the client; a server already gone is no error here."""
+        try:
+            self._client.close()
+        except Exception:  # noqa: BLE001 - closing a channel to a dead server may raise anything
+            log.debug("closing the Milvus client for %s failed", self.uri, exc_info=True)
 
     # ------------------------------------------------------------ rows <-> Milvus keys
 
@@ -300,34 +341,101 @@ class MilvusStore:
         self._id_set = set(ids)
         self._row_of = {int(key): row for row, key in enumerate(keys)}
 
+    def _expression(self, where: SearchFilter | None, allowed: np.ndarray | None) -> str:
+        expression = filter_expression(where)
+        if allowed is None:
+            return expression
+        mask = np.asarray(allowed, dtype=bool)
+        if mask.shape != (len(self),):
+            raise InvalidInputError(f"filter mask has shape {mask.shape}, expected ({len(self)},)")
+        if mask.all():
+            return expression
+        # rows the caller picked itself: the shorter key list, still inside the search
+        keys = (f"key in {json.dumps(self._keys[mask].tolist())}" if mask.sum() <= (~mask).sum()
+                else f"key not in {json.dumps(self._keys[~mask].tolist())}")
+        return f"({expression}) and {keys}" if expression else keys
 
-def _insert(client: Any, collection: str, keys: np.ndarray, ids: list[str], columns: dict[str, np.ndarray],
-            vectors: np.ndarray) -> None:
-    for start in range(0, len(ids), _BATCH):
-        end = min(start + _BATCH, len(ids))
-        client.upsert(collection, [
+    def _pages(self, fields: list[str], page: int) -> Iterator[list[dict]]:
+        """Every row, in windows of ``page`` consecutive keys (at most ``page`` rows each: keys are unique).
+
+        Keys only grow, so an empty window is a gap left by removed items unless nothing lies beyond it.
+        """
+        low = 0
+        while True:
+            with answering(self.uri, "read the collection"):
+                batch = self._client.query(self.collection, filter=f"key >= {low} and key < {low + page}",
+                                           output_fields=fields, limit=page, timeout=self.timeout)
+                if not batch and not self._client.query(self.collection, filter=f"key >= {low}",
+                                                        output_fields=["key"], limit=1, timeout=self.timeout):
+                    return
+            if batch:
+                yield batch
+            low += page
+
+    def _read_ids(self) -> tuple[np.ndarray, list[str]]:
+        """Every (key, product id) of the collection in key order: row i of the store is key-order i."""
+        keys: list[int] = []
+        ids: list[str] = []
+        for batch in self._pages(["key", "product_id"], MAX_PAGE):
+            keys.extend(int(item["key"]) for item in batch)
+            ids.extend(str(item["product_id"]) for item in batch)
+        order = np.argsort(np.asarray(keys, np.int64), kind="stable")
+        return np.asarray(keys, np.int64)[order], [ids[i] for i in order]
+
+
+@contextmanager
+def answering(uri: str, what: str) -> Iterator[None]:
+    """Turn any failure of the Milvus calls inside into one ArtifactError (no gRPC traceback)."""
+    try:
+        yield
+    except MultimodalError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - pymilvus and grpc raise many types for one cause
+        raise milvus_error(uri, what, exc) from None
+
+
+def _create_collection(client: Any, uri: str, collection: str, kind: str, dim: int, n_items: int,
+                       timeout: float) -> tuple[str, dict[str, Any]]:
+    """Drop and create the collection with its vector index; returns the index type and search settings."""
+    from pymilvus import DataType, MilvusClient
+
+    index_type, build_params, search_params = _INDEXES[kind]
+    if kind == "ivf":
+        build_params, search_params = _ivf_params(n_items)
+    with answering(uri, f"create the collection {collection!r}"):
+        if client.has_collection(collection, timeout=timeout):
+            client.drop_collection(collection, timeout=timeout)
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("key", DataType.INT64, is_primary=True)
+        schema.add_field("product_id", DataType.VARCHAR, max_length=128)
+        schema.add_field("gender", DataType.VARCHAR, max_length=16)
+        schema.add_field("category", DataType.VARCHAR, max_length=32)
+        schema.add_field("price", DataType.DOUBLE)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+        index_params = client.prepare_index_params()
+        index_params.add_index(field_name="vector", index_type=index_type, metric_type="IP", params=build_params)
+        # Strong: a search right after an insert sees it (a server defaults to Bounded staleness)
+        client.create_collection(collection, schema=schema, index_params=index_params,
+                                 consistency_level="Strong", timeout=timeout)
+    return index_type, search_params
+
+
+def _insert(client: Any, uri: str, collection: str, keys: np.ndarray, ids: list[str],
+            columns: dict[str, np.ndarray], vectors: np.ndarray, timeout: float) -> None:
+    step = rows_per_insert(vectors.shape[1])
+    for start in range(0, len(ids), step):
+        end = min(start + step, len(ids))
+        rows = [
             {"key": int(keys[i]), "product_id": ids[i], "gender": str(columns["gender"][i]),
              "category": str(columns["category"][i]), "price": float(columns["price"][i]), "vector": vectors[i].tolist()}
             for i in range(start, end)
-        ])
+        ]
+        with answering(uri, f"insert items {start}-{end}"):
+            client.upsert(collection, rows, timeout=timeout)
+        log.debug("upserted %d of %d items into %s", end, len(ids), collection)
     if hasattr(client, "flush"):
-        client.flush(collection)
-
-
-def _all_ids(client: Any, collection: str) -> tuple[np.ndarray, list[str]]:
-    """Every (key, product id) of the collection in key order: row i of the store is key-order i."""
-    keys: list[int] = []
-    ids: list[str] = []
-    iterator = client.query_iterator(collection, batch_size=16384, filter="", output_fields=["key", "product_id"])
-    try:
-        while batch := iterator.next():
-            for item in batch:
-                keys.append(int(item["key"]))
-                ids.append(str(item["product_id"]))
-    finally:
-        iterator.close()
-    order = np.argsort(np.asarray(keys, np.int64), kind="stable")
-    return np.asarray(keys, np.int64)[order], [ids[i] for i in order]
+        with answering(uri, "flush the inserted items"):
+            client.flush(collection, timeout=timeout)
 
 
 def _compact(scores: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
