@@ -1,4 +1,5 @@
-"""Real processes: the API under uvicorn answers curl; the engine on Milvus Lite, in a file and as a server."""
+"""Real processes: the API under uvicorn answers curl; the engine on Milvus Lite (a file, a server) and on
+a real Milvus 2.3 standalone server, which may also freeze or vanish without a search hanging."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ import pytest
 
 from multimodal import SearchEngine
 from multimodal.build import add_items, build_index, run_in_generation
+from multimodal.errors import ArtifactError
+from multimodal.store.milvus_store import MilvusStore
+from tests.milvus_server import milvus_server, milvus_server_uri  # noqa: F401 - fixtures
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -136,6 +140,31 @@ def test_the_engine_runs_against_a_milvus_lite_server(toy_build, tmp_path) -> No
         _engine_on_milvus(toy_build, tmp_path, store_uri=f"http://127.0.0.1:{port}")
     finally:
         _stop(server)
+
+
+@pytest.mark.slow
+def test_the_engine_runs_against_a_real_milvus_server(toy_build, tmp_path, request) -> None:
+    _engine_on_milvus(toy_build, tmp_path, store_uri=request.getfixturevalue("milvus_server_uri"))
+
+
+@pytest.mark.slow
+def test_a_frozen_milvus_server_times_out_with_one_clear_error(request) -> None:
+    server = request.getfixturevalue("milvus_server")
+    vectors = np.eye(4, 8, dtype=np.float32)
+    meta = [{"gender": "Women", "category": "Bag", "price": 10.0}] * 4
+    store = MilvusStore.build(vectors, ["A", "B", "C", "D"], meta, uri=server.uri, collection="frozen", timeout=3)
+    assert store.search(vectors[:1], 1)[1].tolist() == [[0]]
+    os.kill(server.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with pytest.raises(ArtifactError, match=f"the Milvus server at {server.uri} does not answer"):
+            store.search(vectors[:1], 1)
+        assert time.monotonic() - started < 30
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
+    store.timeout = 60
+    assert store.search(vectors[1:2], 1)[1].tolist() == [[1]]  # and it answers again once it runs
+    store.close()
 
 
 def test_asking_for_another_store_than_the_build_used_says_how_to_rebuild(toy_build, capsys) -> None:

@@ -1,6 +1,11 @@
-"""Both vector stores pass the same tests: exact filters inside the search, adding, removing, manifests."""
+"""Both vector stores pass the same tests: exact filters inside the search, adding, removing, manifests.
+
+Milvus runs twice: Milvus Lite in a folder, and (slow tier) a real Milvus 2.3 standalone server.
+"""
 
 from __future__ import annotations
+
+import socket
 
 import numpy as np
 import pandas as pd
@@ -9,8 +14,9 @@ import pytest
 from multimodal.config import CATEGORIES, GENDERS, Config
 from multimodal.errors import ArtifactError, InvalidInputError
 from multimodal.metrics import top_k_by_inner_product, unit_rows
-from multimodal.store import SearchFilter, VectorStore, build_store, open_store
-from multimodal.store.milvus_store import filter_expression
+from multimodal.store import SearchFilter, VectorStore, build_store, milvus_store, open_store
+from multimodal.store.milvus_store import MilvusStore, filter_expression
+from tests.milvus_server import milvus_server, milvus_server_uri  # noqa: F401 - fixtures
 
 N, DIM = 300, 16
 
@@ -32,9 +38,13 @@ def _catalog(n: int = N, seed: int = 0, prefix: str = "P") -> pd.DataFrame:
 _OPENED: list[VectorStore] = []
 
 
-@pytest.fixture(params=["faiss", "milvus"])
+@pytest.fixture(params=["faiss", "milvus", pytest.param("milvus-server", marks=pytest.mark.slow)])
 def config(request, tmp_path):
-    yield Config(artifacts_dir=tmp_path / "artifacts", store=request.param)
+    if request.param == "milvus-server":
+        uri = request.getfixturevalue("milvus_server_uri")
+        yield Config(artifacts_dir=tmp_path / "artifacts", store="milvus", store_uri=uri)
+    else:
+        yield Config(artifacts_dir=tmp_path / "artifacts", store=request.param)
     while _OPENED:  # close Milvus clients: an idle open channel keeps pinging its server
         store = _OPENED.pop()
         if hasattr(store, "close"):
@@ -142,7 +152,7 @@ def test_save_open_round_trip_checks_the_manifest(config) -> None:
         open_store(config.artifacts_dir, catalog, expect={"model_fingerprint": "other"})
     with pytest.raises(ArtifactError, match="catalog_sha256"):
         open_store(config.artifacts_dir, catalog, expect={"catalog_sha256": "cat2"})
-    other = "milvus" if config.store == "faiss" else "faiss"
+    other = "faiss" if config.store == "milvus" else "milvus"
     with pytest.raises(ArtifactError, match=f"not {other}"):
         open_store(config.artifacts_dir, catalog, store=other)
 
@@ -169,3 +179,38 @@ def test_milvus_expressions_are_built_from_checked_values_only() -> None:
         'gender in ["Unisex", "Women"] and category in ["Ankle boot"] and price >= 10.0 and price <= 99.5'
     )
     assert filter_expression(None) == filter_expression(SearchFilter()) == ""
+
+
+def test_big_requests_are_split_into_calls_milvus_accepts(config, monkeypatch) -> None:
+    """Many queries, a large k, many rows: every call within the limits, the answer as one call's."""
+    if config.store == "faiss":
+        pytest.skip("Milvus' per-call limits")
+    store, vectors, _ = _build(config)
+    monkeypatch.setattr(milvus_store, "MAX_HITS", 64)  # as if the 300 items were 300k: forces many calls
+    monkeypatch.setattr(milvus_store, "MAX_PAGE", 16)
+    calls: list[tuple[int, int]] = []
+    search = store._client.search
+
+    def counted(*args, **kwargs):
+        calls.append((len(kwargs["data"]), kwargs["limit"]))
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(store._client, "search", counted)
+    queries = _vectors(40, seed=7)
+    scores, rows = store.search(queries, 20)
+    np.testing.assert_array_equal(rows, top_k_by_inner_product(queries, vectors, 20))
+    assert len(calls) == 14 and all(nq * k <= 64 for nq, k in calls)  # 3 queries of top 20 per call
+    store.save(config.artifacts_dir)
+    opened = MilvusStore.load(config.artifacts_dir, uri=store.uri)  # ids read back 16 keys at a time
+    _OPENED.append(opened)
+    assert opened.product_ids == store.product_ids
+    store.remove([f"P{i}" for i in range(16, 48)])  # two whole empty windows: a gap, not the end
+    np.testing.assert_array_equal(store.vectors(), np.delete(vectors, np.s_[16:48], axis=0))
+
+
+def test_a_milvus_server_that_is_gone_is_one_clear_error(tmp_path) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(ArtifactError, match=f"the Milvus server at http://127.0.0.1:{port} does not answer"):
+        MilvusStore.connect(f"http://127.0.0.1:{port}", timeout=2)
