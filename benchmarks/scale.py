@@ -9,7 +9,8 @@ default the noise puts a copy as far from its source as a real item's nearest ne
 (median over 2,000 items), so copies look like further products of the same kind rather than
 a cloud that drowns the real structure;
 gender, category and price of every item are drawn by the catalog's rules (``catalog.SPECS``).
-Queries are fresh jittered copies of random real items. For each store (FAISS, Milvus Lite) and
+Queries are fresh jittered copies of random real items. For each store (FAISS, Milvus Lite or a
+Milvus server given by ``--milvus-uri``) and
 index type (flat, HNSW, IVF) and each search setting, the script measures recall@10 against
 exact search (ties within float round-off count as found) and the median / p95 latency of one query at a time, without a filter and with the
 gender filter "women" (Women + Unisex, about half the items) applied inside the search.
@@ -161,6 +162,11 @@ def recall(found: np.ndarray, queries: np.ndarray, vectors: np.ndarray, kth: np.
     return float(np.mean(hits))
 
 
+def milvus_target(uri: str | None) -> str:
+    """What served the Milvus runs: Milvus Lite in a folder, or a server at an address."""
+    return "lite" if uri is None or "://" not in uri else f"server {uri}"
+
+
 def set_search_param(store: Any, value: int | None) -> None:
     """efSearch (HNSW) or nprobe (IVF) for the next searches."""
     if value is None:
@@ -234,7 +240,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 if size > args.max_milvus and store_kind == "milvus":
                     continue
                 workdir = Path(tempfile.mkdtemp(prefix="scale-", dir=args.tmp))
-                config = Config(artifacts_dir=workdir, store=store_kind, index_type=index_type)
+                config = Config(artifacts_dir=workdir, store=store_kind, index_type=index_type,
+                                store_uri=args.milvus_uri if store_kind == "milvus" else None)
                 gc.collect()
                 before = rss_mb()
                 t0 = time.perf_counter()
@@ -247,6 +254,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     set_search_param(store, value)
                     entry = {"items": size, "store": store_kind, "index": index_type, "param": value,
                              "param_name": {"hnsw": "efSearch", "ivf": "nprobe"}.get(index_type),
+                             "target": milvus_target(args.milvus_uri) if store_kind == "milvus" else "embedded",
                              "build_s": round(build_s, 2), "memory_mb": round(memory, 1), "disk_mb": round(disk, 1), "queries": n_q}
                     for name, filt in (("none", None), ("gender", where)):
                         rows, ms = time_queries(store, queries[:n_q], filt)
@@ -280,7 +288,9 @@ def main() -> int:
     parser.add_argument("--index-types", nargs="+", default=["flat", "hnsw", "ivf"], choices=["flat", "hnsw", "ivf"])
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--milvus-queries", type=int, default=100)
-    parser.add_argument("--max-milvus", type=int, default=1_000_000, help="largest catalog to load into Milvus Lite")
+    parser.add_argument("--max-milvus", type=int, default=1_000_000, help="largest catalog to load into Milvus")
+    parser.add_argument("--milvus-uri", default=None,
+                        help="a Milvus server (http://host:19530) instead of Milvus Lite in a temp folder")
     parser.add_argument("--jitter", type=float, default=None,
                         help="noise per dimension of the copies (default: the median real nearest-neighbour distance / sqrt(dim))")
     parser.add_argument("--threads", type=int, default=2, help="FAISS threads (the machine has 2 cores)")
