@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import FastAPI, File, Form, Security, UploadFile
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPBearer
@@ -64,8 +65,25 @@ def json_bytes(payload: Any) -> bytes:
 
 
 def results_payload(result: SearchResult) -> list[dict[str, Any]]:
-    """Result rows as JSON objects in rank order: the catalog's fields, the score and each signal."""
-    return result.records(drop=tuple(c for c in result.rows.columns if c not in KEPT_FIELDS))
+    """Result rows as JSON objects in rank order: the catalog's fields, the score and each signal.
+
+    Column by column rather than ``result.records()`` cell by cell: the same values (NaN as None,
+    numpy scalars as Python ones) in a tenth of the time, which is most of what a request costs
+    on top of the engine.
+    """
+    rows = result.rows
+    names = [c for c in rows.columns if c in KEPT_FIELDS]
+    return [dict(zip(names, values)) for values in zip(*(_column(rows[c].to_numpy()) for c in names))]
+
+
+def _column(values: np.ndarray) -> list[Any]:
+    """One result column as JSON values: numbers and booleans converted at once, other cells one by one."""
+    if values.dtype.kind == "f":
+        finite = np.isfinite(values)
+        return values.tolist() if finite.all() else [v if ok else None for v, ok in zip(values.tolist(), finite.tolist())]
+    if values.dtype.kind in "iub":
+        return values.tolist()
+    return [v if isinstance(v, str) else json_value(v) for v in values.tolist()]
 
 
 async def answer(work: Callable[[], dict[str, Any]]) -> JsonBytes:

@@ -87,7 +87,7 @@ def find_this_product(engine: SearchEngine, n: int, seed: int, k: int = 10) -> d
     targets = rng.choice(len(engine.catalog), size=min(n, len(engine.catalog)), replace=False)
     photos = np.stack([preprocess_colour(reshoot_photo(engine.images[i], rng), engine.roles.image_size) for i in targets])
     vectors, probs = engine.image_encoder.encode(photos)
-    served = engine.rank_image(vectors, probs, k).rows
+    served = engine.rank_image(vectors, probs, k, inputs=photos).rows
     nearest = top_k_of_scores(vectors @ engine.item_vectors.T, k)
     flat = unit_rows((photos - photos.mean(axis=(1, 2, 3), keepdims=True)).reshape(len(photos), -1))
     items = preprocess_batch(engine.images)
@@ -112,7 +112,7 @@ def run_folder_evaluation(config: Config, engine: SearchEngine, k: int = 10) -> 
     cat_y = engine._labels
     started = time.monotonic()
     q_emb, q_probs = engine.image_encoder.encode(q_x)
-    served = engine.rank_image(q_emb, q_probs, k).rows
+    served = engine.rank_image(q_emb, q_probs, k, inputs=q_x).rows
     nearest = top_k_of_scores(q_emb @ engine.item_vectors.T, k)
     items = preprocess_batch(engine.images)
     gallery = unit_rows((items - items.mean(axis=(1, 2, 3), keepdims=True)).reshape(len(items), -1))

@@ -12,10 +12,34 @@ from multimodal.config import Config
 
 
 def pixel_features(images: np.ndarray) -> np.ndarray:
-    """Zero-mean, unit-length pixels of preprocessed (N, 28, 28) images: their inner product is the correlation."""
+    """Zero-mean, unit-length pixels of preprocessed (N, 28, 28) images: their inner product is the correlation.
+    Colour photos (N, S, S, 3) get their product's colour histogram instead (``colour_features``)."""
+    if np.ndim(images) == 4:
+        return colour_features(images)
     flat = np.asarray(images, np.float32).reshape(len(images), -1)
     flat = flat - flat.mean(axis=1, keepdims=True)
     return flat / np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-6)
+
+
+def colour_features(images: np.ndarray, bins: int = 4) -> np.ndarray:
+    """Unit-length RGB histograms (``bins``^3 cells) of each photo's product pixels: those unlike the
+    photo's background (its border's median colour). The square root of the shares is taken, so the
+    inner product of two photos is the Bhattacharyya coefficient of their colours."""
+    x = np.asarray(images, np.float32)
+    if x.max(initial=0.0) > 1.0:
+        x = x / 255.0
+    n = len(x)
+    border = np.concatenate([x[:, 0], x[:, -1], x[:, :, 0], x[:, :, -1]], axis=1)
+    background = np.median(border, axis=1)
+    product = np.abs(x - background[:, None, None, :]).max(axis=-1) > 0.1
+    cells = np.minimum((x * bins).astype(np.int64), bins - 1)
+    index = (cells[..., 0] * bins + cells[..., 1]) * bins + cells[..., 2]
+    out = np.zeros((n, bins ** 3), np.float32)
+    for i in range(n):
+        chosen = index[i][product[i]] if product[i].any() else index[i].ravel()
+        out[i] = np.bincount(chosen, minlength=bins ** 3)
+    out = np.sqrt(out / np.maximum(out.sum(axis=1, keepdims=True), 1.0))
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-6)
 
 
 def visual_similarity(similarities: np.ndarray, rows: np.ndarray, query_pixels: np.ndarray, item_pixels: np.ndarray,
