@@ -12,6 +12,30 @@ if metrics is None:
     st.warning("No evaluation yet. Run `python -m multimodal evaluate` (or `make run`), then reload this page.")
     st.stop()
 
+if "folder" in metrics:  # your own catalog: its own figures
+    folder = metrics["folder"]
+    served, pixels = folder["category"]["shipped_ranking"], folder["category"]["raw_pixels"]
+    find = folder["find_this_product"]
+    cols = st.columns(4)
+    cols[0].metric(f"{folder.get('category_column') or 'Category'} P@1", f"{served['p_at_1']:.3f}",
+                   f"{served['p_at_1'] - pixels['p_at_1']:+.3f} vs raw pixels")
+    cols[1].metric("P@10", f"{served['p_at_10']:.3f}", f"{served['p_at_10'] - pixels['p_at_10']:+.3f} vs raw pixels")
+    cols[2].metric("Find this product, R@1", f"{find['shipped_ranking']['r_at_1']:.3f}",
+                   f"{find['shipped_ranking']['r_at_1'] - find['pixel_correlation']['r_at_1']:+.3f} vs pixels")
+    cols[3].metric("Find this product, R@10", f"{find['shipped_ranking']['r_at_10']:.3f}")
+    st.caption(f"{folder['queries']:,} held-out products against {folder['catalog_items']:,} catalog items of "
+               f"{folder.get('catalog')} · measured {metrics['created_at']}")
+    st.plotly_chart(charts.folder_bars(metrics), use_container_width=True)
+    st.subheader("The other attributes of the first results")
+    st.dataframe({name: {k: by["shipped_ranking"][k] for k in ("p_at_1", "same_in_5")}
+                  for name, by in folder["attributes"].items()})
+    table = charts.folder_text_table(metrics)
+    if table is not None:
+        st.subheader("Text search: shopper queries made from the catalog's values")
+        st.dataframe(table.style.format("{:.3f}"))
+    st.plotly_chart(charts.folder_per_category(metrics), use_container_width=True)
+    st.stop()
+
 image, text = metrics["image"]["learned"], metrics["text"]
 cols = st.columns(5)
 cols[0].metric("Image P@1", f"{image['precision_at_k']['1']:.3f}",

@@ -207,3 +207,36 @@ def intent_figure(metrics: dict[str, Any]) -> go.Figure:
     fig.add_hline(y=0.85, line_dash="dot", annotation_text="group target 0.85")
     fig.update_layout(title="Shopper-language queries: share of the top 10 meeting every stated constraint", legend_title_text="")
     return fig
+
+
+def folder_bars(metrics: dict[str, Any]) -> go.Figure:
+    """A folder catalog's image search beside raw pixels: category P@1 and P@10 per ranking."""
+    folder = metrics["folder"]
+    names = {**_NAMES, "shipped_ranking": "ours: embedding + category + colour"}
+    rows = [{"ranking": names.get(name, name), "figure": figure, "value": r[key]}
+            for name, r in folder["category"].items() for figure, key in (("P@1", "p_at_1"), ("P@10", "p_at_10"))]
+    fig = px.bar(pd.DataFrame(rows), x="figure", y="value", color="ranking", barmode="group", text_auto=".3f",
+                 title=f"Same {folder.get('category_column') or 'category'} among the first results (held-out products)")
+    fig.update_yaxes(range=[0, 1])
+    return fig
+
+
+def folder_per_category(metrics: dict[str, Any]) -> go.Figure:
+    """P@1 of image search per category, worst first."""
+    per = metrics["folder"]["per_category"]
+    frame = pd.DataFrame([{"category": name, "P@1": r["p_at_1"], "queries": r["queries"]} for name, r in per.items()])
+    frame = frame.sort_values("P@1")
+    fig = px.bar(frame, x="P@1", y="category", orientation="h", hover_data=["queries"], title="Image search P@1 per category")
+    fig.update_layout(height=max(400, 16 * len(frame)))
+    return fig
+
+
+def folder_text_table(metrics: dict[str, Any]) -> pd.DataFrame | None:
+    """Shopper queries made from the catalog's values: score per group and signal."""
+    text = metrics.get("folder_text") or {}
+    methods = [m for m in ("fused", "bm25_only", "sentence_only", "mapped_vector_only") if m in text]
+    if not methods:
+        return None
+    groups = list(text[methods[0]]["per_group"])
+    table = {m: {**text[m]["per_group"], "unseen words": text[m]["unseen_words"], "overall": text[m]["overall"]} for m in methods}
+    return pd.DataFrame(table).reindex([*groups, "unseen words", "overall"])
