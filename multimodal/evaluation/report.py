@@ -40,8 +40,29 @@ def text_report(t: dict) -> str:
     return "\n".join(lines)
 
 
+def folder_report(m: dict) -> str:
+    """A folder catalog's figures as the tables ``evaluate`` prints."""
+    f = m["folder"]
+    out = [f"image -> image on {f.get('catalog')}: {f['queries']:,} held-out products, {f['catalog_items']:,} catalog items",
+           f"  {'':16} {f.get('category_column') or 'category'} P@1   P@10    MRR"]
+    out += [f"  {name:16} {r['p_at_1']:10.3f} {r['p_at_10']:6.3f} {r['mrr']:6.3f}" for name, r in f["category"].items()]
+    out += [f"  {name:16} P@1 {by['shipped_ranking']['p_at_1']:.3f}, same in the first 5 {by['shipped_ranking']['same_in_5']:.3f}"
+            for name, by in f["attributes"].items()]
+    find = f["find_this_product"]
+    out.append(f"  find this product ({find['items']} re-shot photos), R@1 / R@10: "
+               + ", ".join(f"{n} {r['r_at_1']:.3f} / {r['r_at_10']:.3f}" for n, r in find.items() if isinstance(r, dict)))
+    text = m.get("folder_text", {})
+    for name in ("fused", "bm25_only", "sentence_only", "mapped_vector_only"):
+        if name in text:
+            r = text[name]
+            out.append(f"  text {name:20} all stated values P@10 {r['overall']:.3f} (other wording {r['unseen_words']:.3f})")
+    return "\n".join(out)
+
+
 def metrics_report(m: dict) -> str:
     """Every figure of ``metrics.json`` as the tables ``evaluate`` prints."""
+    if "folder" in m:
+        return folder_report(m)
     out: list[str] = []
     image, base = m["image"]["learned"], m["image"]["baselines"]
     out.append(f"\nimage -> image: {m['held_out_queries']:,} held-out queries, {m['catalog_items']:,} catalog items")
