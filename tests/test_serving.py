@@ -152,8 +152,9 @@ def test_a_frozen_milvus_server_times_out_with_one_clear_error(request) -> None:
     server = request.getfixturevalue("milvus_server")
     vectors = np.eye(4, 8, dtype=np.float32)
     meta = [{"gender": "Women", "category": "Bag", "price": 10.0}] * 4
-    store = MilvusStore.build(vectors, ["A", "B", "C", "D"], meta, uri=server.uri, collection="frozen", timeout=3)
+    store = MilvusStore.build(vectors, ["A", "B", "C", "D"], meta, uri=server.uri, collection="frozen")
     assert store.search(vectors[:1], 1)[1].tolist() == [[0]]
+    store.timeout = 3
     os.kill(server.pid, signal.SIGSTOP)
     try:
         started = time.monotonic()
