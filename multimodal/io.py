@@ -76,10 +76,11 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         raise ArtifactError(f"{path} is damaged ({type(exc).__name__}: {exc}); {REPAIR}") from exc
 
 
-def load_npy(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an .npy artifact (no pickles); a truncated or garbled one is an ``ArtifactError`` naming the file."""
+def load_npy(path: str | os.PathLike[str], mmap_mode: str | None = None) -> np.ndarray:
+    """Read an .npy artifact (no pickles); a truncated or garbled one is an ``ArtifactError`` naming the file.
+    ``mmap_mode="r"`` maps it read-only instead of reading it (for a file whose checksum was verified)."""
     try:
-        return np.load(path, allow_pickle=False)
+        return np.load(path, allow_pickle=False, mmap_mode=mmap_mode)
     except FileNotFoundError:
         raise
     except (OSError, ValueError, EOFError) as exc:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Union
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from multimodal.errors import InvalidInputError
 
@@ -189,9 +189,10 @@ def preprocess(image: ImageInput) -> np.ndarray:
     return np.clip(resized, 0.0, 1.0)
 
 
-def _shrink(image: Image.Image | np.ndarray) -> Image.Image | np.ndarray:
+def _shrink(image: Image.Image | np.ndarray, colour: bool = False) -> Image.Image | np.ndarray:
     """Bring the longest side down to ``WORK_SIDE`` before any float copy, so the work per image is
-    bounded whatever its size (the model sees 28x28; a 1,024-px item is plenty to crop)."""
+    bounded whatever its size (the model sees 28x28; a 1,024-px item is plenty to crop). ``colour``
+    keeps a transparent image's colours (flattened over white) where grayscale would do for 28x28."""
     width, height = (image.size if isinstance(image, Image.Image) else (image.shape[1], image.shape[0]))
     longest = max(width, height)
     if longest <= WORK_SIDE:
@@ -203,7 +204,7 @@ def _shrink(image: Image.Image | np.ndarray) -> Image.Image | np.ndarray:
     if image.mode in ("1", "P", "PA"):  # palette indices cannot be averaged; nearest needs no full-size copy
         return image.resize(size, Image.Resampling.NEAREST)
     if image.mode in ("RGBA", "LA"):
-        image = _flatten_in_strips(image, max(1, longest // WORK_SIDE))
+        image = _flatten_in_strips(image, max(1, longest // WORK_SIDE), mode="RGB" if colour else "L")
     try:
         # ``reduce`` averages blocks in place of a copy (``resize`` would first copy an RGBA image
         # to premultiply it: +144 MB for 6,000 x 6,000), then one small resize to the exact size.
@@ -215,17 +216,17 @@ def _shrink(image: Image.Image | np.ndarray) -> Image.Image | np.ndarray:
         return image.convert("RGBA").resize(size, Image.Resampling.BOX)
 
 
-def _flatten_in_strips(image: Image.Image, factor: int, rows: int = 64) -> Image.Image:
-    """Composite a transparent image over white as grayscale, reduced by ``factor``, strip by strip:
-    Pillow premultiplies a whole RGBA image before reducing it (a second full-size copy)."""
+def _flatten_in_strips(image: Image.Image, factor: int, rows: int = 64, mode: str = "L") -> Image.Image:
+    """Composite a transparent image over white (as ``mode``: grayscale or RGB), reduced by ``factor``,
+    strip by strip: Pillow premultiplies a whole RGBA image before reducing it (a second full-size copy)."""
     width, height = image.size
     step = factor * rows
     parts = []
     for top in range(0, height, step):
         strip = image.crop((0, top, width, min(height, top + step))).convert("RGBA")
-        flat = Image.alpha_composite(Image.new("RGBA", strip.size, (255, 255, 255, 255)), strip).convert("L")
+        flat = Image.alpha_composite(Image.new("RGBA", strip.size, (255, 255, 255, 255)), strip).convert(mode)
         parts.append(flat.reduce(factor) if factor > 1 else flat)
-    out = Image.new("L", (parts[0].width, sum(p.height for p in parts)))
+    out = Image.new(mode, (parts[0].width, sum(p.height for p in parts)))
     offset = 0
     for part in parts:
         out.paste(part, (0, offset))
@@ -244,8 +245,14 @@ def preprocess_batch(images: np.ndarray) -> np.ndarray:
 def square_colour(image: ImageInput, size: int) -> np.ndarray:
     """Any image as a (size, size, 3) uint8 colour square: transparency over white, the aspect
     kept and padded with the background colour (the median of its border), then resized. How a
-    folder catalog stores its photos, and so how an upload to such a catalog is read."""
-    loaded = _shrink(load_image(image))
+    folder catalog stores its photos, and so how an upload to such a catalog is read. A photo's
+    EXIF orientation is applied first; 16-bit and float images are scaled by their range."""
+    loaded = load_image(image)
+    if isinstance(loaded, Image.Image):
+        loaded = _upright(loaded)
+        if loaded.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+            loaded = np.asarray(loaded)
+    loaded = _shrink(loaded, colour=True)
     if isinstance(loaded, Image.Image):
         if loaded.mode in ("RGBA", "LA", "PA") or (loaded.mode == "P" and "transparency" in loaded.info):
             rgba = loaded.convert("RGBA")
@@ -266,6 +273,17 @@ def square_colour(image: ImageInput, size: int) -> np.ndarray:
     if side != size:
         square = square.resize((size, size), Image.Resampling.LANCZOS if side > size else Image.Resampling.BICUBIC)
     return np.asarray(square, dtype=np.uint8)
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """The image turned as its EXIF orientation says (a phone's portrait shot); unchanged without one,
+    or when the EXIF block is unreadable (the pixels still are)."""
+    try:
+        if image.getexif().get(0x0112, 1) in (1, None):
+            return image
+        return ImageOps.exif_transpose(image)
+    except Exception:  # noqa: BLE001 - a damaged EXIF block must not lose a readable photo
+        return image
 
 
 def preprocess_colour(image: ImageInput, size: int) -> np.ndarray:

@@ -23,7 +23,8 @@ __all__ = ["CATALOG_FILE", "IMAGES_FILE", "MANIFEST_FILE", "PreparedData", "load
 
 @dataclass(frozen=True)
 class PreparedData:
-    """The catalog table and its images (row i of the table is image i), as written by ``prepare``."""
+    """The catalog table and its images (row i of the table is image i), as written by ``prepare``:
+    (N, S, S) grayscale (Fashion-MNIST, S = 28) or (N, S, S, 3) colour (a folder catalog), uint8."""
 
     catalog: pd.DataFrame
     images: np.ndarray
@@ -91,8 +92,11 @@ def load_prepared(directory: str | os.PathLike[str], verify: bool = True) -> Pre
     missing_columns = [c for c in required if c not in catalog.columns]
     if missing_columns:
         raise ArtifactError(f"{directory / CATALOG_FILE} lacks the columns {', '.join(missing_columns)}; {REPAIR}")
-    images = load_npy(directory / IMAGES_FILE)
+    # Verified against its checksum, the file can be mapped rather than read: a large colour catalog
+    # costs no memory until its images are used, and processes serving it share the pages.
+    images = load_npy(directory / IMAGES_FILE, mmap_mode="r" if verify else None)
     square = images.ndim in (3, 4) and images.shape[1] == images.shape[2] and images.shape[3:] in ((), (3,))
-    if len(images) != len(catalog) or not square:
-        raise ArtifactError(f"{directory}: {len(catalog)} catalog rows but images of shape {images.shape}")
+    if len(images) != len(catalog) or not square or images.dtype != np.uint8:
+        raise ArtifactError(f"{directory}: {len(catalog)} catalog rows but images of shape {images.shape} ({images.dtype}); "
+                            f"expected ({len(catalog)}, S, S) or ({len(catalog)}, S, S, 3) uint8; {REPAIR}")
     return PreparedData(catalog, images, manifest)
