@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from multimodal.cli_catalog import _catalog_flags, _int_at_least, _prepare_sheet, _sheet_schema
+from multimodal.cli_catalog import _catalog_flags, _folder_schema, _int_at_least, _prepare_folder
 from multimodal.config import PROFILES, STORES, Config
 from multimodal.errors import MultimodalError
 
@@ -161,9 +161,9 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from multimodal.build import prepare, summary_table
     from multimodal.catalog.prepared import load_prepared
 
-    schema = _sheet_schema(args)
+    schema = _folder_schema(args)
     if schema is not None:
-        return _prepare_sheet(schema, args.data_dir)
+        return _prepare_folder(schema, args.data_dir)
     config = config_from_args(args)
     print(f"prepare: profile={config.profile} seed={config.seed} -> {config.data_dir}/", flush=True)
     manifest = prepare(config)

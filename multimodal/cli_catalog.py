@@ -4,9 +4,18 @@ sheet named by flags) and what `prepare` prints about it (the schema used, what 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from multimodal.errors import MultimodalError
+from multimodal.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from multimodal.catalog.schema import CatalogSchema
+
+
+FOLDER_FLAGS = ("images", "sheet", "name", "id_column", "category_column", "gender_column", "colour_column", "title_column",
+                "image_column", "image_pattern", "image_size")
 
 
 def _catalog_flags(parser: argparse.ArgumentParser) -> None:
@@ -15,52 +24,62 @@ def _catalog_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--catalog", type=Path, help="a catalog file (TOML), e.g. catalogs/fashion-products.toml")
     group.add_argument("--images", type=Path, help="the folder of product photos")
     group.add_argument("--sheet", type=Path, help="the product sheet (CSV in any common encoding and delimiter, or Parquet)")
+    group.add_argument("--name", help="the catalog's name (default: the sheet's folder)")
     group.add_argument("--id-column", help="the sheet's product id column")
     group.add_argument("--category-column", help="the column image search learns and evaluates (e.g. articleType)")
     group.add_argument("--gender-column", help="a gender-like column for the gender filter")
     group.add_argument("--colour-column", help="the colour column")
-    group.add_argument("--image-column", help="a column holding each product's image file name")
-    group.add_argument("--image-pattern", default="{id}.jpg", help="the image file name from the id (default {id}.jpg)")
-    group.add_argument("--image-size", type=_int_at_least(16), default=64, help="stored and trained image side, px")
+    group.add_argument("--title-column", help="the product title column")
+    where = group.add_mutually_exclusive_group()
+    where.add_argument("--image-column", help="a column holding each product's image file (name or path in --images)")
+    where.add_argument("--image-pattern", help="the image file name from the id (default {id}.jpg)")
+    group.add_argument("--image-size", type=_int_at_least(16), default=None, help="stored and trained image side, px (default 64)")
 
 
-def _sheet_schema(args: argparse.Namespace) -> dict | None:
-    from multimodal.catalog.sheet import read_schema
+def _folder_schema(args: argparse.Namespace) -> CatalogSchema | None:
+    """The folder catalog the flags describe (a catalog file, or the folder flags), or None (Fashion-MNIST)."""
+    from multimodal.catalog.schema import CatalogSchema, load_catalog_file
 
+    given = [f"--{f.replace('_', '-')}" for f in FOLDER_FLAGS if getattr(args, f, None) is not None]
     if args.catalog is not None:
-        return read_schema(args.catalog)
-    if args.images is None and args.sheet is None:
+        if given:
+            raise InvalidInputError(f"--catalog describes the whole catalog; put {', '.join(given)} in the file instead")
+        return load_catalog_file(args.catalog)
+    if not given:
         return None
     if args.images is None or args.sheet is None:
-        raise MultimodalError("a folder catalog needs both --images and --sheet (or a --catalog file)")
-    roles = {"id": args.id_column, "category": args.category_column, "gender": args.gender_column,
-             "colour": args.colour_column, "image_column": args.image_column}
-    return {"name": args.sheet.resolve().parent.name or "catalog", "sheet": str(args.sheet.resolve()),
-            "images": str(args.images.resolve()), "image_pattern": args.image_pattern, "image_size": args.image_size,
-            "seed": args.seed, "query_fraction": args.query_fraction, **{k: v for k, v in roles.items() if v}}
+        raise InvalidInputError("a folder catalog needs both --images and --sheet (or a --catalog file)")
+    for flag in ("id_column", "category_column"):
+        if getattr(args, flag) is None:
+            raise InvalidInputError(f"name the sheet's {flag.split('_')[0]} column with --{flag.replace('_', '-')} "
+                                    f"(its columns are listed by `head -1 {args.sheet}`)")
+    optional = {k: getattr(args, k) for k in FOLDER_FLAGS[2:] if getattr(args, k) is not None}
+    return CatalogSchema(sheet=args.sheet, images=args.images, seed=args.seed, query_fraction=args.query_fraction,
+                         **{"name": args.sheet.resolve().parent.name, **optional})
 
 
-def _prepare_sheet(schema: dict, data_dir: Path) -> int:
-    from tqdm import tqdm
+def _print_schema(schema: CatalogSchema, inferred: Mapping[str, str]) -> None:
+    what = ", ".join(f"{c} -> {k}" for c, k in inferred.items())
+    print(f"the schema used{f' (classified from their content: {what})' if what else ''}; "
+          "save it as a .toml file and pass --catalog to change it:")
+    print("    " + schema.to_toml().replace("\n", "\n    ").rstrip())
+    if schema.gender_column is None:
+        print("no gender column: the catalog has no gender filter")
 
+
+def _prepare_folder(schema: CatalogSchema, data_dir: Path) -> int:
     from multimodal.build import summary_table
+    from multimodal.catalog.folder import prepare_folder
     from multimodal.catalog.prepared import load_prepared
     from multimodal.catalog.roles import Roles
-    from multimodal.catalog.sheet import prepare_sheet
 
-    print(f"prepare: the folder catalog {schema.get('name')!r} -> {data_dir}/", flush=True)
-    manifest = prepare_sheet(schema, data_dir, progress=lambda it: tqdm(it, desc="photos", unit="img"))
-    used = manifest["schema"]
-    print("schema: " + ", ".join(f"{k}={used[k]}" for k in ("id", "category", "gender", "colour", "title") if used.get(k)))
-    print("  categorical: " + ", ".join(used["categorical"]) + "; numeric: " + (", ".join(used["numeric"]) or "-")
-          + "; text: " + (", ".join(used["text"]) or "-") + "  (name them in a catalog file to change this)")
-    for reason, seen in manifest["skipped"].items():
-        print(f"skipped {seen['count']:,} ({reason}): {', '.join(map(str, seen['first']))}{' ...' if seen['count'] > 5 else ''}")
-    catalog = load_prepared(data_dir).catalog
-    print(summary_table(catalog, Roles.of(manifest)).to_string(max_rows=12))
-    held = int((catalog["split"] == "query").sum())
-    print(f"wrote {manifest['rows']:,} products ({manifest['rows'] - held:,} catalog, {held:,} held out as queries) "
-          f"in {manifest['seconds']:.1f} s; next: python -m multimodal build")
+    print(f"prepare: the folder catalog {schema.name!r} -> {data_dir}/", flush=True)
+    report = prepare_folder(schema, data_dir, on_schema=_print_schema)
+    print("\n".join(report.lines()))
+    prepared = load_prepared(data_dir)
+    print(summary_table(prepared.catalog, Roles.of(prepared.manifest)).to_string(max_rows=12))
+    print(f"wrote {report.products:,} products ({report.catalog:,} catalog, {report.queries:,} held out as queries) "
+          f"to {data_dir}/ in {report.seconds:.1f} s; next: python -m multimodal build --data-dir {data_dir}")
     return 0
 
 
