@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +114,14 @@ def test_other_delimiters_and_quoted_cells_are_read(tmp_path: Path, delimiter: s
     (tmp_path / "sheet.csv").write_text(text, encoding="utf-8")
     frame = read_sheet(tmp_path / "sheet.csv").frame
     assert frame.to_dict("list") == {"id": ["1", "2"], "category": ["Caps", "Jeans"], "title": ["a cap; blue, small | soft", ""]}
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "cp1252", "latin-1"])
+def test_a_sheet_is_read_in_any_common_encoding(tmp_path: Path, encoding: str) -> None:
+    text = "id\tcategory\ttitle\n1\tCaps\tCafé crème cap\n2\tJeans\tJeans façon 1980\n"
+    (tmp_path / "sheet.csv").write_bytes(text.encode(encoding))
+    frame = read_sheet(tmp_path / "sheet.csv").frame
+    assert list(frame.columns) == ["id", "category", "title"] and frame["title"].tolist() == ["Café crème cap", "Jeans façon 1980"]
 
 
 def test_lines_pandas_would_drop_silently_are_reported_as_malformed(tmp_path: Path) -> None:
@@ -249,6 +256,7 @@ def test_photos_turned_by_exif_and_large_transparent_photos_are_read_upright_in_
     (lambda t: t + 'numeric = ["gender"]\n', "given two roles: `gender` and `numeric`"),
     (lambda t: t + 'price_column = "price"\n', "unknown key(s) price_column"),
     (lambda t: t.replace("image_size = 32", 'image_size = "big"'), "`image_size` must be a whole number"),
+    (lambda t: t + '[catalog.gender_map]\nmen = ["Man", "Unisex"]\n', "`gender_map.men` keeps 'Man', not a value of the column"),
     (lambda t: t + "[[broken", "cannot read the catalog file"),
 ])
 def test_a_wrong_catalog_file_is_refused_with_one_line_and_writes_nothing(shop: Path, tmp_path: Path, edit, message, capsys) -> None:
@@ -313,9 +321,7 @@ def test_the_shared_catalog_file_prepares_a_subset_of_the_real_catalog(tmp_path:
     assert schema.sheet == SHARED / "styles.csv" and schema.images == SHARED / "images"
     subset = tmp_path / "styles.csv"
     subset.write_text("".join(schema.sheet.read_text(encoding="utf-8").splitlines(keepends=True)[:301]), encoding="utf-8")
-    started = time.monotonic()
     report = prepare_folder(CatalogSchema.from_dict({**schema.to_dict(), "sheet": str(subset)}), tmp_path / "data", progress=False)
-    assert time.monotonic() - started < 60
     data = load_prepared(tmp_path / "data")
     assert report.products == 300 and data.images.shape == (300, 64, 64, 3)
     assert report.counts()["image with no row"] == len(os.listdir(SHARED / "images")) - 300

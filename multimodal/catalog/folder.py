@@ -8,6 +8,7 @@ traceback; nothing is written when the catalog file or the sheet is wrong, or no
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import logging
@@ -116,8 +117,9 @@ class FolderCatalog:
 
 def read_sheet(path: str | Path) -> Sheet:
     """Read a product sheet: Parquet by its suffix, else CSV in the first of ``ENCODINGS`` that
-    decodes it, with the delimiter (``DELIMITERS``) that splits its lines most consistently. Every cell
-    is a stripped string, "" when empty; lines with too many fields are skipped and returned.
+    decodes it (UTF-16 where it starts with that byte-order mark), with the delimiter (``DELIMITERS``)
+    that splits its lines most consistently. Every cell is a stripped string, "" when empty; lines
+    with too many fields, or that break the quoting rules, are skipped and returned.
 
     Raises:
         InvalidInputError: the file is missing, empty, or not a table pandas can read.
@@ -128,7 +130,8 @@ def read_sheet(path: str | Path) -> Sheet:
     if path.suffix.lower() in PARQUET_SUFFIXES:
         return Sheet(_as_strings(_read_parquet(path)), [], "parquet", "")
     raw = path.read_bytes()
-    encoding, text = next((e, t) for e, t in ((e, _decode(raw, e)) for e in ENCODINGS) if t is not None)
+    encodings = ("utf-16", *ENCODINGS) if raw[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else ENCODINGS  # Excel's "Unicode text"
+    encoding, text = next((e, t) for e, t in ((e, _decode(raw, e)) for e in encodings) if t is not None)
     delimiter = _sniff(text)
     scan = _scan(text, delimiter)
     if scan.unclosed is not None:  # pandas would silently read everything after it as one cell

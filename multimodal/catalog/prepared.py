@@ -93,7 +93,9 @@ def load_prepared(directory: str | os.PathLike[str], verify: bool = True) -> Pre
     if missing_columns:
         raise ArtifactError(f"{directory / CATALOG_FILE} lacks the columns {', '.join(missing_columns)}; {REPAIR}")
     # Verified against its checksum, the file can be mapped rather than read: a large colour catalog
-    # costs no memory until its images are used, and processes serving it share the pages.
+    # costs no memory until its images are used, and processes serving it share the pages. Safe as
+    # every writer replaces the file (``save_npy_atomic``); one rewritten in place under a running
+    # server (``cp`` over it) would change, or vanish, under the mapping.
     images = load_npy(directory / IMAGES_FILE, mmap_mode="r" if verify else None)
     square = images.ndim in (3, 4) and images.shape[1] == images.shape[2] and images.shape[3:] in ((), (3,))
     if len(images) != len(catalog) or not square or images.dtype != np.uint8:
