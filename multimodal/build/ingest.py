@@ -67,7 +67,7 @@ def add_items(
     from multimodal import generations
     from multimodal.search.engine import SearchEngine
 
-    names, metadata, pixels = _checked_inputs(images, names, metadata)
+    names, metadata, pixels, inputs = _checked_inputs(images, names, metadata)
     with generations.transaction(config.artifacts_dir, legacy_data_dir=config.data_dir) as txn:
         if txn.base is None and not (txn.path / "image.index").is_file():
             raise ArtifactError(f"nothing built in {config.artifacts_dir} to add to; run `python -m multimodal build` first")
@@ -83,7 +83,9 @@ def add_items(
             empty = pd.DataFrame(columns=[*prepared.catalog.columns, "file", "predicted_category", "confidence"])
             return AddedItems(empty, skipped, None)
         new_images = np.stack([pixels[j] for j in keep])
-        vectors, probs = engine.image_encoder.encode(preprocess_batch(new_images))
+        # The model input of each upload itself, as a search with that photo computes it: the stored
+        # pixels are that input rounded to uint8, and preprocessing them again is not the identity.
+        vectors, probs = engine.image_encoder.encode(np.stack([inputs[j] for j in keep]))
         added = _product_rows(config, prepared, [names[j] for j in keep], [metadata[j] for j in keep], probs)
         text_vectors = engine.sentence_encoder.encode([item_text(r) for r in added.to_dict("records")])
         _write_staged(txn, engine, prepared, added, new_images, vectors, text_vectors)
@@ -96,8 +98,10 @@ def add_items(
 
 
 def _checked_inputs(images: Sequence[Any], names: Sequence[str] | None,
-                    metadata: Sequence[dict[str, Any]] | None) -> tuple[list[str], list[dict[str, Any]], list[np.ndarray]]:
-    """Names, metadata rows and preprocessed pixels, every image checked before anything is written."""
+                    metadata: Sequence[dict[str, Any]] | None
+                    ) -> tuple[list[str], list[dict[str, Any]], list[np.ndarray], list[np.ndarray]]:
+    """Names, metadata rows, the pixels stored (uint8) and the model inputs, every image checked
+    before anything is written."""
     from multimodal.catalog.images import preprocess, to_uint8
 
     if len(images) == 0:
@@ -106,13 +110,14 @@ def _checked_inputs(images: Sequence[Any], names: Sequence[str] | None,
     metadata = [dict(m or {}) for m in metadata] if metadata is not None else [{} for _ in images]
     if not len(names) == len(metadata) == len(images):
         raise InvalidInputError(f"{len(images)} images but {len(names)} names and {len(metadata)} metadata rows")
-    pixels = []
+    pixels, inputs = [], []
     for name, image in zip(names, images):
         try:
-            pixels.append(to_uint8(preprocess(image)))
+            inputs.append(preprocess(image))
+            pixels.append(to_uint8(inputs[-1]))
         except InvalidInputError as exc:
             raise InvalidInputError(f"{name}: {exc}") from None
-    return names, metadata, pixels
+    return names, metadata, pixels, inputs
 
 
 def _new_items(names: list[str], metadata: list[dict[str, Any]], pixels: list[np.ndarray],
