@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 
 from multimodal.build.fingerprints import STATE_FILE, stage_inputs
-from multimodal.catalog.images import preprocess_batch
 from multimodal.catalog.prepared import PreparedData, load_prepared, save_prepared
 from multimodal.config import CATEGORIES, Config
 from multimodal.errors import ArtifactError, InvalidInputError
