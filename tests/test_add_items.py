@@ -79,10 +79,8 @@ def test_a_build_after_adding_items_retrains_nothing(built, stub_evaluation) -> 
 def test_a_missing_category_is_the_classifiers_prediction(built) -> None:
     engine = SearchEngine.load(built.artifacts_dir, built.data_dir)
     catalog_item = engine.images[5]
-    # add-items stores (and classifies) the preprocessed image as uint8: describe exactly that
-    from multimodal.catalog.images import preprocess, to_uint8
-
-    described = engine.describe_image(to_uint8(preprocess(catalog_item)))
+    # add-items classifies each upload as a search with that very photo does
+    described = engine.describe_image(catalog_item)
     added = add_items(built, [catalog_item])
     assert added.rows["category"].iloc[0] == described["predicted_category"]
     assert added.rows["confidence"].iloc[0] == pytest.approx(described["confidence"], abs=1e-4)
