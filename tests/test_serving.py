@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -145,6 +146,84 @@ def test_the_engine_runs_against_a_milvus_lite_server(toy_build, tmp_path) -> No
 @pytest.mark.slow
 def test_the_engine_runs_against_a_real_milvus_server(toy_build, tmp_path, request) -> None:
     _engine_on_milvus(toy_build, tmp_path, store_uri=request.getfixturevalue("milvus_server_uri"))
+
+
+def _on_milvus_server(built, uri: str, collection: str):
+    """The private toy build, its index moved into a collection of its own on the server."""
+    config = built.replace(store="milvus", store_uri=uri, store_collection=collection)
+    run_in_generation(config, build_index)
+    return config
+
+
+@pytest.mark.slow
+def test_an_item_added_through_one_engine_is_found_through_another_after_a_refresh(built, request) -> None:
+    """Two engines (as two API processes would) on one Milvus server answer alike; the second sees
+    an addition through the first only once it refreshes, and never a row its catalog lacks."""
+    config = _on_milvus_server(built, request.getfixturevalue("milvus_server_uri"), "two_engines")
+    first, second = (SearchEngine.load(config.artifacts_dir, config.data_dir) for _ in range(2))
+    _same_results(first, second)
+    add_items(config, [_ring()], metadata=[{"gender": "Women", "category": "Bag", "product_id": "RING-2"}])
+    before = second.search_image(_ring(), k=5).rows["product_id"].tolist()
+    assert "RING-2" not in before and set(before) <= set(second.catalog["product_id"])
+    assert second.refresh()
+    assert second.search_image(_ring(), k=1).rows["product_id"].iloc[0] == "RING-2"
+    first.refresh()
+    _same_results(first, second)
+    first.index.close()
+    second.index.close()
+
+
+MILVUS_KILLER = textwrap.dedent("""
+    import json, os, signal, sys
+    from pathlib import Path
+    import numpy as np
+    from multimodal.config import Config
+    from multimodal.build import add_items
+
+    kill_after, config, image = sys.argv[1], Config.from_dict(json.loads(sys.argv[2])), Path(sys.argv[3])
+
+    def wrap(real):
+        def call(src, dst, *args, **kwargs):
+            result = real(src, dst, *args, **kwargs)
+            if Path(dst).name.startswith(kill_after):
+                os.kill(os.getpid(), signal.SIGKILL)  # the rows are in Milvus; the generation may not be
+            return result
+        return call
+
+    os.replace, os.rename = wrap(os.replace), wrap(os.rename)
+    add_items(config, [np.load(image)], metadata=[{"product_id": "SHOP-K", "gender": "Women", "category": "Bag"}])
+""")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_after", ["gen-", "CURRENT"])
+def test_kill_9_of_add_items_on_a_real_milvus_server_then_rerun_leaves_each_product_once(
+        built, tmp_path, request, kill_after) -> None:
+    """Killed after the stage's rename (rows upserted, not committed) or after the switch (committed):
+    no search returns a product the committed catalog lacks, and a re-run leaves each product once."""
+    config = _on_milvus_server(built, request.getfixturevalue("milvus_server_uri"), f"killed_{kill_after.strip('-')}")
+    image = tmp_path / "ring.npy"
+    np.save(image, _ring())
+    before = SearchEngine.load(config.artifacts_dir, config.data_dir, text=False)
+    before_ids = before.catalog["product_id"].tolist()
+    before.index.close()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    run = subprocess.run([sys.executable, "-c", MILVUS_KILLER, kill_after, json.dumps(config.to_dict()), str(image)],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == -signal.SIGKILL, run.stderr[-2000:]
+    committed = kill_after == "CURRENT"
+    engine = SearchEngine.load(config.artifacts_dir, config.data_dir, text=False)
+    assert engine.catalog["product_id"].tolist() == before_ids + ["SHOP-K"] * committed
+    found = engine.search_image(_ring(), k=10).rows["product_id"].tolist()
+    assert set(found) <= set(engine.catalog["product_id"]) and (found[0] == "SHOP-K") == committed
+    engine.index.close()
+    again = add_items(config, [_ring()], metadata=[{"product_id": "SHOP-K", "gender": "Women", "category": "Bag"}])
+    assert len(again) == (0 if committed else 1)
+    engine = SearchEngine.load(config.artifacts_dir, config.data_dir, text=False)
+    ids = engine.catalog["product_id"].tolist()
+    assert ids == before_ids + ["SHOP-K"] and engine.index.count() == len(ids), "each product once in Milvus"
+    assert engine.search_image(_ring(), k=1).rows["product_id"].iloc[0] == "SHOP-K"
+    engine.index.close()
 
 
 @pytest.mark.slow

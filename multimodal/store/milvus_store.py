@@ -5,7 +5,8 @@ The same code talks to Milvus Lite (a local folder, the default: ``artifacts/mil
 (``http://host:19530``). Vectors and the filter fields live in the collection; filters are
 Milvus boolean expressions built only from a validated ``SearchFilter`` (closed vocabularies
 and finite numbers), never from a shopper's text. The manifest stays a JSON file beside the
-models, as for FAISS, and is checked on open together with the collection's row count.
+models, as for FAISS, with the generation's product ids: on open, the collection's rows are
+matched to that committed list, so rows a killed or unfinished writer upserted are not served.
 """
 
 from __future__ import annotations
@@ -17,14 +18,13 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from multimodal.errors import ArtifactError, InvalidInputError, MultimodalError
+from multimodal.errors import ArtifactError, InvalidInputError
 from multimodal.io import read_json, write_json_atomic
 from multimodal.store.base import (
     SearchFilter,
@@ -35,6 +35,9 @@ from multimodal.store.base import (
     filter_columns,
 )
 from multimodal.store.faiss_index import IDS_FILE, INDEX_TYPES, MANIFEST_FILE
+from multimodal.store.milvus_calls import answering, filter_expression, milvus_error
+
+__all__ = ["MilvusStore", "answering", "default_uri", "filter_expression", "is_local", "milvus_error"]
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +51,6 @@ MAX_HITS = 250_000  # nq * topk of one search call: ~10 MB of results, seconds e
 MAX_INSERT_ROWS = 20_000
 _CALL_BYTES = 16 << 20  # vectors sent or read in one call
 TIMEOUT_S = 120.0  # no call may hang on a server that went away (a search without one waits forever)
-# What a vanished or frozen server looks like through pymilvus and gRPC.
-_GONE = ("unavailable", "deadline", "fail connecting", "connection refused", "socket closed", "connect failed",
-         "'nonetype' object has no attribute")
 # Milvus index for each of our index types, with search settings giving recall near FAISS'.
 _INDEXES = {
     "flat": ("FLAT", {}, {}),
@@ -77,26 +77,6 @@ def is_local(uri: str) -> bool:
     return "://" not in uri
 
 
-def filter_expression(where: SearchFilter | None) -> str:
-    """A Milvus boolean expression for ``where`` ("" = no filter).
-
-    ``SearchFilter`` has already refused anything outside the catalog's genders and categories
-    and any non-finite price, and strings are JSON-quoted, so no user text reaches Milvus.
-    """
-    if where is None or where.is_empty:
-        return ""
-    parts = []
-    if where.genders is not None:
-        parts.append(f"gender in {json.dumps(sorted(where.genders))}")
-    if where.categories is not None:
-        parts.append(f"category in {json.dumps(sorted(where.categories))}")
-    if where.min_price is not None:
-        parts.append(f"price >= {where.min_price!r}")
-    if where.max_price is not None:
-        parts.append(f"price <= {where.max_price!r}")
-    return " and ".join(parts)
-
-
 def _ivf_params(n_items: int) -> tuple[dict[str, int], dict[str, int]]:
     nlist = int(max(1, min(4 * np.sqrt(max(n_items, 1)), n_items // 39 or 1)))
     return {"nlist": nlist}, {"nprobe": max(1, nlist // 8)}
@@ -115,24 +95,6 @@ def rows_per_page(dim: int) -> int:
 def rows_per_insert(dim: int) -> int:
     """Rows one insert call may carry (vector plus the short string fields)."""
     return max(1, min(MAX_INSERT_ROWS, _CALL_BYTES // (4 * dim + 512)))
-
-
-def milvus_error(uri: str, what: str, exc: BaseException) -> ArtifactError:
-    """One sentence for a failed Milvus call: a server that is gone, or what it refused."""
-    code = getattr(exc, "code", None)
-    if callable(code):  # a raw grpc.RpcError
-        reason = f"{getattr(code(), 'name', code())}: {exc.details() if hasattr(exc, 'details') else exc}"
-    elif getattr(exc, "message", None):
-        reason = f"{exc.message} (code {code})" if code is not None else str(exc.message)
-    else:
-        reason = f"{type(exc).__name__}: {exc}"
-    reason = " ".join(str(reason).split())[:300]
-    if any(sign in reason.lower() for sign in _GONE):
-        return ArtifactError(
-            f"the Milvus server at {uri} does not answer ({reason}); start it (or check --store-uri), "
-            "or build with the default store: `python -m multimodal build --store faiss`"
-        )
-    return ArtifactError(f"Milvus at {uri} could not {what} ({reason})")
 
 
 class MilvusStore:
@@ -229,10 +191,13 @@ class MilvusStore:
         store = cls(client, uri, collection, manifest, np.zeros(0, np.int64), [],
                     manifest.get("milvus_search_params") or {}, timeout)
         keys, ids = store._read_ids()
-        if len(ids) != manifest.get("items") or manifest.get("dim") is None:
+        committed = read_json(directory / IDS_FILE) if (directory / IDS_FILE).is_file() else None
+        if isinstance(committed, list):
+            keys, ids = _only_committed(keys, ids, [str(p) for p in committed])
+        if len(ids) != manifest.get("items") or manifest.get("dim") is None or (committed is not None and ids != committed):
             store.close()
             raise ArtifactError(
-                f"Milvus collection {collection!r} holds {len(ids)} items but the manifest says {manifest.get('items')}; "
+                f"Milvus collection {collection!r} holds {len(ids)} of the manifest's {manifest.get('items')} items; "
                 "rebuild with `python -m multimodal build --store milvus`"
             )
         store._set_rows(keys, ids)
@@ -253,7 +218,8 @@ class MilvusStore:
 
     def count(self) -> int:
         with answering(self.uri, "count the items"):
-            result = self._client.query(self.collection, filter="", output_fields=["count(*)"], timeout=self.timeout)
+            result = self._client.query(self.collection, filter="", output_fields=["count(*)"],
+                                        consistency_level="Strong", timeout=self.timeout)
         return int(result[0]["count(*)"])
 
     def add(self, vectors: np.ndarray, product_ids: Sequence[str], metadata: pd.DataFrame | Sequence[dict]) -> None:
@@ -272,7 +238,12 @@ class MilvusStore:
 
     def search(self, queries: np.ndarray, k: int, where: SearchFilter | None = None,
                allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k rows per query; many queries or a large k are split into calls Milvus accepts."""
+        """Top-k rows per query; many queries or a large k are split into calls Milvus accepts.
+
+        Session consistency: this client's own writes are seen, without the wait for the server's
+        time tick that Strong costs each search (about 200 ms on a server). Rows another process
+        added since this one loaded are skipped until `refresh` reads the id list, which is Strong.
+        """
         queries = as_matrix(queries, self.dim)
         k = min(check_k(k), max(len(self), 1), MAX_TOPK)
         expression = self._expression(where, allowed)
@@ -286,7 +257,8 @@ class MilvusStore:
             with answering(self.uri, "search"):  # only the key comes back: Lite would send every field
                 hits = self._client.search(
                     self.collection, data=queries[start : start + step].tolist(), limit=k, filter=expression,
-                    output_fields=["key"], search_params=params, timeout=self.timeout,
+                    output_fields=["key"], search_params=params, consistency_level="Session",
+                    timeout=self.timeout,
                 )
             for i, found in enumerate(hits, start):
                 for j, hit in enumerate(found):
@@ -364,9 +336,11 @@ class MilvusStore:
         while True:
             with answering(self.uri, "read the collection"):
                 batch = self._client.query(self.collection, filter=f"key >= {low} and key < {low + page}",
-                                           output_fields=fields, limit=page, timeout=self.timeout)
+                                           output_fields=fields, limit=page, consistency_level="Strong",
+                                           timeout=self.timeout)
                 if not batch and not self._client.query(self.collection, filter=f"key >= {low}",
-                                                        output_fields=["key"], limit=1, timeout=self.timeout):
+                                                        output_fields=["key"], limit=1,
+                                                        consistency_level="Strong", timeout=self.timeout):
                     return
             if batch:
                 yield batch
@@ -381,17 +355,6 @@ class MilvusStore:
             ids.extend(str(item["product_id"]) for item in batch)
         order = np.argsort(np.asarray(keys, np.int64), kind="stable")
         return np.asarray(keys, np.int64)[order], [ids[i] for i in order]
-
-
-@contextmanager
-def answering(uri: str, what: str) -> Iterator[None]:
-    """Turn any failure of the Milvus calls inside into one ArtifactError (no gRPC traceback)."""
-    try:
-        yield
-    except MultimodalError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - pymilvus and grpc raise many types for one cause
-        raise milvus_error(uri, what, exc) from None
 
 
 def _create_collection(client: Any, uri: str, collection: str, kind: str, dim: int, n_items: int,
@@ -414,7 +377,7 @@ def _create_collection(client: Any, uri: str, collection: str, kind: str, dim: i
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
         index_params = client.prepare_index_params()
         index_params.add_index(field_name="vector", index_type=index_type, metric_type="IP", params=build_params)
-        # Strong: a search right after an insert sees it (a server defaults to Bounded staleness)
+        # Strong by default; searches ask for Session (see `search`), reads of the id list for Strong
         client.create_collection(collection, schema=schema, index_params=index_params,
                                  consistency_level="Strong", timeout=timeout)
     return index_type, search_params
@@ -436,6 +399,20 @@ def _insert(client: Any, uri: str, collection: str, keys: np.ndarray, ids: list[
     if hasattr(client, "flush"):
         with answering(uri, "flush the inserted items"):
             client.flush(collection, timeout=timeout)
+
+
+def _only_committed(keys: np.ndarray, ids: list[str], committed: list[str]) -> tuple[np.ndarray, list[str]]:
+    """The rows of the committed id list, in key order.
+
+    A writer upserts its rows before it commits the generation that lists them; rows of a writer
+    that was killed, or has not committed yet, are not part of the catalog served (the next
+    addition writes over their keys).
+    """
+    wanted = set(committed)
+    keep = [i for i, pid in enumerate(ids) if pid in wanted]
+    seen: set[str] = set()
+    first = [i for i in keep if not (ids[i] in seen or seen.add(ids[i]))]
+    return keys[first], [ids[i] for i in first]
 
 
 def _compact(scores: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
