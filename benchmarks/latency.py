@@ -41,12 +41,17 @@ def main() -> int:
     from multimodal.catalog.prepared import load_prepared
     from multimodal.errors import MultimodalError
     from multimodal.evaluation.evaluate import measure_latency
+    from multimodal.evaluation.folder_text import shopper_queries
     from multimodal.models.text_data import eval_queries
 
     try:
         engine = SearchEngine.load(args.artifacts_dir, args.data_dir)
-        rows, images = load_prepared(engine.config.data_dir).part("query")
-        texts = [q.text for q in eval_queries(rows, seed=engine.config.seed)]
+        prepared = load_prepared(engine.config.data_dir)
+        rows, images = prepared.part("query")
+        if engine.roles.is_folder:  # your own catalog: shopper queries made from its own values
+            texts = shopper_queries(engine, prepared, engine.config.seed)
+        else:
+            texts = [q.text for q in eval_queries(rows, seed=engine.config.seed)]
         result = measure_latency(engine, images, texts, args.repeats)
     except MultimodalError as exc:
         print(f"error: {exc}", file=sys.stderr)

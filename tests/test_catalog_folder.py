@@ -5,7 +5,10 @@ catalog files and sheets that write nothing, and the shared real catalog where i
 from __future__ import annotations
 
 import io
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -357,3 +360,10 @@ def test_a_folder_catalog_builds_searches_filters_and_evaluates(shop: Path, tmp_
     assert "productDisplayName" in text.rows.columns, "result rows keep the sheet's own column names"
     with pytest.raises(InvalidInputError, match="Fashion-MNIST catalog only"):
         add_items(config, [photo.getvalue()])
+
+    # the latency benchmark times this catalog's own shopper queries (it once asked for Fashion-MNIST words)
+    out = tmp_path / "latency.json"
+    done = subprocess.run([sys.executable, "benchmarks/latency.py", "--smoke", "--artifacts-dir", str(config.artifacts_dir),
+                           "--out", str(out)], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(out.read_text())["text_query_ms"]["median"] > 0

@@ -81,6 +81,12 @@ def _score(rows: np.ndarray, meets: np.ndarray, k: int) -> float:
     return float(meets[rows].sum() / best) if best else float("nan")
 
 
+def shopper_queries(engine: SearchEngine, prepared: PreparedData, seed: int, per_group: int = 60) -> list[str]:
+    """The texts of the generated shopper queries (held-out products' values), for timing them."""
+    products = prepared.catalog[prepared.catalog["split"] == "query"].reset_index(drop=True)
+    return [q["text"] for q in _queries(products, engine, seed, per_group)]
+
+
 def evaluate_folder_text(engine: SearchEngine, prepared: PreparedData, seed: int, k: int = 10,
                          per_group: int = 60) -> dict[str, Any]:
     """The shopper-query figures of a folder catalog: fused (what the engine serves) and each signal alone."""
