@@ -1,7 +1,8 @@
 """How the vector stores behave at 10k, 100k and 1M items: build time, memory, recall@10, latency.
 
-    nice -n 5 python benchmarks/scale.py --artifacts-dir /work/baseline/artifacts \
-        --sizes 10000 100000 1000000 --out benchmarks/results/scale.json
+    nice -n 5 python benchmarks/scale.py --sizes 10000 100000 1000000   # JSON to benchmarks/results/scale.json
+    python benchmarks/scale.py --sizes 1000000 --stores milvus --index-types hnsw --milvus-server --append
+    python benchmarks/scale.py --smoke --artifacts-dir A      # seconds: a check that it all runs
 
 Catalogs are the 70,000 real Fashion-MNIST images embedded by the build's image encoder, plus
 jittered copies (Gaussian noise on the unit vector, renormalised) up to the size asked for. By
@@ -10,7 +11,7 @@ default the noise puts a copy as far from its source as a real item's nearest ne
 a cloud that drowns the real structure;
 gender, category and price of every item are drawn by the catalog's rules (``catalog.SPECS``).
 Queries are fresh jittered copies of random real items. For each store (FAISS, Milvus Lite or a
-Milvus server given by ``--milvus-uri``) and
+Milvus server given by ``--milvus-uri``, or started by ``--milvus-server``) and
 index type (flat, HNSW, IVF) and each search setting, the script measures recall@10 against
 exact search (ties within float round-off count as found) and the median / p95 latency of one query at a time, without a filter and with the
 gender filter "women" (Women + Unisex, about half the items) applied inside the search.
@@ -57,8 +58,8 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def real_embeddings(artifacts_dir: Path, cache: Path) -> tuple[np.ndarray, np.ndarray]:
-    """All 70,000 Fashion-MNIST images (train + test) embedded as the index embeds them; cached."""
+def real_embeddings(artifacts_dir: Path, cache: Path, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """All 70,000 Fashion-MNIST images (train + test), or the first ``limit``, embedded as the index embeds them; cached."""
     if cache.is_file():
         saved = np.load(cache)
         return saved["vectors"], saved["labels"]
@@ -70,7 +71,10 @@ def real_embeddings(artifacts_dir: Path, cache: Path) -> tuple[np.ndarray, np.nd
     data = load_fashion_mnist(Config())
     images = np.concatenate([data.train_images, data.test_images])
     labels = np.concatenate([data.train_labels, data.test_labels]).astype(np.int64)
-    encoder = ImageEncoder.load(artifacts_dir)
+    images, labels = images[:limit], labels[:limit]
+    from multimodal import generations
+
+    encoder = ImageEncoder.load(generations.resolve(artifacts_dir))  # the live generation's encoder
     chunks = []
     for start in range(0, len(images), 5000):
         chunks.append(encoder.embed(preprocess_batch(images[start : start + 5000])))
@@ -206,7 +210,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from multimodal.store import build_store
 
     faiss.omp_set_num_threads(args.threads)
-    real, labels = real_embeddings(args.artifacts_dir, args.cache)
+    real, labels = real_embeddings(args.artifacts_dir, args.cache, limit=args.real_items)
     if args.jitter is None:
         args.jitter = auto_jitter(real, seed=args.seed)
         print(f"jitter {args.jitter:.6f} per dimension (a copy sits at the median real nearest-neighbour distance)")
@@ -291,6 +295,9 @@ def main() -> int:
     parser.add_argument("--max-milvus", type=int, default=1_000_000, help="largest catalog to load into Milvus")
     parser.add_argument("--milvus-uri", default=None,
                         help="a Milvus server (http://host:19530) instead of Milvus Lite in a temp folder")
+    parser.add_argument("--milvus-server", action="store_true",
+                        help="start a Milvus 2.3 standalone server (PyPI's `milvus`, as the tests do) in a temp folder, "
+                             "measure it, stop it")
     parser.add_argument("--jitter", type=float, default=None,
                         help="noise per dimension of the copies (default: the median real nearest-neighbour distance / sqrt(dim))")
     parser.add_argument("--threads", type=int, default=2, help="FAISS threads (the machine has 2 cores)")
@@ -298,8 +305,31 @@ def main() -> int:
     parser.add_argument("--tmp", type=Path, default=None, help="where stores are built (removed after each)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/scale.json"))
     parser.add_argument("--append", action="store_true", help="keep the runs already in --out and add these")
+    parser.add_argument("--smoke", action="store_true",
+                        help="seconds: 2,000 real items, 3,000 in the stores, 20 queries, FAISS and Milvus Lite; "
+                             "writes only to --out, in a temp folder by default")
     args = parser.parse_args()
-    run(args)
+    args.real_items = None
+    if args.smoke:
+        scratch = Path(tempfile.mkdtemp(prefix="scale-smoke-"))
+        args.real_items, args.sizes, args.queries, args.milvus_queries = 2000, [3000], 20, 10
+        args.cache = scratch / "embeddings.npz"
+        if args.out == parser.get_default("out"):
+            args.out = scratch / "scale.json"
+    if not args.milvus_server:
+        run(args)
+    else:
+        from tests.milvus_server import MilvusServerProcess, missing
+
+        if missing():
+            parser.error(missing())
+        with tempfile.TemporaryDirectory(prefix="milvus-bench-") as folder:
+            server = MilvusServerProcess(Path(folder))
+            args.milvus_uri = server.start()
+            try:
+                run(args)
+            finally:
+                server.stop()
     print(f"\nwrote {args.out}")
     return 0
 

@@ -45,3 +45,17 @@ def test_the_gender_filter_benchmark_finds_no_result_outside_the_rule(toy_build)
     done = _run(str(BENCHMARKS / "gender_filter.py"), "--smoke", "--artifacts-dir", str(config.artifacts_dir))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "0 outside the rule" in done.stdout
+
+
+@pytest.mark.slow
+def test_the_scale_benchmark_measures_every_store_and_index_on_the_live_generation(toy_build, tmp_path) -> None:
+    """It reads the encoder of the build's live generation (it once read artifacts/ by hand and broke)."""
+    config, _, _ = toy_build
+    out = tmp_path / "scale.json"
+    done = _run(str(BENCHMARKS / "scale.py"), "--smoke", "--artifacts-dir", str(config.artifacts_dir), "--out", str(out),
+                "--tmp", str(tmp_path))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    runs = json.loads(out.read_text())["runs"]
+    assert {(r["store"], r["index"]) for r in runs} == {(s, i) for s in ("faiss", "milvus") for i in ("flat", "hnsw", "ivf")}
+    exact = [r for r in runs if r["index"] == "flat"]
+    assert all(r["none"]["recall_at_10"] >= 0.99 and r["gender"]["recall_at_10"] >= 0.99 for r in exact)
