@@ -224,7 +224,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.append and args.out.is_file():  # add runs (e.g. Milvus at 1M with fewer queries) to an earlier file
         earlier = json.loads(args.out.read_text())
-        out["runs"] = earlier["runs"]
+        out["runs"], out["created_at"] = earlier["runs"], earlier.get("created_at", out["created_at"])
         out["settings"]["appended"] = earlier.get("settings", {}).get("appended", []) + [
             {"created_at": out["created_at"], "sizes": args.sizes, "stores": args.stores, "index_types": args.index_types,
              "queries": args.queries, "milvus_queries": args.milvus_queries}]

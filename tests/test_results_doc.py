@@ -57,3 +57,12 @@ def test_a_folder_catalogs_figures_get_their_own_part() -> None:
     assert "# shop" in page and "articleType P@1" in page
     for figure in ("0.832", "0.731", "0.701", "0.778", "0.956", "0.994", "0.912", "7,434"):
         assert figure in page
+
+
+def test_a_benchmark_of_nested_figures_and_its_appended_runs_are_on_the_page() -> None:
+    latency = {"created_at": "x", "repeats": 200, "text_query_ms": {"median": 26.04, "p95": 37.2}}
+    scale = {"created_at": "2026-11-25", "runs": [{"items": 10, "none": {"recall_at_10": 1.0}}],
+             "settings": {"appended": [{"created_at": "2026-12-04", "sizes": [1000000], "stores": ["milvus"]}]}}
+    page = render({}, {"latency": latency, "scale": scale}, {"commit": "abc1234"})
+    assert "| text_query_ms median | 26.0 |" in page and "| text_query_ms p95 | 37.2 |" in page
+    assert "Run 2026-11-25" in page and "Rows added 2026-12-04" in page

@@ -159,7 +159,13 @@ def _benchmark_section(name: str, data: dict[str, Any]) -> list[str]:
         out.append(table(header, body))
     else:
         scalars = [[k, v] for k, v in data.items() if not isinstance(v, (dict, list)) and k != "created_at"]
+        scalars += [[f"{k} {sub}", v] for k, part in data.items() if isinstance(part, dict) and k != "machine"
+                    for sub, v in part.items() if not isinstance(v, (dict, list))]
         out.append(table(["figure", "value"], scalars))
+    appended = data.get("settings", {}).get("appended") if isinstance(data.get("settings"), dict) else None
+    for run in appended or []:
+        out.append(f"\nRows added {run.get('created_at')}: sizes {run.get('sizes')}, stores {run.get('stores')}, "
+                   f"indexes {run.get('index_types')}.")
     return out
 
 
