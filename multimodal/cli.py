@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from multimodal.cli_catalog import _catalog_flags, _folder_schema, _int_at_least, _prepare_folder
 from multimodal.config import PROFILES, STORES, Config
@@ -292,8 +293,18 @@ def cmd_search(args: argparse.Namespace) -> int:
     if rows.empty:
         print("no products match these filters")
     else:
-        print(rows[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        shown = _shown_columns(columns, engine.roles, rows.columns)
+        print(rows[shown].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return 0
+
+
+def _shown_columns(columns: list[str], roles: Any, present: Sequence[str]) -> list[str]:
+    """Fashion-MNIST's column names read as the catalog's own (a folder catalog's sheet names its
+    category, colour and title columns its own way); columns the catalog lacks are left out."""
+    own = {"category": roles.extra.get("category_column", roles.category), "gender": roles.gender,
+           "colour": roles.colour, "price": roles.price, "title": roles.title}
+    named = [own.get(c, c) if own.get(c, c) else c for c in columns]
+    return [c for c in dict.fromkeys(named) if c in present]
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
@@ -348,11 +359,10 @@ def cmd_add_items(args: argparse.Namespace) -> int:
     config = Config(data_dir=args.data_dir, artifacts_dir=args.artifacts_dir, store_uri=args.store_uri)
     print(f"add-items: {len(files)} image(s) -> {config.data_dir}/ and {config.artifacts_dir}/", flush=True)
     added = add_items(config, files, names=[str(f) for f in files], metadata=_metadata_rows(args.metadata, files))
-    columns = ["product_id", "file", "category", "predicted_category", "confidence", "gender", "colour", "price", "title"]
     for name, product_id in added.skipped:
         print(f"skipped {name}: already in the catalog as {product_id}")
     if len(added):
-        print(added.rows[columns].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+        print(added.rows[list(added.shown)].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
         print(f"added {len(added)} product(s) in {added.generation}; they are searchable now (nothing was retrained)")
     else:
         print("added nothing: every item is already in the catalog")

@@ -5,10 +5,7 @@ catalog files and sheets that write nothing, and the shared real catalog where i
 from __future__ import annotations
 
 import io
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +18,6 @@ from multimodal.catalog.prepared import load_prepared
 from multimodal.catalog.roles import Roles
 from multimodal.catalog.schema import CatalogSchema, load_catalog_file
 from multimodal.cli import main
-from multimodal.errors import InvalidInputError
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "catalogs" / "fashion-products"
@@ -331,39 +327,3 @@ def test_the_shared_catalog_file_prepares_a_subset_of_the_real_catalog(tmp_path:
     assert {"gender", "masterCategory", "articleType", "baseColour", "year", "productDisplayName"} <= set(data.catalog.columns)
     assert np.median(data.images[:, 0, 0].astype(int)) > 220, "shop photos on light backgrounds, padded with it"
     assert (data.catalog.groupby("category")["split"].apply(lambda s: (s == "query").sum()) >= 1).sum() >= 10
-
-
-@pytest.mark.slow
-def test_a_folder_catalog_builds_searches_filters_and_evaluates(shop: Path, tmp_path: Path) -> None:
-    from multimodal import Config, SearchEngine
-    from multimodal.build import add_items, build
-
-    prepare_folder(load_catalog_file(shop), tmp_path / "data", progress=False)
-    config = Config(data_dir=tmp_path / "data", artifacts_dir=tmp_path / "artifacts", image_epochs=2, text_epochs=3,
-                    eval_upload_items=8, eval_latency_repeats=2, image_max_seconds=120)
-    result = build(config, report=lambda _: None)
-    folder = result["metrics"]["folder"]
-    assert folder["category"]["shipped_ranking"]["p_at_1"] >= folder["category"]["raw_pixels"]["p_at_1"] - 0.25
-    assert {"baseColour", "usage"} <= set(folder["attributes"]) and folder["find_this_product"]["items"] > 0
-    assert result["metrics"]["folder_text"]["queries"] > 0
-
-    engine = SearchEngine.load(config.artifacts_dir, config.data_dir)
-    assert engine.roles.is_folder and set(engine.gender_filters) == {"all", "men", "women", "unisex", "boys"}
-    photo = io.BytesIO()
-    _photo("Jeans", 3, (90, 70)).save(photo, format="PNG")
-    found = engine.search_image(photo.getvalue(), k=5, gender="boys")
-    assert set(found.rows["gender"]) <= {"Boys", "Unisex"} and found.predicted_category in {*KINDS, "Belts"}
-    text = engine.search_text("navy blue jeans for women", k=5)
-    assert {"articleType: Jeans", "baseColour: Navy Blue"} <= set(text.chips) and text.parsed["gender"] == "women"
-    exact = text.rows[text.rows["exact_match"]]
-    assert set(exact["articleType"]) <= {"Jeans"} and set(exact["gender"]) <= {"Women", "Unisex"}
-    assert "productDisplayName" in text.rows.columns, "result rows keep the sheet's own column names"
-    with pytest.raises(InvalidInputError, match="Fashion-MNIST catalog only"):
-        add_items(config, [photo.getvalue()])
-
-    # the latency benchmark times this catalog's own shopper queries (it once asked for Fashion-MNIST words)
-    out = tmp_path / "latency.json"
-    done = subprocess.run([sys.executable, "benchmarks/latency.py", "--smoke", "--artifacts-dir", str(config.artifacts_dir),
-                           "--out", str(out)], capture_output=True, text=True, timeout=300, cwd=REPO)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads(out.read_text())["text_query_ms"]["median"] > 0

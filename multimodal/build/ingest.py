@@ -13,11 +13,14 @@ import numpy as np
 import pandas as pd
 
 from multimodal.build.fingerprints import STATE_FILE, stage_inputs
+from multimodal.build.ingest_folder import folder_rows
+from multimodal.build.stages import product_text
 from multimodal.catalog.prepared import PreparedData, load_prepared, save_prepared
+from multimodal.catalog.roles import Roles
 from multimodal.config import CATEGORIES, Config
 from multimodal.errors import ArtifactError, InvalidInputError
 from multimodal.io import write_json_atomic
-from multimodal.models.text_data import TEXT_VECTORS_FILE, item_text
+from multimodal.models.text_data import TEXT_VECTORS_FILE
 from multimodal.search.results import FrameCompat
 
 log = logging.getLogger(__name__)
@@ -25,11 +28,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class AddedItems(FrameCompat):
-    """What ``add_items`` did: the rows added, the items skipped as already there, the generation."""
+    """What ``add_items`` did: the rows added, the items skipped as already there, the generation,
+    and the columns worth showing of each row, in the catalog's own names."""
 
     rows: pd.DataFrame
     skipped: list[tuple[str, str]] = field(default_factory=list)
     generation: str | None = None
+    shown: tuple[str, ...] = ("product_id", "file", "category", "predicted_category", "confidence",
+                              "gender", "colour", "price", "title")
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -66,57 +72,69 @@ def add_items(
     from multimodal import generations
     from multimodal.search.engine import SearchEngine
 
-    names, metadata, pixels, inputs = _checked_inputs(images, names, metadata)
+    names, metadata = _checked_lists(images, names, metadata)
     with generations.transaction(config.artifacts_dir, legacy_data_dir=config.data_dir) as txn:
         if txn.base is None and not (txn.path / "image.index").is_file():
             raise ArtifactError(f"nothing built in {config.artifacts_dir} to add to; run `python -m multimodal build` first")
         # checks that models, index and catalog of the live generation agree
         engine = SearchEngine.load(txn.path, txn.data_dir, store_uri=config.store_uri)
         prepared = load_prepared(txn.data_dir)
-        if prepared.manifest.get("source") == "folder":
-            raise InvalidInputError("add-items adds products to the Fashion-MNIST catalog only, for now; add the new "
-                                    "photos and rows to your catalog's folder and sheet and run `prepare` and `build` again")
+        roles = Roles.of(prepared.manifest)
+        pixels, inputs = _checked_images(images, names, roles)
         skipped, keep = _new_items(names, metadata, pixels, prepared)
         if not keep:
             log.info("all %d item(s) are already in the catalog; nothing to add", len(skipped))
             empty = pd.DataFrame(columns=[*prepared.catalog.columns, "file", "predicted_category", "confidence"])
-            return AddedItems(empty, skipped, None)
+            return AddedItems(empty, skipped, None, _shown(roles))
         new_images = np.stack([pixels[j] for j in keep])
         # The model input of each upload itself, as a search with that photo computes it: the stored
         # pixels are that input rounded to uint8, and preprocessing them again is not the identity.
         vectors, probs = engine.image_encoder.encode(np.stack([inputs[j] for j in keep]))
-        added = _product_rows(config, prepared, [names[j] for j in keep], [metadata[j] for j in keep], probs)
-        text_vectors = engine.sentence_encoder.encode([item_text(r) for r in added.to_dict("records")])
+        kept_names, kept_metadata = [names[j] for j in keep], [metadata[j] for j in keep]
+        added = (folder_rows(prepared, roles, kept_names, kept_metadata, probs) if roles.is_folder
+                 else _product_rows(config, prepared, kept_names, kept_metadata, probs))
+        text_vectors = engine.sentence_encoder.encode([product_text(r, roles) for r in added.to_dict("records")])
         _write_staged(txn, engine, prepared, added, new_images, vectors, text_vectors)
         generation = txn.commit(f"add-items: {len(added)} item(s)")
 
-    added["file"] = [names[j] for j in keep]
-    added["predicted_category"] = [CATEGORIES[int(i)] for i in np.argmax(probs, axis=1)]
+    added["file"] = kept_names
+    added["predicted_category"] = [roles.categories[int(i)] for i in np.argmax(probs, axis=1)]
     added["confidence"] = probs.max(axis=1).astype(float)
-    return AddedItems(added, skipped, generation.name)
+    return AddedItems(added, skipped, generation.name, _shown(roles))
 
 
-def _checked_inputs(images: Sequence[Any], names: Sequence[str] | None,
-                    metadata: Sequence[dict[str, Any]] | None
-                    ) -> tuple[list[str], list[dict[str, Any]], list[np.ndarray], list[np.ndarray]]:
-    """Names, metadata rows, the pixels stored (uint8) and the model inputs, every image checked
-    before anything is written."""
-    from multimodal.catalog.images import preprocess, to_uint8
+def _shown(roles: Roles) -> tuple[str, ...]:
+    category = roles.extra.get("category_column", roles.category)
+    columns = ("product_id", "file", category, "predicted_category", "confidence", roles.gender, roles.colour,
+               roles.price, roles.title)
+    return tuple(dict.fromkeys(c for c in columns if c))
 
+
+def _checked_lists(images: Sequence[Any], names: Sequence[str] | None,
+                   metadata: Sequence[dict[str, Any]] | None) -> tuple[list[str], list[dict[str, Any]]]:
+    """A name and a metadata row per image, checked before anything is loaded."""
     if len(images) == 0:
         raise InvalidInputError("no images to add")
     names = list(names) if names is not None else [f"image {i + 1}" for i in range(len(images))]
     metadata = [dict(m or {}) for m in metadata] if metadata is not None else [{} for _ in images]
     if not len(names) == len(metadata) == len(images):
         raise InvalidInputError(f"{len(images)} images but {len(names)} names and {len(metadata)} metadata rows")
+    return names, metadata
+
+
+def _checked_images(images: Sequence[Any], names: list[str], roles: Roles) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The pixels stored (uint8) and the model inputs, read as a search with each photo reads it;
+    every image is checked before anything is written."""
+    from multimodal.catalog.images import preprocess, preprocess_colour, to_uint8
+
     pixels, inputs = [], []
     for name, image in zip(names, images):
         try:
-            inputs.append(preprocess(image))
+            inputs.append(preprocess_colour(image, roles.image_size) if roles.is_folder else preprocess(image))
             pixels.append(to_uint8(inputs[-1]))
         except InvalidInputError as exc:
             raise InvalidInputError(f"{name}: {exc}") from None
-    return names, metadata, pixels, inputs
+    return pixels, inputs
 
 
 def _new_items(names: list[str], metadata: list[dict[str, Any]], pixels: list[np.ndarray],
@@ -182,11 +200,10 @@ def _write_staged(txn: Any, engine: Any, prepared: PreparedData, added: pd.DataF
     manifest.setdefault("prepared_catalog_sha256", manifest["catalog_sha256"])
     manifest.setdefault("prepared_images_sha256", manifest["images_sha256"])
     manifest["added_items"] = int(manifest.get("added_items", 0)) + len(added)
-    manifest = save_prepared(
-        txn.data_dir, pd.concat([prepared.catalog, added], ignore_index=True),
-        np.concatenate([prepared.images, new_images]), manifest,
-    )
-    engine.index.add(vectors, added["product_id"].tolist(), added)
+    catalog = pd.concat([prepared.catalog, added], ignore_index=True)
+    catalog["source_split"] = catalog["source_split"].fillna("")  # a folder catalog's first addition adds the column
+    manifest = save_prepared(txn.data_dir, catalog, np.concatenate([prepared.images, new_images]), manifest)
+    engine.index.add(vectors, added["product_id"].tolist(), Roles.of(manifest).filter_frame(added))
     engine.index.manifest.update(catalog_sha256=manifest["catalog_sha256"])
     engine.index.save(txn.path)
     save_npy_atomic(txn.path / TEXT_VECTORS_FILE, np.concatenate([engine.text_vectors, text_vectors]))

@@ -39,6 +39,16 @@ class Roles:
     def is_folder(self) -> bool:
         return self.source == "folder"
 
+    @property
+    def own_columns(self) -> tuple[str, ...]:
+        """A folder catalog's sheet columns a result shows, beside the fields every catalog has
+        (none for Fashion-MNIST, whose fields the faces list)."""
+        if not self.is_folder:
+            return ()
+        columns = (self.extra.get("category_column"), self.gender, self.colour, self.title, *self.attributes,
+                   *self.numeric, *self.text)
+        return tuple(dict.fromkeys(c for c in columns if c))
+
     @classmethod
     def of(cls, manifest: Mapping[str, Any]) -> Roles:
         """The roles of a prepared catalog, from its manifest."""
