@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--image", type=Path, help="path of an image file")
     search.add_argument("--k", type=_positive_int, default=10)
     search.add_argument("--gender", default="all", help="all, men, women or unisex")
+    search.add_argument("--facet", type=_facet, action="append", default=[], metavar="COLUMN=VALUE[,VALUE]",
+                        help="narrow by a column's values, e.g. colour=black,brown (repeatable: every column must match)")
     _store_flags(search, default=None)
     api = sub.add_parser("api", help="serve the REST API (FastAPI + uvicorn); OpenAPI docs at /docs")
     api.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for every interface)")
@@ -273,8 +275,9 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     engine = SearchEngine.load(args.artifacts_dir, args.data_dir, text=args.text is not None,
                                store=args.store, store_uri=args.store_uri)
+    facets = {c: [v for column, values in args.facet if column == c for v in values] for c, _ in args.facet}
     if args.text is not None:
-        result = engine.search_text(args.text, k=args.k, gender=args.gender)
+        result = engine.search_text(args.text, k=args.k, gender=args.gender, facets=facets)
         understood = [*result.chips, *(h["label"] for h in result.hint_items)]
         print("understood: " + (", ".join(understood) or "nothing explicit"))  # soft words too, as the app and API show them
         if result.relaxed:
@@ -286,7 +289,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             rows = rows.assign(lacks=rows["misses"].map(", ".join))
             columns.append("lacks")
     else:
-        result = engine.search_image(args.image, k=args.k, gender=args.gender)
+        result = engine.search_image(args.image, k=args.k, gender=args.gender, facets=facets)
         print(f"predicted category: {result.predicted_category} ({result.confidence:.0%})")
         columns = ["rank", "product_id", "category", "gender", "colour", "price", "score", "title"]
         rows = result.rows
@@ -296,6 +299,15 @@ def cmd_search(args: argparse.Namespace) -> int:
         shown = _shown_columns(columns, engine.roles, rows.columns)
         print(rows[shown].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return 0
+
+
+def _facet(text: str) -> tuple[str, list[str]]:
+    """An argparse type: ``COLUMN=VALUE[,VALUE]`` as (column, values)."""
+    column, _, values = text.partition("=")
+    chosen = [v.strip() for v in values.split(",") if v.strip()]
+    if not column.strip() or not chosen:
+        raise argparse.ArgumentTypeError(f"expected COLUMN=VALUE[,VALUE], got {text!r}")
+    return column.strip(), chosen
 
 
 def _shown_columns(columns: list[str], roles: Any, present: Sequence[str]) -> list[str]:

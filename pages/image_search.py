@@ -28,7 +28,7 @@ def show_results(results, caption: str, model_input=None) -> None:
 similar_to = st.session_state.get("similar_to")
 if similar_to:
     try:
-        results = engine.search_similar(similar_to, k=ui.selected_k(), gender=ui.selected_gender(), **ui.feedback())
+        results = engine.search_similar(similar_to, k=ui.selected_k(), gender=ui.selected_gender(), **ui.search_options())
     except InvalidInputError as exc:
         st.session_state["similar_to"] = None
         st.warning(f"{exc}. Upload a photo or pick a product instead.")
@@ -55,7 +55,7 @@ with pick_tab:
 
 if image is not None:
     try:
-        results = engine.search_image(image, k=ui.selected_k(), gender=ui.selected_gender(), **ui.feedback())
+        results = engine.search_image(image, k=ui.selected_k(), gender=ui.selected_gender(), **ui.search_options())
     except InvalidInputError as exc:
         st.error(f"This file can't be used as a product photo: {exc}. Try a PNG, JPEG or WebP picture of one item.")
     else:

@@ -19,7 +19,7 @@ query = st.text_input("What are you looking for?", key="query", placeholder="e.g
 
 if query.strip():
     try:
-        results = engine.search_text(query, k=ui.selected_k(), gender=ui.selected_gender(), **ui.feedback())
+        results = engine.search_text(query, k=ui.selected_k(), gender=ui.selected_gender(), **ui.search_options())
     except InvalidInputError as exc:
         st.warning(str(exc))
     else:

@@ -218,3 +218,17 @@ def test_without_a_build_the_api_answers_503_with_what_to_run(tmp_path) -> None:
         response = client.post("/search/text", json={"query": "boots"})
         assert response.status_code == 503 and "multimodal build" in response.json()["detail"]
         assert client.get("/metrics").json()["items"] is None
+
+
+def test_facets_are_listed_with_counts_and_narrow_every_search(client) -> None:
+    facets = client.get("/facets").json()
+    assert {"category", "colour", "material"} <= set(facets) and "gender" not in facets
+    assert sum(facets["category"].values()) == client.get("/health").json()["items"]
+    body = {"query": "boots", "k": 8, "facets": {"material": ["leather"], "colour": ["black", "brown"]}}
+    results = client.post("/search/text", json=body).json()["results"]
+    assert results and {r["material"] for r in results} == {"leather"} and {r["colour"] for r in results} <= {"black", "brown"}
+    first = results[0]["product_id"]
+    similar = client.get(f"/items/{first}/similar", params={"k": 4, "facets": '{"category": "Bag"}'}).json()["results"]
+    assert {r["category"] for r in similar} == {"Bag"}
+    bad = client.get(f"/items/{first}/similar", params={"facets": "[1, 2]"})
+    assert bad.status_code == 400 and "JSON object" in bad.json()["detail"]

@@ -84,6 +84,11 @@ def test_a_folder_catalog_builds_searches_filters_and_evaluates(folder_build, tm
     exact = text.rows[text.rows["exact_match"]]
     assert set(exact["articleType"]) <= {"Jeans"} and set(exact["gender"]) <= {"Women", "Unisex"}
     assert "productDisplayName" in text.rows.columns, "result rows keep the sheet's own column names"
+    assert engine.roles.facets == ("articleType", "baseColour", "usage")
+    narrowed = engine.search_text("jeans", k=5, facets={"usage": ["sports"]})
+    assert len(narrowed) > 0 and set(narrowed.rows["usage"]) == {"Sports"}
+    caps = engine.search_image(photo, k=5, facets={"articleType": ["Caps", "Watches"]})
+    assert len(caps) > 0 and set(caps.rows["articleType"]) <= {"Caps", "Watches"}
 
     # the CLI prints the sheet's own columns (it once asked for Fashion-MNIST's and raised a KeyError)
     capsys.readouterr()
@@ -93,6 +98,12 @@ def test_a_folder_catalog_builds_searches_filters_and_evaluates(folder_build, tm
                      "--data-dir", str(config.data_dir)]) == 0
         printed = capsys.readouterr().out
         assert "articleType" in printed and "productDisplayName" in printed and "material" not in printed
+    assert main(["search", "--text", "jeans", "--facet", "usage=Sports", "--facet", "baseColour=Navy Blue,Red", "--artifacts-dir",
+                 str(config.artifacts_dir), "--data-dir", str(config.data_dir)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.split()[:2] == ["rank", "product_id"]) + 1
+    shown = engine.catalog.set_index("product_id").loc[[line.split()[1] for line in lines[start:]]]
+    assert len(shown) and set(shown["usage"]) == {"Sports"} and set(shown["baseColour"]) <= {"Navy Blue", "Red"}
 
     # the latency benchmark times this catalog's own shopper queries (it once asked for Fashion-MNIST words)
     out = tmp_path / "latency.json"
@@ -155,6 +166,15 @@ def test_the_api_searches_and_adds_to_a_folder_catalog_in_its_own_columns(shop_c
         found = client.post("/search/text", json={"query": "navy blue jeans for women", "k": 3})
         assert found.status_code == 200, found.text
         assert found.json()["results"][0]["articleType"] == "Jeans"
+        facets = client.get("/facets").json()
+        assert set(facets) == {"articleType", "baseColour", "usage"} and facets["articleType"]["Belts"] == 1
+        narrowed = client.post("/search/text", json={"query": "jeans", "k": 5, "facets": {"usage": ["Sports"]}}).json()
+        assert {r["usage"] for r in narrowed["results"]} == {"Sports"}
+        image = client.post("/search/image", files={"file": ("cap.png", _new_photo(4), "image/png")},
+                            data={"k": "4", "facets": json.dumps({"articleType": "Caps"})})
+        assert image.status_code == 200 and {r["articleType"] for r in image.json()["results"]} == {"Caps"}
+        wrong = client.post("/search/text", json={"query": "jeans", "facets": {"material": ["wool"]}})
+        assert wrong.status_code == 400 and "no facet 'material'" in wrong.json()["detail"]
         items = client.get("/health").json()["items"]
         meta = json.dumps([{"id": "API-1", "articleType": "Caps", "gender": "Unisex", "productDisplayName": "Api Cap"}])
         response = client.post("/items", files=[("files", ("cap.png", _new_photo(2), "image/png"))], data={"metadata": meta})
@@ -181,6 +201,11 @@ def test_the_dashboard_names_the_catalog_and_searches_it_by_text_and_photo(folde
     assert not at.exception, at.exception
     assert any("articleType: Jeans" in m.value for m in at.markdown)
     assert any(c.value.startswith("Jeans · ") for c in at.caption), "cards state the catalog's own category"
+    at.multiselect(key="facet-usage").select("Sports").run()
+    assert not at.exception, at.exception
+    cards = [c.value for c in at.caption if c.value.count(" · ") >= 2 and c.value.split(" · ")[0] in KINDS]
+    assert cards and any("narrowed by usage: Sports" in c.value for c in at.caption)
+    assert at.session_state["facet_choice"] == {"usage": ["Sports"]}
     at.switch_page("pages/image_search.py").run()
     at.file_uploader(key="upload").set_value(("jeans.png", _png(_photo("Jeans", 2, (60, 90))), "image/png")).run()
     assert not at.exception, at.exception

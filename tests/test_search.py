@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from multimodal.errors import InvalidInputError
-from multimodal.search.filters import gender_mask, normalise_gender
+from multimodal.search.filters import facet_counts, facet_mask, gender_mask, normalise_gender
 
 GENDERS = np.array(["Men", "Women", "Unisex", "Men", "Women", "Unisex"])
 
@@ -70,3 +71,25 @@ def test_results_are_typed_and_the_old_dataframe_access_still_works_with_a_warni
         assert not result.empty
     with pytest.raises(AttributeError):
         result.no_such_thing  # noqa: B018
+
+
+SHEET = pd.DataFrame({"colour": ["Navy Blue", "Black", "Black", "Red", ""], "usage": ["Casual", "Sports", "Casual", "Casual", "Casual"]})
+
+
+def test_facets_allow_any_value_chosen_in_every_column_named_in_any_case() -> None:
+    assert facet_mask(SHEET, None, ["colour", "usage"]) is None and facet_mask(SHEET, {"colour": []}, ["colour"]) is None
+    assert facet_mask(SHEET, {"colour": ["navy blue", "BLACK"]}, ["colour", "usage"]).tolist() == [True, True, True, False, False]
+    both = facet_mask(SHEET, {"colour": ["Black", "Navy Blue"], "usage": "casual"}, ["colour", "usage"])
+    assert both.tolist() == [True, False, True, False, False]
+
+
+@pytest.mark.parametrize(("facets", "message"), [({"material": ["wool"]}, "no facet 'material'; the facets are colour, usage"),
+                                                  ({"colour": ["Purple"]}, "no product has colour 'Purple'")])
+def test_an_unknown_facet_or_value_is_refused_naming_it(facets, message) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        facet_mask(SHEET, facets, ["colour", "usage"])
+
+
+def test_facet_counts_list_each_value_most_common_first_without_empty_cells() -> None:
+    assert facet_counts(SHEET, ["colour", "usage"]) == {"colour": {"Black": 2, "Navy Blue": 1, "Red": 1},
+                                                         "usage": {"Casual": 4, "Sports": 1}}

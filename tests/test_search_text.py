@@ -147,3 +147,16 @@ def test_the_cli_prints_what_it_understood_and_what_each_result_lacks(toy_build,
     assert "No winter sandals" in out  # the toy catalog's sandals are never for winter, as in the real one
     header, *rows = out.splitlines()[2:]
     assert header.split()[-1] == "lacks" and len(rows) == 4 and all(r.endswith("winter") for r in rows)
+
+
+def test_facets_narrow_text_image_and_similar_searches_and_are_never_relaxed(engine) -> None:
+    facets = {"colour": ["black", "brown"], "material": ["leather"]}
+    text = engine.search_text("ankle boots for women", k=10, facets=facets)
+    assert len(text) > 0 and set(text.rows["colour"]) <= {"black", "brown"} and set(text.rows["material"]) == {"leather"}
+    assert text.n_matching <= int(engine.facet_rows(facets).sum())
+    image = engine.search_image(engine.images[0], k=10, gender="women", facets=facets)
+    assert len(image) > 0 and set(image.rows["material"]) == {"leather"} and set(image.rows["gender"]) <= {"Women", "Unisex"}
+    similar = engine.search_similar(str(engine.catalog["product_id"].iloc[0]), k=5, facets={"category": ["Bag"]})
+    assert set(similar.rows["category"]) == {"Bag"}
+    nothing = engine.search_text("red dress", k=5, facets={"category": ["Sandal"]})
+    assert set(nothing.rows["category"]) <= {"Sandal"}, "the query's dress is relaxed, the facet is not"

@@ -15,14 +15,14 @@ from collections.abc import Callable, Collection
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import FastAPI, File, Form, Security, UploadFile
+from fastapi import FastAPI, File, Form, Query, Security, UploadFile
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from multimodal.api.settings import ApiSettings
-from multimodal.api.uploads import decode_image, metadata_list, read_upload, read_upload_sync
+from multimodal.api.uploads import decode_image, facets_field, metadata_list, read_upload, read_upload_sync
 from multimodal.errors import InvalidInputError
 from multimodal.search.results import SearchResult, json_value
 
@@ -37,6 +37,7 @@ RESULT_FIELDS = ("rank", "product_id", "category", "gender", "colour", "material
 SIGNAL_FIELDS = ("image_score", "text_score", "bm25_score", "attribute_score", "similarity", "category_probability")
 MATCH_FIELDS = ("matches", "misses", "exact_match")  # text search: the stated constraints each result meets and fails
 KEPT_FIELDS = frozenset((*RESULT_FIELDS, *SIGNAL_FIELDS, *MATCH_FIELDS))
+FACETS_HELP = "narrow the search: column -> the values allowed (any of them, in every column named); never relaxed"
 METADATA_HELP = ('JSON list, one object per file: "product_id" and the catalog\'s fields by name (Fashion-MNIST: "category", '
                  '"gender", "colour", "price", "title"; a folder catalog: its sheet\'s columns); the rest is filled in')
 
@@ -49,6 +50,7 @@ class TextQuery(BaseModel):
     query: str = Field(..., min_length=1, max_length=500, examples=["black trainers for men under 60"])
     k: int = Field(10, ge=1, le=MAX_K)
     gender: str = Field("all", examples=["all", "men", "women", "unisex"])
+    facets: dict[str, list[str]] | None = Field(None, description=FACETS_HELP, examples=[{"colour": ["black", "brown"]}])
 
 
 class JsonBytes(Response):
@@ -95,7 +97,7 @@ async def answer(work: Callable[[], dict[str, Any]]) -> JsonBytes:
 
 
 def add_search_routes(app: FastAPI, engine: Callable[[], Any], settings: ApiSettings, keyed: bool) -> None:
-    """POST /search/text, POST /search/image and GET /items/{id}/similar."""
+    """POST /search/text, POST /search/image, GET /items/{id}/similar and GET /facets."""
     deps = KEY_SCHEMES if keyed else []
 
     @app.post("/search/text", response_class=JsonBytes, dependencies=deps)
@@ -104,7 +106,7 @@ def add_search_routes(app: FastAPI, engine: Callable[[], Any], settings: ApiSett
         def work() -> dict[str, Any]:
             started = time.perf_counter()
             served = engine()
-            result = served.search_text(body.query, k=body.k, gender=body.gender)
+            result = served.search_text(body.query, k=body.k, gender=body.gender, facets=body.facets)
             took = round((time.perf_counter() - started) * 1000, 2)
             return {"query": body.query, "parsed": result.parsed, "understood": result.understood,
                     "relaxed": result.relaxed, "relaxed_groups": result.relaxed_groups,
@@ -113,29 +115,42 @@ def add_search_routes(app: FastAPI, engine: Callable[[], Any], settings: ApiSett
 
     @app.post("/search/image", response_class=JsonBytes, dependencies=deps)
     async def search_image(file: Annotated[UploadFile, File(description="a product photo")],
-                           k: Annotated[int, Form(ge=1, le=MAX_K)] = 10, gender: Annotated[str, Form()] = "all") -> JsonBytes:
+                           k: Annotated[int, Form(ge=1, le=MAX_K)] = 10, gender: Annotated[str, Form()] = "all",
+                           facets: Annotated[str | None, Form(description=f"JSON: {FACETS_HELP}")] = None) -> JsonBytes:
         """Products that look like the uploaded photo, best first, with the category the model sees."""
-        data = await read_upload(file, settings)
+        data, chosen = await read_upload(file, settings), facets_field(facets)
 
         def work() -> dict[str, Any]:
             image = decode_image(data, file.filename, settings)
             started = time.perf_counter()
             served = engine()
-            result = served.search_image(image, k=k, gender=gender)
+            result = served.search_image(image, k=k, gender=gender, facets=chosen)
             took = round((time.perf_counter() - started) * 1000, 2)
             return {"predicted_category": result.predicted_category, "confidence": json_value(result.confidence),
                     "results": results_payload(result, served.roles.own_columns), "took_ms": took}
         return await answer(work)
 
-    @app.get("/items/{product_id}/similar", response_class=JsonBytes, dependencies=deps)
-    async def similar(product_id: str, k: int = 10, gender: str = "all") -> JsonBytes:
-        """Products like a catalog product (itself left out); 404 for an unknown id."""
-        if not 1 <= k <= MAX_K:
-            raise InvalidInputError(f"k must be between 1 and {MAX_K}, got {k}")
+    @app.get("/facets", response_class=JsonBytes, dependencies=deps)
+    async def facets_list() -> JsonBytes:
+        """The columns a search can be narrowed by (``facets``), each value with its number of products."""
+        from multimodal.search.filters import facet_counts
 
         def work() -> dict[str, Any]:
             served = engine()
-            result = served.search_similar(product_id, k=k, gender=gender)
+            return facet_counts(served.catalog, served.roles.facets)
+        return await answer(work)
+
+    @app.get("/items/{product_id}/similar", response_class=JsonBytes, dependencies=deps)
+    async def similar(product_id: str, k: int = 10, gender: str = "all",
+                      facets: Annotated[str | None, Query(description=f"JSON: {FACETS_HELP}")] = None) -> JsonBytes:
+        """Products like a catalog product (itself left out); 404 for an unknown id."""
+        if not 1 <= k <= MAX_K:
+            raise InvalidInputError(f"k must be between 1 and {MAX_K}, got {k}")
+        chosen = facets_field(facets)
+
+        def work() -> dict[str, Any]:
+            served = engine()
+            result = served.search_similar(product_id, k=k, gender=gender, facets=chosen)
             return {"product_id": product_id, "results": results_payload(result, served.roles.own_columns)}
         return await answer(work)
 

@@ -83,3 +83,16 @@ def metadata_list(text: str | None, n: int) -> list[dict[str, Any]] | None:
     if not isinstance(rows, list) or len(rows) != n or not all(isinstance(r, dict) for r in rows):
         raise InvalidInputError(f"metadata must be a JSON list of {n} objects, one per file")
     return rows
+
+
+def facets_field(text: str | None) -> dict[str, list[str]] | None:
+    """The ``facets`` form or query field: a JSON object of column -> value or values, or None."""
+    if text is None or not text.strip():
+        return None
+    try:
+        facets = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"facets is not valid JSON: {exc}") from None
+    if not isinstance(facets, dict) or not all(isinstance(v, (str, list)) for v in facets.values()):
+        raise InvalidInputError('facets must be a JSON object of column -> values, e.g. {"baseColour": ["Navy Blue"]}')
+    return {str(k): [v] if isinstance(v, str) else [str(x) for x in v] for k, v in facets.items()}

@@ -159,6 +159,7 @@ def sidebar() -> None:
         if engine is None:
             st.caption("Models not built yet.")
             return
+        facet_filters(engine)
         cfg = engine.image_encoder.config
         backbone = ("a plain CNN" if cfg.image_backbone == "cnn"
                     else f"MobileNetV2 α={cfg.image_alpha} to `{cfg.image_backbone_layer or 'out_relu'}`")
@@ -175,6 +176,42 @@ def sidebar() -> None:
 
 def selected_gender() -> str:
     return str(st.session_state.get("gender_choice", "All")).lower()
+
+
+def facet_filters(engine: Any) -> None:
+    """One multiselect per facet column of the catalog, values with their product counts, the most
+    common first; the choices live in session state (``facet_choice``) and survive page switches."""
+    counts = _facet_counts(_live_generation(), str(artifacts_dir()), engine)
+    chosen = {c: v for c, v in st.session_state.get("facet_choice", {}).items() if c in counts}
+    with st.expander("Narrow by" + (f" ({sum(map(len, chosen.values()))} chosen)" if chosen else ""), expanded=bool(chosen)):
+        for column, values in counts.items():
+            st.multiselect(column, list(values), default=[v for v in chosen.get(column, []) if v in values],
+                           key=f"facet-{column}", format_func=lambda v, n=values: f"{v} ({n[v]:,})",
+                           on_change=_remember_facet, args=(column,))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _facet_counts(generation: str | None, artifacts: str, _engine: Any) -> dict[str, dict[str, int]]:
+    """Per generation: added items change the counts."""
+    from multimodal.search.filters import facet_counts
+
+    return facet_counts(_engine.catalog, _engine.roles.facets)
+
+
+def _remember_facet(column: str) -> None:
+    choice = dict(st.session_state.get("facet_choice", {}))
+    choice[column] = list(st.session_state[f"facet-{column}"])
+    st.session_state["facet_choice"] = {c: v for c, v in choice.items() if v}
+
+
+def selected_facets() -> dict[str, list[str]]:
+    """The facet values chosen in the sidebar, as ``search_*(facets=...)`` takes them."""
+    return {c: list(v) for c, v in st.session_state.get("facet_choice", {}).items() if v}
+
+
+def search_options() -> dict[str, Any]:
+    """What every search on a page takes from the session: the facets chosen, the likes and dislikes."""
+    return {"facets": selected_facets(), **feedback()}
 
 
 def selected_k() -> int:
@@ -268,7 +305,8 @@ def count_caption(results: SearchResult, gender: str) -> str:
                 f"{partial} close match{'es' if partial != 1 else ''} after them lack what is marked ✗")
     else:
         head = f"{len(results)} of {n_matching:,} matching products"
-    return f"{head} · gender filter: {gender.title()}"
+    narrowed = "; ".join(f"{c}: {', '.join(v)}" for c, v in selected_facets().items())
+    return f"{head} · gender filter: {gender.title()}" + (f" · narrowed by {narrowed}" if narrowed else "")
 
 
 def card_title(engine: Any, row: Any) -> str:

@@ -40,6 +40,11 @@ class Roles:
         return self.source == "folder"
 
     @property
+    def facets(self) -> tuple[str, ...]:
+        """The columns a search can be narrowed by (the attributes; gender has its own filter)."""
+        return tuple(c for c in self.attributes if c != self.gender)
+
+    @property
     def own_columns(self) -> tuple[str, ...]:
         """A folder catalog's sheet columns a result shows, beside the fields every catalog has
         (none for Fashion-MNIST, whose fields the faces list)."""

@@ -89,13 +89,16 @@ def rank_catalog_text(query: CatalogQuery, columns: Mapping[str, np.ndarray], ba
 
 
 def engine_rank(engine: Any, query: str, k: int, gender: str | None, liked_rows: np.ndarray, disliked_rows: np.ndarray,
-                fusion: str | None) -> tuple[TextRanking, CatalogQuery]:
-    """``SearchEngine.rank_text`` for a folder catalog: the engine's columns, filters and signals."""
+                fusion: str | None, allowed: np.ndarray | None = None) -> tuple[TextRanking, CatalogQuery]:
+    """``SearchEngine.rank_text`` for a folder catalog: the engine's columns, filters and signals;
+    ``allowed`` (the facets chosen) narrows it, never relaxed."""
     from multimodal.search.filters import gender_mask, normalise_gender
 
     parsed = engine.catalog_vocabulary.parse(query)
     base = gender_mask(engine._genders, gender, engine.gender_filters)
     base[disliked_rows] = False
+    if allowed is not None:
+        base &= allowed
     query_gender = None
     if normalise_gender(gender, engine.gender_filters) == "all" and parsed.gender:
         query_gender = gender_mask(engine._genders, parsed.gender, engine.gender_filters)

@@ -31,7 +31,7 @@ from multimodal.catalog.images import ImageInput, preprocess, preprocess_batch, 
 from multimodal.catalog.roles import Roles
 from multimodal.config import Config
 from multimodal.errors import ArtifactError, UnknownItemError
-from multimodal.search.filters import GENDER_FILTERS, gender_filter, gender_filters, gender_mask, normalise_gender
+from multimodal.search.filters import GENDER_FILTERS, FacetIndex, Facets, gender_filter, gender_filters, gender_mask, normalise_gender
 from multimodal.search.image_ranking import ImageRanking, pixel_features, rank_candidates, refine_vector
 from multimodal.search.loading import load_folder, load_live
 from multimodal.search.query import ParsedQuery, parse_query
@@ -82,6 +82,7 @@ class SearchEngine:
         self._lexical: Any = None
         self._matcher: Any = None
         self._dictionary: Any = None
+        self._facets: FacetIndex | None = None
         self.generation: str | None = None  # the committed generation served (None: a folder without generations)
         self._source: tuple[Path, Any, str | None, str | None] = (Path(config.artifacts_dir), None, None, None)
         self._model_keys: dict[str, Any] = {}
@@ -150,14 +151,14 @@ class SearchEngine:
             "predicted_category": self.categories[best], "confidence": float(probs[best]),
         }
 
-    def search_image(self, image: ImageInput, k: int = 10, gender: str | None = None,
-                     liked: Sequence[str] = (), disliked: Sequence[str] = ()) -> SearchResult:
+    def search_image(self, image: ImageInput, k: int = 10, gender: str | None = None, liked: Sequence[str] = (),
+                     disliked: Sequence[str] = (), facets: Facets | None = None) -> SearchResult:
         """Products most similar to an image (PIL image, array, bytes or path), best first.
 
         The result names the predicted category, its confidence and the model's input (the
         preprocessed image), so a caller needs no second pass. ``liked`` and
         ``disliked`` product ids refine the search (see ``refine_vector``); disliked products
-        never come back.
+        never come back. ``facets`` narrows it: {column: values} (``facet_mask``).
 
         Raises:
             InvalidInputError: the image cannot be used (empty, corrupt, huge, NaN), the gender
@@ -166,13 +167,13 @@ class SearchEngine:
         k = check_k(k)
         where = gender_filter(gender, self.gender_filters)
         described = self.describe_image(image)
-        rows = self._image_results(described["embedding"], described["probabilities"], k, None, liked, disliked,
+        rows = self._image_results(described["embedding"], described["probabilities"], k, self.facet_rows(facets), liked, disliked,
                                    described["input"], where=where)
         return SearchResult(rows, "image", predicted_category=described["predicted_category"],
                             confidence=described["confidence"], model_input=described["input"])
 
-    def search_similar(self, product_id: str, k: int = 10, gender: str | None = None,
-                       liked: Sequence[str] = (), disliked: Sequence[str] = ()) -> SearchResult:
+    def search_similar(self, product_id: str, k: int = 10, gender: str | None = None, liked: Sequence[str] = (),
+                       disliked: Sequence[str] = (), facets: Facets | None = None) -> SearchResult:
         """"More like this": products that look like a catalog product, the product itself left out.
 
         Searches with the product's own image embedding and category probabilities, exactly as
@@ -184,7 +185,8 @@ class SearchEngine:
         k = check_k(k)
         row = self._row_of(product_id)
         where = gender_filter(gender, self.gender_filters)
-        allowed = np.ones(len(self.catalog), dtype=bool)
+        allowed = self.facet_rows(facets)
+        allowed = np.ones(len(self.catalog), dtype=bool) if allowed is None else allowed
         allowed[row] = False
         model_input = self._model_input(row)
         embedding, probabilities = self.image_encoder.embed_one(model_input)
@@ -244,6 +246,12 @@ class SearchEngine:
 
     def _model_input(self, row: int) -> np.ndarray:
         return preprocess_batch(self.images[row : row + 1])[0]
+
+    def facet_rows(self, facets: Facets | None) -> np.ndarray | None:
+        """The rows the facets chosen allow (None: every row)."""
+        if self._facets is None:
+            self._facets = FacetIndex(self.catalog, self.roles.facets)
+        return self._facets.mask(facets)
 
     def _row_of(self, product_id: str) -> int:
         if self._positions is None:
@@ -335,8 +343,8 @@ class SearchEngine:
                 "bm25_score": self.lexical.scores(text if lexical_text is None else lexical_text)}
 
     def rank_text(self, query: str, k: int = 10, gender: str | None = None, parsed: ParsedQuery | None = None,
-                  fusion: str | None = None, liked: Sequence[str] = (),
-                  disliked: Sequence[str] = ()) -> tuple[TextRanking, ParsedQuery]:
+                  fusion: str | None = None, liked: Sequence[str] = (), disliked: Sequence[str] = (),
+                  facets: Facets | None = None) -> tuple[TextRanking, ParsedQuery]:
         """The ranking of a text query: stated constraints filter (relaxed when nothing meets them
         all), the fused signals order, or the price does for a price intent. Liked and disliked
         products refine the query's image-space vector; disliked products never come back.
@@ -349,10 +357,12 @@ class SearchEngine:
         if self.roles.is_folder:
             from multimodal.search.catalog_text import engine_rank
 
-            return engine_rank(self, query, k, gender, liked_rows, disliked_rows, fusion)
+            return engine_rank(self, query, k, gender, liked_rows, disliked_rows, fusion, self.facet_rows(facets))
         parsed = parsed or self.parse(query)
         base = gender_mask(self._genders, gender, self.gender_filters)  # the sidebar's filter: never relaxed
         base[disliked_rows] = False  # nor are the shopper's dislikes
+        if (chosen := self.facet_rows(facets)) is not None:
+            base &= chosen  # nor the facets chosen
         query_gender = None
         if normalise_gender(gender, self.gender_filters) == "all" and parsed.gender:
             query_gender = gender_mask(self._genders, parsed.gender, self.gender_filters)
@@ -387,8 +397,8 @@ class SearchEngine:
             self._attributes[NAME_FIELD] = name_column(self.catalog["title"])
         return self._attributes
 
-    def search_text(self, query: str, k: int = 10, gender: str | None = None,
-                    liked: Sequence[str] = (), disliked: Sequence[str] = ()) -> SearchResult:
+    def search_text(self, query: str, k: int = 10, gender: str | None = None, liked: Sequence[str] = (),
+                    disliked: Sequence[str] = (), facets: Facets | None = None) -> SearchResult:
         """Products matching a text query, best first, with the score of each signal.
 
         ``matches`` holds, per result, the stated constraints it meets, ``misses`` those it fails (in the
@@ -399,12 +409,13 @@ class SearchEngine:
         ``relaxed`` (the message when nothing met every constraint, else None), ``n_matching``.
 
         ``liked``/``disliked`` product ids refine the ranking; disliked products never come back.
+        ``facets`` ({column: values}) narrows it and, like the gender filter, is never relaxed.
 
         Raises:
-            InvalidInputError: empty query, unknown gender or unknown liked/disliked product id.
+            InvalidInputError: empty query, unknown gender, facet or liked/disliked product id.
         """
         k = check_k(k)
-        ranking, parsed = self.rank_text(query, k, gender, liked=liked, disliked=disliked)
+        ranking, parsed = self.rank_text(query, k, gender, liked=liked, disliked=disliked, facets=facets)
         signals = {"attribute_score": np.full(len(ranking.rows), np.nan), **ranking.signals}
         rows = self._rows(ranking.rows, {"score": ranking.scores, **signals})
         rows["matches"] = ranking.matches
