@@ -11,7 +11,7 @@ ui.sidebar()
 engine = ui.engine_or_stop()
 
 st.session_state.setdefault("query", "")
-examples = st.pills("Try", ui.EXAMPLE_QUERIES, selection_mode="single", key="example")
+examples = st.pills("Try", ui.example_queries(engine), selection_mode="single", key="example")
 if examples and examples != st.session_state.get("last_example"):
     st.session_state["query"] = examples
     st.session_state["last_example"] = examples

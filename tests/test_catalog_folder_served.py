@@ -197,10 +197,17 @@ def test_the_dashboard_names_the_catalog_and_searches_it_by_text_and_photo(folde
     at.run()
     assert not at.exception, at.exception
     assert any("test shop" in c.value and "your own catalog" in c.value for c in at.sidebar.caption)
+    assert any(c.value.startswith("Boys shows Boys + Unisex") for c in at.sidebar.caption), "the catalog's own gender rule"
     at.text_input(key="query").input("navy blue jeans for women").run()
     assert not at.exception, at.exception
     assert any("articleType: Jeans" in m.value for m in at.markdown)
     assert any(c.value.startswith("Jeans · ") for c in at.caption), "cards state the catalog's own category"
+    from multimodal import SearchEngine
+    from multimodal.app.ui import EXAMPLE_QUERIES, _catalog_examples
+
+    examples = _catalog_examples(None, str(config.artifacts_dir), SearchEngine.load(config.artifacts_dir, config.data_dir))
+    assert len(examples) >= 5 and not set(examples) & set(EXAMPLE_QUERIES), "examples in the shop's own words"
+    assert any(q.startswith("navy blue jeans for ") for q in examples) and any(" not " in q for q in examples)
     at.multiselect(key="facet-usage").select("Sports").run()
     assert not at.exception, at.exception
     cards = [c.value for c in at.caption if c.value.count(" · ") >= 2 and c.value.split(" · ")[0] in KINDS]

@@ -152,8 +152,8 @@ def sidebar() -> None:
     with st.sidebar:
         if len(options) > 1:  # a catalog without a gender column has no gender filter
             st.radio("Gender", options, index=options.index(st.session_state["gender_choice"]),
-                     key="gender", horizontal=True, help=GENDER_HELP, on_change=_remember, args=("gender", "gender_choice"))
-            st.caption(GENDER_HELP)
+                     key="gender", horizontal=True, help=gender_help(engine), on_change=_remember, args=("gender", "gender_choice"))
+            st.caption(gender_help(engine))
         st.slider("Results", min_value=4, max_value=48, step=4, value=st.session_state["k_choice"], key="k",
                   on_change=_remember, args=("k", "k_choice"))
         if engine is None:
@@ -174,8 +174,52 @@ def sidebar() -> None:
         )
 
 
+def gender_help(engine: Any) -> str:
+    """What each gender choice shows, from the catalog's own filters (Boys = Boys + Unisex ...)."""
+    if engine is None or not engine.roles.is_folder:
+        return GENDER_HELP
+    parts = [f"{choice.title()} shows {' + '.join(sorted(values, key=lambda v: v.lower() == 'unisex'))}"
+             + (" only" if len(values) == 1 else "") for choice, values in engine.gender_filters.items() if values]
+    return ", ".join(parts) + ", All shows everything."
+
+
 def selected_gender() -> str:
     return str(st.session_state.get("gender_choice", "All")).lower()
+
+
+def example_queries(engine: Any) -> tuple[str, ...]:
+    """Queries to try, in the served catalog's own words: Fashion-MNIST's hand-picked ones, or for a
+    folder catalog its most common categories with their most common colour and gender, a
+    negation and another attribute's value (a shop of kurtas is not asked for ankle boots)."""
+    if not engine.roles.is_folder:
+        return EXAMPLE_QUERIES
+    return _catalog_examples(_live_generation(), str(artifacts_dir()), engine)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _catalog_examples(generation: str | None, artifacts: str, _engine: Any) -> tuple[str, ...]:
+    catalog, roles = _engine.catalog, _engine.roles
+    column = roles.extra.get("category_column", "category")
+
+    def top(rows: pd.DataFrame, name: str | None, skip: tuple[str, ...] = ("", "unisex")) -> str:
+        values = rows[name].astype(str) if name in rows else pd.Series(dtype=str)
+        values = values[~values.str.lower().isin(skip)].value_counts()
+        return str(values.index[0]) if len(values) else ""
+
+    categories = catalog[column].astype(str).value_counts().index
+    out = []
+    for category in categories[:4]:
+        rows = catalog[catalog[column].astype(str) == category]
+        colour, gender = top(rows, roles.colour), top(rows, roles.gender)
+        out.append(" ".join([colour, category] + ([f"for {gender}"] if gender else [])).strip().lower())
+    colour = top(catalog, roles.colour).lower()
+    if colour and len(categories) > 1:
+        out.append(f"{categories[1].lower()} not {colour}")
+    others = [c for c in roles.facets if c not in (column, roles.colour) and catalog[c].astype(str).nunique() <= 12]
+    if others and len(categories) > 4:
+        rows = catalog[catalog[column].astype(str) == categories[4]]
+        out.append(f"{top(rows, others[-1])} {categories[4]}".strip().lower())
+    return tuple(dict.fromkeys(q for q in out if q))
 
 
 def facet_filters(engine: Any) -> None:
