@@ -57,6 +57,9 @@ def main() -> int:
             box.fill(args.query)
             box.press("Enter")
             expect(page.get_by_text("score").first).to_be_visible(timeout=120_000)
+            # the cards' photos arrive after their text: wait until every one is decoded
+            page.wait_for_function("() => { const i = [...document.querySelectorAll('[data-testid=stImage] img')];"
+                                   " return i.length > 0 && i.every(x => x.complete && x.naturalWidth > 0); }", timeout=120_000)
             time.sleep(2)
             page.screenshot(path=str(HERE / f"{args.prefix}text-search.png"))
             page.get_by_role("link", name="Evaluation").click()
