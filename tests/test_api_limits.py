@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from multimodal.api.server import ApiSettings, create_app
+from multimodal.catalog.roles import Roles
 from multimodal.search.results import SearchResult
 
 WAIT_S = 10.0  # upper bound on any wait below; the tests finish as soon as the events are set
@@ -33,10 +34,11 @@ class BlockingEngine:
 
     def __init__(self) -> None:
         self.index = OneItemIndex()
+        self.roles = Roles()
         self.release = threading.Event()
         self.entered = threading.Semaphore(0)
 
-    def search_text(self, query: str, k: int = 10, gender: str | None = None) -> SearchResult:
+    def search_text(self, query: str, k: int = 10, gender: str | None = None, facets: dict | None = None) -> SearchResult:
         self.entered.release()
         assert self.release.wait(WAIT_S), "the test never released the engine"
         rows = pd.DataFrame({"rank": [1], "product_id": ["FM-000001"], "score": [0.5], "row": [0]})
