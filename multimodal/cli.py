@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--force", action="store_true", help="re-run every stage")
     build.add_argument("--retrain", action="store_true",
                        help="train the image encoder from scratch instead of using the shipped weights")
-    ship = sub.add_parser("ship-weights", help="copy the trained image encoder into multimodal/shipped/ with a model card")
+    ship = sub.add_parser("ship-weights", help="ship the served image encoder, text mapper and figures (multimodal/models/shipped/)")
     _common(ship)
     _image_flags(ship)
     evaluate = sub.add_parser("evaluate", help="measure search on the held-out queries; writes artifacts/metrics.json")
@@ -232,21 +232,14 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_ship_weights(args: argparse.Namespace) -> int:
     from multimodal import generations
-    from multimodal.build.shipped import SHIPPED_DIR, ship
-    from multimodal.io import read_json
+    from multimodal.build.shipped import ship_build
 
     config = config_from_args(args)
     live = generations.current(config.artifacts_dir)
     if live is not None:  # the files of the generation that is served
         config = config.replace(artifacts_dir=live.path, data_dir=live.data_dir)
-    summary_path = config.artifacts_dir / "image_training.json"
-    summary = read_json(summary_path) if summary_path.is_file() else {}
-    if summary.get("source") == "shipped":
-        print("the image encoder in the artifacts is the shipped one already; train with `build --retrain` first")
-        return 2
-    manifest = ship(config, summary)
-    print(f"shipped the image encoder to {SHIPPED_DIR}/ ({len(manifest['sha256'])} files, fingerprint "
-          f"{manifest['stage_key'][:12]}...); see MODEL_CARD.md there")
+    for line in ship_build(config):
+        print(line)
     return 0
 
 

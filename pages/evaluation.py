@@ -46,6 +46,11 @@ cols[3].metric("Text all-constraints P@10", f"{text['fused']['strict_p_at_k']:.3
 cols[4].metric("Classifier accuracy", f"{metrics['classifier']['accuracy']:.3f}")
 st.caption(f"{metrics['held_out_queries']:,} held-out queries against {metrics['catalog_items']:,} catalog items · "
            f"measured {metrics['created_at']}")
+shipped = metrics.get("provenance", {})
+if shipped.get("source") == "shipped":
+    st.info(f"These figures shipped with this build's models: measured {shipped.get('measured_at')} on "
+            f"{shipped.get('machine') or 'the machine that shipped them'} (commit {shipped.get('commit') or '?'}), on a build "
+            "with the same catalog, models and settings as this one. `make evaluate` measures them on this machine.")
 if "embedding_only" in metrics["image"]:
     alone = metrics["image"]["embedding_only"]
     st.caption(

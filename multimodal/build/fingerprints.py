@@ -78,6 +78,11 @@ def stage_inputs(config: Config) -> dict[str, str]:
     }
 
 
+def evaluation_key(config: Config, state: dict[str, str]) -> str:
+    """What the figures depend on: every setting and every model stage's inputs."""
+    return fingerprint(settings_without_folders(config.to_dict()), {k: v for k, v in state.items() if k != "evaluate"})
+
+
 def from_shipped(config: Config) -> bool:
     from multimodal.io import read_json
 

@@ -224,19 +224,42 @@ def build_index(config: Config, verbose: bool = True) -> dict[str, Any]:
     return index.manifest
 
 
-def train_text(config: Config, verbose: int = 1) -> dict[str, Any]:
-    """Train the mapping network (sentence vectors -> image embeddings) and embed every product's text.
+def train_text(config: Config, verbose: int = 1, retrain: bool = True, report: Any = None) -> dict[str, Any]:
+    """Train the mapping network (sentence vectors -> image embeddings), or with ``retrain=False``
+    install the shipped one made for these very inputs, and embed every product's text.
 
     Targets are the image embeddings of the catalog split; several texts per product.
     """
-    from multimodal.models.catalog_texts import folder_training_texts
-    from multimodal.models.text_data import TEXT_VECTORS_FILE, training_texts
-    from multimodal.models.text_encoder import SentenceEncoder, train_mapper
+    from multimodal.build.shipped import TEXT_FILES, TEXT_SUMMARY, install, shipped_text
+    from multimodal.io import save_npy_atomic
+    from multimodal.models.text_data import TEXT_VECTORS_FILE
+    from multimodal.models.text_encoder import SentenceEncoder
 
     prepared = load_prepared(config.data_dir)
     roles = Roles.of(prepared.manifest)
-    rows, image_vectors, _ = catalog_embeddings(prepared, config)
     sentence = SentenceEncoder(config.sentence_model)
+    shipped = None if retrain else shipped_text(config)
+    if shipped is not None:
+        (report or log.info)(f"[train-text] using the shipped mapper in {shipped} (checksums verified; "
+                             "`build --retrain` trains it)")
+        install(shipped, config.artifacts_dir, TEXT_FILES)
+        rows = prepared.part("catalog")[0]
+        summary: dict[str, Any] = {"source": "shipped", "products": int(len(rows))}
+    else:
+        rows, summary = _train_mapper(config, prepared, roles, sentence, verbose)
+    item_vectors = sentence.encode([product_text(r, roles) for r in rows.to_dict("records")], progress=bool(verbose))
+    save_npy_atomic(config.artifacts_dir / TEXT_VECTORS_FILE, item_vectors)
+    write_json_atomic(config.artifacts_dir / TEXT_SUMMARY, summary)
+    return summary
+
+
+def _train_mapper(config: Config, prepared: PreparedData, roles: Roles, sentence: Any, verbose: int
+                  ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    from multimodal.models.catalog_texts import folder_training_texts
+    from multimodal.models.text_data import training_texts
+    from multimodal.models.text_encoder import train_mapper
+
+    rows, image_vectors, _ = catalog_embeddings(prepared, config)
     texts, groups = [], []
     rng = np.random.default_rng(config.seed + 17)
     for i, row in rows.iterrows():
@@ -252,13 +275,9 @@ def train_text(config: Config, verbose: int = 1) -> dict[str, Any]:
                           verbose=verbose, objective=config.text_objective, labels=labels,
                           temperature=config.text_temperature, item_weight=config.text_item_weight)
     mapper.save(config.artifacts_dir)
-    item_vectors = sentence.encode([product_text(r, roles) for r in rows.to_dict("records")], progress=bool(verbose))
-    from multimodal.io import save_npy_atomic
-
-    save_npy_atomic(config.artifacts_dir / TEXT_VECTORS_FILE, item_vectors)
     history = mapper.history
-    return {
-        "texts": len(texts), "products": int(len(rows)), "epochs": len(history.get("loss", [])),
+    return rows, {
+        "source": "trained", "texts": len(texts), "products": int(len(rows)), "epochs": len(history.get("loss", [])),
         "train_mse": history["loss"][-1] if history.get("loss") else None,
         "val_mse": min(history["val_loss"]) if history.get("val_loss") else None,
     }
