@@ -30,7 +30,8 @@ SHIPPED_DIR = Path(__file__).resolve().parents[1] / "models" / "shipped"
 MANIFEST = "manifest.json"
 MODEL_CARD = "MODEL_CARD.md"
 FILES = ("image_embedding.keras", "image_classifier_head.keras", "image_config.json", "image_history.json")
-TEXT_DIR, TEXT_FILES = "text", ("text_mapper.keras", "text_history.json")
+# the product-text vectors too: one sentence-model pass over the catalog costs ~45 s on 2 cores
+TEXT_DIR, TEXT_FILES = "text", ("text_mapper.keras", "text_history.json", "item_text_vectors.npy")
 FIGURES_DIR, FIGURES_FILES = "figures", ("metrics.json",)
 TEXT_SUMMARY = "text_training.json"  # where train-text says whether it trained or installed the mapper
 MAX_BYTES = 10 * 1024 * 1024

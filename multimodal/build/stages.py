@@ -225,8 +225,8 @@ def build_index(config: Config, verbose: bool = True) -> dict[str, Any]:
 
 
 def train_text(config: Config, verbose: int = 1, retrain: bool = True, report: Any = None) -> dict[str, Any]:
-    """Train the mapping network (sentence vectors -> image embeddings), or with ``retrain=False``
-    install the shipped one made for these very inputs, and embed every product's text.
+    """Train the mapping network (sentence vectors -> image embeddings) and embed every product's
+    text, or with ``retrain=False`` install the shipped mapper and vectors made for these very inputs.
 
     Targets are the image embeddings of the catalog split; several texts per product.
     """
@@ -236,19 +236,18 @@ def train_text(config: Config, verbose: int = 1, retrain: bool = True, report: A
     from multimodal.models.text_encoder import SentenceEncoder
 
     prepared = load_prepared(config.data_dir)
-    roles = Roles.of(prepared.manifest)
-    sentence = SentenceEncoder(config.sentence_model)
     shipped = None if retrain else shipped_text(config)
-    if shipped is not None:
-        (report or log.info)(f"[train-text] using the shipped mapper in {shipped} (checksums verified; "
-                             "`build --retrain` trains it)")
+    if shipped is not None:  # made for this very catalog text, image model and settings: vectors included
+        (report or log.info)(f"[train-text] using the shipped mapper and product-text vectors in {shipped} "
+                             "(checksums verified; `build --retrain` trains and embeds)")
         install(shipped, config.artifacts_dir, TEXT_FILES)
-        rows = prepared.part("catalog")[0]
-        summary: dict[str, Any] = {"source": "shipped", "products": int(len(rows))}
+        summary: dict[str, Any] = {"source": "shipped", "products": int((prepared.catalog["split"] == "catalog").sum())}
     else:
+        roles = Roles.of(prepared.manifest)
+        sentence = SentenceEncoder(config.sentence_model)
         rows, summary = _train_mapper(config, prepared, roles, sentence, verbose)
-    item_vectors = sentence.encode([product_text(r, roles) for r in rows.to_dict("records")], progress=bool(verbose))
-    save_npy_atomic(config.artifacts_dir / TEXT_VECTORS_FILE, item_vectors)
+        item_vectors = sentence.encode([product_text(r, roles) for r in rows.to_dict("records")], progress=bool(verbose))
+        save_npy_atomic(config.artifacts_dir / TEXT_VECTORS_FILE, item_vectors)
     write_json_atomic(config.artifacts_dir / TEXT_SUMMARY, summary)
     return summary
 
