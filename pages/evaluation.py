@@ -49,7 +49,7 @@ st.caption(f"{metrics['held_out_queries']:,} held-out queries against {metrics['
 shipped = metrics.get("provenance", {})
 if shipped.get("source") == "shipped":
     st.info(f"These figures shipped with this build's models: measured {shipped.get('measured_at')} on "
-            f"{shipped.get('machine') or 'the machine that shipped them'} (commit {shipped.get('commit') or '?'}), on a build "
+            f"{shipped.get('machine') or 'the machine that shipped them'} (shipped at commit {shipped.get('commit') or '?'}), on a build "
             "with the same catalog, models and settings as this one. `make evaluate` measures them on this machine.")
 if "embedding_only" in metrics["image"]:
     alone = metrics["image"]["embedding_only"]
