@@ -74,12 +74,9 @@ def decode_image(data: bytes, filename: str | None, settings: ApiSettings) -> Im
 
 def metadata_list(text: str | None, n: int) -> list[dict[str, Any]] | None:
     """The ``metadata`` form field: a JSON list of one object per file, or None when left out."""
-    if text is None or not text.strip():
+    rows = _json_field(text, "metadata")
+    if rows is None:
         return None
-    try:
-        rows = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInputError(f"metadata is not valid JSON: {exc}") from None
     if not isinstance(rows, list) or len(rows) != n or not all(isinstance(r, dict) for r in rows):
         raise InvalidInputError(f"metadata must be a JSON list of {n} objects, one per file")
     return rows
@@ -87,12 +84,19 @@ def metadata_list(text: str | None, n: int) -> list[dict[str, Any]] | None:
 
 def facets_field(text: str | None) -> dict[str, list[str]] | None:
     """The ``facets`` form or query field: a JSON object of column -> value or values, or None."""
-    if text is None or not text.strip():
+    facets = _json_field(text, "facets")
+    if facets is None:
         return None
-    try:
-        facets = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInputError(f"facets is not valid JSON: {exc}") from None
     if not isinstance(facets, dict) or not all(isinstance(v, (str, list)) for v in facets.values()):
         raise InvalidInputError('facets must be a JSON object of column -> values, e.g. {"baseColour": ["Navy Blue"]}')
     return {str(k): [v] if isinstance(v, str) else [str(x) for x in v] for k, v in facets.items()}
+
+
+def _json_field(text: str | None, what: str) -> Any:
+    """A form or query field holding JSON; None when it is left out or blank."""
+    if text is None or not text.strip():
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"{what} is not valid JSON: {exc}") from None

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from multimodal.build.fingerprints import STATE_FILE, stage_inputs
-from multimodal.build.ingest_folder import folder_rows
+from multimodal.build.ingest_folder import assign_product_id, folder_rows
 from multimodal.build.stages import product_text
 from multimodal.catalog.prepared import PreparedData, load_prepared, save_prepared
 from multimodal.catalog.roles import Roles
@@ -171,14 +171,7 @@ def _product_rows(config: Config, prepared: PreparedData, names: list[str], meta
     for n, (name, given) in enumerate(zip(names, metadata)):
         given = dict(given)
         label = _category_label(given.pop("category", None), int(np.argmax(probs[n])), name)
-        product_id = str(given.pop("product_id", "") or "").strip()
-        if not product_id:
-            while f"NEW-{serial:06d}" in taken:
-                serial += 1
-            product_id = f"NEW-{serial:06d}"
-        if product_id in taken:
-            raise InvalidInputError(f"{name}: product id {product_id!r} is given twice")
-        taken.add(product_id)
+        product_id, serial = assign_product_id(given.pop("product_id", ""), taken, serial, name)
         try:
             product = make_product(label, rng, given)
         except InvalidInputError as exc:

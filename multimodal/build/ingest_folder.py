@@ -40,14 +40,7 @@ def folder_rows(prepared: PreparedData, roles: Roles, names: list[str], metadata
     for n, (name, given) in enumerate(zip(names, metadata)):
         values = _known_keys(given, own, id_column, category_column, name)
         category = _category(values.pop(category_column, None), roles.categories, int(np.argmax(probs[n])), name)
-        product_id = str(values.pop("product_id", "") or "").strip()
-        if not product_id:
-            while f"NEW-{serial:06d}" in taken:
-                serial += 1
-            product_id = f"NEW-{serial:06d}"
-        if product_id in taken:
-            raise InvalidInputError(f"{name}: product id {product_id!r} is already in the catalog or given twice")
-        taken.add(product_id)
+        product_id, serial = assign_product_id(values.pop("product_id", ""), taken, serial, name)
         if roles.gender and values.get(roles.gender):
             values[roles.gender] = _known(values[roles.gender], catalog[roles.gender], f"{roles.gender} value", name)
         for column in roles.numeric:
@@ -61,6 +54,24 @@ def folder_rows(prepared: PreparedData, roles: Roles, names: list[str], metadata
         rows.append({"product_id": product_id, "image_index": len(prepared.images) + n, "split": "catalog",
                      "label": roles.categories.index(category), "category": category, **row, "source_split": "added"})
     return pd.DataFrame(rows, columns=[*catalog.columns, *(["source_split"] if "source_split" not in catalog else [])])
+
+
+def assign_product_id(wanted: Any, taken: set[str], serial: int, name: str) -> tuple[str, int]:
+    """An added product's id: the one given, else the next free ``NEW-nnnnnn`` from ``serial``;
+    added to ``taken``. Returns the id and the serial to go on from.
+
+    Raises:
+        InvalidInputError: the id given is taken (in the catalog, or earlier in the same call).
+    """
+    product_id = str(wanted or "").strip()
+    if not product_id:
+        while f"NEW-{serial:06d}" in taken:
+            serial += 1
+        product_id = f"NEW-{serial:06d}"
+    if product_id in taken:
+        raise InvalidInputError(f"{name}: product id {product_id!r} is already in the catalog or given twice")
+    taken.add(product_id)
+    return product_id, serial
 
 
 def _known_keys(given: dict[str, Any], own: list[str], id_column: str | None, category_column: str,
