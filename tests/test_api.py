@@ -232,3 +232,26 @@ def test_facets_are_listed_with_counts_and_narrow_every_search(client) -> None:
     assert {r["category"] for r in similar} == {"Bag"}
     bad = client.get(f"/items/{first}/similar", params={"facets": "[1, 2]"})
     assert bad.status_code == 400 and "JSON object" in bad.json()["detail"]
+
+
+def test_an_item_added_through_one_api_process_is_served_by_another_after_its_refresh(toy_build, tmp_path) -> None:
+    import time
+
+    config, _, _ = toy_build
+    shutil.copytree(config.data_dir, tmp_path / "data")
+    shutil.copytree(config.artifacts_dir, tmp_path / "artifacts")
+    dirs = {"artifacts_dir": tmp_path / "artifacts", "data_dir": tmp_path / "data"}
+    yy, xx = np.mgrid[0:28, 0:28]
+    ring = _png(((np.abs(np.hypot(yy - 14, xx - 14) - 6) < 2) * 240).astype(np.uint8))
+    with TestClient(create_app(ApiSettings(**dirs, refresh_s=0))) as writer, \
+            TestClient(create_app(ApiSettings(**dirs, refresh_s=0.2))) as reader:
+        before, encoder = reader.get("/health").json()["items"], reader.app.state.holder.engine.image_encoder
+        meta = json.dumps([{"category": "Bag", "gender": "Women", "product_id": "OTHER-1"}])
+        assert writer.post("/items", files=[("files", ("ring.png", ring, "image/png"))], data={"metadata": meta}).status_code == 201
+        deadline = time.monotonic() + 30
+        while reader.get("/health").json()["items"] == before and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert reader.get("/health").json()["items"] == before + 1, "the reader picked up the writer's generation"
+        found = reader.post("/search/image", files={"file": ("ring.png", ring, "image/png")}, data={"k": "3"}).json()
+        assert "OTHER-1" in [r["product_id"] for r in found["results"]]
+        assert reader.app.state.holder.engine.image_encoder is encoder, "unchanged models are kept, not loaded again"

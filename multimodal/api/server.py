@@ -16,6 +16,7 @@ only; :func:`serve` refuses to start otherwise.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -66,6 +67,38 @@ class EngineHolder:
             log.warning("warm-up query failed (the engine still serves): %s", exc)
         self.engine, self.error = engine, None
 
+    def refresh(self) -> bool:
+        """Swap in the generation another process committed (add-items through another API worker,
+        the CLI, a build), keeping the models whose files did not change; the current engine serves
+        until the new one is loaded. Returns True if it swapped."""
+        from multimodal import generations
+        from multimodal.search.engine import SearchEngine
+
+        engine, s = self.engine, self.settings
+        if engine is None or engine.generation is None:
+            return False
+        live = generations.current(s.artifacts_dir)
+        if live is None or live.name == engine.generation:
+            return False
+        with self.write_lock:  # not while this process adds items (it loads the new engine itself)
+            if self.engine is not engine:
+                return False
+            self.engine = SearchEngine.load(s.artifacts_dir, s.data_dir, reuse=engine, store=s.store, store_uri=s.store_uri)
+        log.info("serving %s, committed by another process", live.name)
+        return True
+
+    async def watch(self) -> None:
+        """Look for a newer generation every ``refresh_s`` seconds, for as long as the app runs."""
+        from starlette.concurrency import run_in_threadpool
+
+        while True:
+            await asyncio.sleep(self.settings.refresh_s)
+            try:
+                await run_in_threadpool(self.refresh)
+            except (MultimodalError, OSError) as exc:  # a damaged or half-written generation: keep serving this one
+                log.warning("could not load the newest generation (still serving %s): %s",
+                            getattr(self.engine, "generation", None), exc)
+
     def get(self) -> Any:
         if self.engine is None:
             raise ArtifactError(self.error or "the search engine is not loaded")
@@ -96,7 +129,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         holder.load()
+        watcher = asyncio.create_task(holder.watch()) if settings.refresh_s > 0 else None
         yield
+        if watcher is not None:
+            watcher.cancel()
         holder.engine = None
 
     app = FastAPI(title="Multimodal fashion search", version="1.0", lifespan=lifespan,

@@ -48,6 +48,7 @@ class ApiSettings:
     max_in_flight: int = 8
     queue_wait_s: float = 0.25
     retry_after_s: int = 1
+    refresh_s: float = 2.0  # how often to look for a generation another process committed (0: never)
 
     @classmethod
     def from_env(cls) -> ApiSettings:
@@ -70,6 +71,7 @@ class ApiSettings:
             read_key_file=path("MULTIMODAL_API_READ_KEY_FILE"),
             max_in_flight=int(env.get("MULTIMODAL_API_MAX_IN_FLIGHT", cls.max_in_flight)),
             queue_wait_s=float(env.get("MULTIMODAL_API_QUEUE_WAIT_S", cls.queue_wait_s)),
+            refresh_s=float(env.get("MULTIMODAL_API_REFRESH_S", cls.refresh_s)),
         )
 
     def write_key(self) -> str | None:
@@ -87,8 +89,8 @@ class ApiSettings:
             InsecureServerError: writes enabled with no write key on a non-loopback address, an
                 unreadable or empty key file, or limits that cannot work.
         """
-        if self.max_in_flight < 1 or self.queue_wait_s < 0 or self.retry_after_s < 1:
-            raise InsecureServerError("max_in_flight and retry_after_s must be at least 1, queue_wait_s at least 0")
+        if self.max_in_flight < 1 or self.queue_wait_s < 0 or self.retry_after_s < 1 or self.refresh_s < 0:
+            raise InsecureServerError("max_in_flight and retry_after_s must be at least 1, queue_wait_s and refresh_s at least 0")
         self.read_key_value()
         if self.writes and self.write_key() is None and not is_loopback(self.host):
             raise InsecureServerError(
