@@ -255,3 +255,21 @@ def test_an_item_added_through_one_api_process_is_served_by_another_after_its_re
         found = reader.post("/search/image", files={"file": ("ring.png", ring, "image/png")}, data={"k": "3"}).json()
         assert "OTHER-1" in [r["product_id"] for r in found["results"]]
         assert reader.app.state.holder.engine.image_encoder is encoder, "unchanged models are kept, not loaded again"
+
+
+def test_an_api_started_before_any_build_serves_the_first_build_committed(toy_build, tmp_path) -> None:
+    import os
+    import time
+
+    config, _, _ = toy_build
+    shutil.copytree(config.data_dir, tmp_path / "data")
+    settings = ApiSettings(artifacts_dir=tmp_path / "artifacts", data_dir=tmp_path / "data", refresh_s=0.2)
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/health").status_code == 503
+        shutil.copytree(config.artifacts_dir, tmp_path / "staging")
+        os.rename(tmp_path / "staging", tmp_path / "artifacts")  # the build appears whole, as a commit makes it
+        deadline = time.monotonic() + 30
+        while client.get("/health").status_code == 503 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert client.get("/health").json()["status"] == "ok"
+        assert client.post("/search/text", json={"query": "black boots", "k": 3}).status_code == 200

@@ -47,6 +47,7 @@ class EngineHolder:
         self.engine: Any = None
         self.error: str | None = None
         self.write_lock = threading.Lock()
+        self._tried: str | None = None  # the last generation a failed start-up load was retried on
 
     def load(self) -> None:
         from multimodal.search.engine import SearchEngine
@@ -70,15 +71,21 @@ class EngineHolder:
     def refresh(self) -> bool:
         """Swap in the generation another process committed (add-items through another API worker,
         the CLI, a build), keeping the models whose files did not change; the current engine serves
-        until the new one is loaded. Returns True if it swapped."""
+        until the new one is loaded. An API started before any build serves the first one committed.
+        Returns True if it swapped."""
         from multimodal import generations
         from multimodal.search.engine import SearchEngine
 
         engine, s = self.engine, self.settings
-        if engine is None or engine.generation is None:
-            return False
         live = generations.current(s.artifacts_dir)
-        if live is None or live.name == engine.generation:
+        if engine is None:  # started before any build: serve the first one committed (each one tried once)
+            if live is None or live.name == self._tried:
+                return False
+            self._tried = live.name
+            with self.write_lock:
+                self.load()
+            return self.engine is not None
+        if engine.generation is None or live is None or live.name == engine.generation:
             return False
         with self.write_lock:  # not while this process adds items (it loads the new engine itself)
             if self.engine is not engine:
