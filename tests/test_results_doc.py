@@ -66,3 +66,9 @@ def test_a_benchmark_of_nested_figures_and_its_appended_runs_are_on_the_page() -
     page = render({}, {"latency": latency, "scale": scale}, {"commit": "abc1234"})
     assert "| text_query_ms median | 26.0 |" in page and "| text_query_ms p95 | 37.2 |" in page
     assert "Run 2026-11-25" in page and "Rows added 2026-12-04" in page
+
+
+def test_shipped_figures_say_where_they_were_measured() -> None:
+    shipped = {**_metrics(), "provenance": {"source": "shipped", "measured_at": "2026-12-04T02:29", "machine": "x86_64, 2 CPUs"}}
+    assert "shipped with the models (measured 2026-12-04T02:29 on x86_64, 2 CPUs)" in render({"Fashion-MNIST": shipped}, {}, {})
+    assert "shipped with the models" not in render({"Fashion-MNIST": _metrics()}, {}, {})

@@ -178,7 +178,10 @@ def render(metrics: dict[str, dict[str, Any]], benchmarks: dict[str, dict[str, A
     if not metrics:
         out += ["No `metrics.json` was served when this page was written: run `python -m multimodal build`.", ""]
     for name, m in metrics.items():
-        out += [f"# {name}", "", f"`metrics.json` created {m.get('created_at', 'at a time not recorded')}.", ""]
+        shipped = m.get("provenance", {})
+        note = (f" These figures shipped with the models (measured {shipped.get('measured_at')} on {shipped.get('machine')}); "
+                "`python -m multimodal evaluate` measures them here." if shipped.get("source") == "shipped" else "")
+        out += [f"# {name}", "", f"`metrics.json` created {m.get('created_at', 'at a time not recorded')}.{note}", ""]
         for section in (_image_section, _folder_section, _text_section, _latency_section):
             part = section(m)
             out += [*part, ""] if part else []
