@@ -306,9 +306,7 @@ def _facet(text: str) -> tuple[str, list[str]]:
 def _shown_columns(columns: list[str], roles: Any, present: Sequence[str]) -> list[str]:
     """Fashion-MNIST's column names read as the catalog's own (a folder catalog's sheet names its
     category, colour and title columns its own way); columns the catalog lacks are left out."""
-    own = {"category": roles.extra.get("category_column", roles.category), "gender": roles.gender,
-           "colour": roles.colour, "price": roles.price, "title": roles.title}
-    named = [own.get(c, c) if own.get(c, c) else c for c in columns]
+    named = [roles.column(c) or c for c in columns]
     return [c for c in dict.fromkeys(named) if c in present]
 
 

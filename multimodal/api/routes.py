@@ -133,12 +133,7 @@ def add_search_routes(app: FastAPI, engine: Callable[[], Any], settings: ApiSett
     @app.get("/facets", response_class=JsonBytes, dependencies=deps)
     async def facets_list() -> JsonBytes:
         """The columns a search can be narrowed by (``facets``), each value with its number of products."""
-        from multimodal.search.filters import facet_counts
-
-        def work() -> dict[str, Any]:
-            served = engine()
-            return facet_counts(served.catalog, served.roles.facets)
-        return await answer(work)
+        return await answer(lambda: engine().facet_index.counts())
 
     @app.get("/items/{product_id}/similar", response_class=JsonBytes, dependencies=deps)
     async def similar(product_id: str, k: int = 10, gender: str = "all",

@@ -199,7 +199,7 @@ def example_queries(engine: Any) -> tuple[str, ...]:
 @st.cache_data(show_spinner=False, max_entries=8)
 def _catalog_examples(generation: str | None, artifacts: str, _engine: Any) -> tuple[str, ...]:
     catalog, roles = _engine.catalog, _engine.roles
-    column = roles.extra.get("category_column", "category")
+    column = roles.category_column
 
     def top(rows: pd.DataFrame, name: str | None, skip: tuple[str, ...] = ("", "unisex")) -> str:
         values = rows[name].astype(str) if name in rows else pd.Series(dtype=str)
@@ -225,21 +225,13 @@ def _catalog_examples(generation: str | None, artifacts: str, _engine: Any) -> t
 def facet_filters(engine: Any) -> None:
     """One multiselect per facet column of the catalog, values with their product counts, the most
     common first; the choices live in session state (``facet_choice``) and survive page switches."""
-    counts = _facet_counts(_live_generation(), str(artifacts_dir()), engine)
+    counts = engine.facet_index.counts()
     chosen = {c: v for c, v in st.session_state.get("facet_choice", {}).items() if c in counts}
     with st.expander("Narrow by" + (f" ({sum(map(len, chosen.values()))} chosen)" if chosen else ""), expanded=bool(chosen)):
         for column, values in counts.items():
             st.multiselect(column, list(values), default=[v for v in chosen.get(column, []) if v in values],
                            key=f"facet-{column}", format_func=lambda v, n=values: f"{v} ({n[v]:,})",
                            on_change=_remember_facet, args=(column,))
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def _facet_counts(generation: str | None, artifacts: str, _engine: Any) -> dict[str, dict[str, int]]:
-    """Per generation: added items change the counts."""
-    from multimodal.search.filters import facet_counts
-
-    return facet_counts(_engine.catalog, _engine.roles.facets)
 
 
 def _remember_facet(column: str) -> None:

@@ -104,8 +104,7 @@ def add_items(
 
 
 def _shown(roles: Roles) -> tuple[str, ...]:
-    category = roles.extra.get("category_column", roles.category)
-    columns = ("product_id", "file", category, "predicted_category", "confidence", roles.gender, roles.colour,
+    columns = ("product_id", "file", roles.category_column, "predicted_category", "confidence", roles.gender, roles.colour,
                roles.price, roles.title)
     return tuple(dict.fromkeys(c for c in columns if c))
 

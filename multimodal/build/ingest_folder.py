@@ -33,7 +33,7 @@ def folder_rows(prepared: PreparedData, roles: Roles, names: list[str], metadata
     catalog = prepared.catalog
     schema = dict(prepared.manifest.get("schema") or {})
     id_column, image_column = schema.get("id"), schema.get("image_column")
-    category_column = roles.extra.get("category_column", "category")
+    category_column = roles.category_column
     own = [c for c in catalog.columns if c not in ("product_id", "image_index", "split", "label", "category", "source_split")]
     taken = set(catalog["product_id"].astype(str))
     serial, rows = len(catalog), []

@@ -40,6 +40,18 @@ class Roles:
         return self.source == "folder"
 
     @property
+    def category_column(self) -> str:
+        """The catalog's own name of its category column ("articleType"; Fashion-MNIST: "category")."""
+        return self.extra.get("category_column") or self.category
+
+    def column(self, part: str) -> str | None:
+        """The catalog's own column for a part every catalog may have (category, gender, colour,
+        price, title); None where it has none. Any other name is returned as it is."""
+        own = {"category": self.category_column, "gender": self.gender, "colour": self.colour, "price": self.price,
+               "title": self.title}
+        return own.get(part, part)
+
+    @property
     def facets(self) -> tuple[str, ...]:
         """The columns a search can be narrowed by (the attributes; gender has its own filter)."""
         return tuple(c for c in self.attributes if c != self.gender)
@@ -50,7 +62,7 @@ class Roles:
         (none for Fashion-MNIST, whose fields the faces list)."""
         if not self.is_folder:
             return ()
-        columns = (self.extra.get("category_column"), self.gender, self.colour, self.title, *self.attributes,
+        columns = (self.category_column, self.gender, self.colour, self.title, *self.attributes,
                    *self.numeric, *self.text)
         return tuple(dict.fromkeys(c for c in columns if c))
 

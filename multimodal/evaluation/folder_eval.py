@@ -119,11 +119,11 @@ def run_folder_evaluation(config: Config, engine: SearchEngine, k: int = 10) -> 
     flat = unit_rows((q_x - q_x.mean(axis=(1, 2, 3), keepdims=True)).reshape(len(q_x), -1))
     pixels = top_k_of_scores(flat @ gallery.T, k)
     ranked = {"shipped_ranking": served, "embedding_only": nearest, "raw_pixels": pixels}
-    attributes = tuple(c for c in engine.roles.attributes if c in queries.columns and c != engine.roles.extra.get("category_column"))
+    attributes = tuple(c for c in engine.roles.attributes if c in queries.columns and c != engine.roles.category_column)
     self_first = top_k_of_scores(engine.item_vectors @ engine.item_vectors.T, 1)[:, 0] == np.arange(len(engine.catalog))
     return {
         "catalog": engine.roles.name,
-        "category_column": engine.roles.extra.get("category_column"),
+        "category_column": engine.roles.category_column,
         "queries": int(len(q_y)), "catalog_items": int(len(cat_y)),
         "category": {name: _rank_metrics(rows, cat_y, q_y) for name, rows in ranked.items()},
         "per_category": _per_category(served, cat_y, q_y, engine.categories),

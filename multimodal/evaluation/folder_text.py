@@ -27,7 +27,7 @@ def _other_number(word: str) -> str:
 
 def _queries(products: pd.DataFrame, engine: SearchEngine, seed: int, per_group: int) -> list[dict[str, Any]]:
     roles = engine.roles
-    column = roles.extra.get("category_column", "category")
+    column = roles.category_column
     extra = {"usage": next((c for c in roles.attributes if c.lower() == "usage"), None),
              "season": next((c for c in roles.attributes if c.lower() == "season"), None)}
     rng = np.random.default_rng(seed + 5)

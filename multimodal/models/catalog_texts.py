@@ -33,7 +33,7 @@ def folder_item_text(row: Mapping[str, Any], roles: Roles) -> str:
 def folder_training_texts(row: Mapping[str, Any], roles: Roles, rng: np.random.Generator) -> list[str]:
     """The product's text and a few short shopper-style phrases made of its values ("Navy Blue
     Tshirts for Men", "Casual Tshirts"): the mapper learns what each value looks like."""
-    category = _value(row, roles.extra.get("category_column", roles.category)) or _value(row, "category")
+    category = _value(row, roles.category_column) or _value(row, "category")
     colour, gender = _value(row, roles.colour), _value(row, roles.gender)
     others = [v for c in roles.attributes if (v := _value(row, c)) and v not in (category, colour, gender)]
     out = [folder_item_text(row, roles)]

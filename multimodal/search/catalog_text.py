@@ -109,5 +109,5 @@ def engine_rank(engine: Any, query: str, k: int, gender: str | None, liked_rows:
     weights = {"image_score": engine.config.w_image, "text_score": engine.config.w_text, "bm25_score": engine.config.w_bm25}
     columns = {c: engine.catalog[c].astype(str).to_numpy() for c in engine.roles.attributes if c in engine.catalog}
     ranking = rank_catalog_text(parsed, columns, base, query_gender, signals, weights, fusion or engine.config.text_fusion,
-                                k, engine.roles.extra.get("category_column"))
+                                k, engine.roles.category_column)
     return ranking, parsed

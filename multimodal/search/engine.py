@@ -247,11 +247,16 @@ class SearchEngine:
     def _model_input(self, row: int) -> np.ndarray:
         return preprocess_batch(self.images[row : row + 1])[0]
 
-    def facet_rows(self, facets: Facets | None) -> np.ndarray | None:
-        """The rows the facets chosen allow (None: every row)."""
+    @property
+    def facet_index(self) -> FacetIndex:
+        """The catalog's facet columns as codes (masks and counts), read on first use."""
         if self._facets is None:
             self._facets = FacetIndex(self.catalog, self.roles.facets)
-        return self._facets.mask(facets)
+        return self._facets
+
+    def facet_rows(self, facets: Facets | None) -> np.ndarray | None:
+        """The rows the facets chosen allow (None: every row)."""
+        return self.facet_index.mask(facets)
 
     def _row_of(self, product_id: str) -> int:
         if self._positions is None:

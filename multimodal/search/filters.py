@@ -74,11 +74,21 @@ class FacetIndex:
     def __init__(self, catalog: pd.DataFrame, columns: Sequence[str]) -> None:
         self.columns = tuple(columns)
         self._codes: dict[str, np.ndarray] = {}
+        self._values: dict[str, list[str]] = {}
         self._spelled: dict[str, dict[str, int]] = {}
         for column in self.columns:
             codes, values = pd.factorize(catalog[column].astype(str))
-            self._codes[column] = codes
+            self._codes[column], self._values[column] = codes, [str(v) for v in values]
             self._spelled[column] = {str(v).strip().lower(): i for i, v in enumerate(values)}
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Each facet's values with the number of products holding them, the most common first."""
+        out = {}
+        for column in self.columns:
+            values = self._values[column]
+            counts = np.bincount(self._codes[column], minlength=len(values))
+            out[column] = {values[i]: int(counts[i]) for i in np.argsort(-counts, kind="stable") if values[i].strip()}
+        return out
 
     def mask(self, facets: Facets | None) -> np.ndarray | None:
         """Rows holding, in every column named, one of the values chosen there (a shop's facet
@@ -109,9 +119,5 @@ def facet_mask(catalog: pd.DataFrame, facets: Facets | None, columns: Sequence[s
 
 
 def facet_counts(catalog: pd.DataFrame, columns: Sequence[str]) -> dict[str, dict[str, int]]:
-    """Each facet's values with the number of products holding them, the most common first."""
-    out = {}
-    for column in columns:
-        counts = catalog[column].astype(str).value_counts()
-        out[column] = {str(v): int(n) for v, n in counts.items() if str(v).strip()}
-    return out
+    """``FacetIndex(catalog, columns).counts()``, for one catalog read once."""
+    return FacetIndex(catalog, columns).counts()
