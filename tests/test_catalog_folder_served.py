@@ -182,6 +182,8 @@ def test_the_api_searches_and_adds_to_a_folder_catalog_in_its_own_columns(shop_c
         row = response.json()["added"][0]
         assert (row["product_id"], row["articleType"], row["gender"], row["productDisplayName"]) == ("API-1", "Caps", "Unisex", "Api Cap")
         assert client.get("/health").json()["items"] == items + 1
+        again = client.post("/items", files=[("files", ("cap.png", _new_photo(2), "image/png"))], data={"metadata": meta}).json()
+        assert again["added"] == [] and again["skipped"] == [{"file": "cap.png", "product_id": "API-1"}], "says it is there already"
         bad = client.post("/items", files=[("files", ("x.png", _new_photo(3), "image/png"))],
                           data={"metadata": json.dumps([{"articleType": "Hats"}])})
         assert bad.status_code == 400 and "unknown category" in bad.json()["detail"]

@@ -171,7 +171,8 @@ def add_item_routes(app: FastAPI, holder: Any, settings: ApiSettings) -> None:
             holder.load()
         fields = [c for c in added.shown if c != "file"]
         added_rows = [{k: json_value(v) for k, v in r.items()} for r in added.rows[fields].to_dict("records")]
-        return JSONResponse({"added": added_rows, "items": len(holder.get().index)}, status_code=201)
+        skipped = [{"file": name, "product_id": product_id} for name, product_id in added.skipped]  # already there
+        return JSONResponse({"added": added_rows, "skipped": skipped, "items": len(holder.get().index)}, status_code=201)
 
 
 def add_ops_routes(app: FastAPI, holder: Any, metrics: Any, limiter: Any, keyed: bool) -> None:
