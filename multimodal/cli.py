@@ -275,7 +275,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         print("understood: " + (", ".join(understood) or "nothing explicit"))  # soft words too, as the app and API show them
         if result.relaxed:
             print(result.relaxed)
-        columns = ["rank", "product_id", "category", "gender", "colour", "material", "price", "score", "image_score",
+        columns = ["rank", "product_id", "category", "gender", "colour", "material", "price", "match", "image_score",
                    "text_score", "bm25_score", "title"]
         rows = result.rows
         if rows["misses"].map(len).any():  # what each close match (or every result, when relaxed) lacks
@@ -284,7 +284,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     else:
         result = engine.search_image(args.image, k=args.k, gender=args.gender, facets=facets)
         print(f"predicted category: {result.predicted_category} ({result.confidence:.0%})")
-        columns = ["rank", "product_id", "category", "gender", "colour", "price", "score", "title"]
+        columns = ["rank", "product_id", "category", "gender", "colour", "price", "match", "title"]
         rows = result.rows
     if rows.empty:
         print("no products match these filters")

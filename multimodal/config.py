@@ -79,6 +79,14 @@ class Config:
     image_hedge_min: float | None = 0.1
     image_hedge_depth: int = 5
     image_exact_similarity: float = 0.999
+    # The very product in the photo (folder catalogs): the catalog item whose product print
+    # (``product_prints``) correlates at least image_same_product with the query's comes first when
+    # it leads the next by image_same_product_margin and the classifier gives its category at least
+    # image_same_product_probability; otherwise, above the threshold, it gets a slot in the first
+    # image_hedge_depth. None = off (Fashion-MNIST). Chosen on dev data: docs/decisions.md.
+    image_same_product: float | None = None
+    image_same_product_margin: float = 0.02
+    image_same_product_probability: float = 0.1
     # Relevance feedback (Rocchio): query + feedback_liked * mean(liked) - feedback_disliked * mean(disliked).
     feedback_liked: float = 0.75
     feedback_disliked: float = 0.25
@@ -177,7 +185,8 @@ STAGES: dict[str, tuple[str, ...]] = {
     ),
     "image_search": (
         "w_image_category", "image_candidates", "w_image_pixels", "image_hedge_min", "image_hedge_depth",
-        "image_exact_similarity", "feedback_liked", "feedback_disliked",
+        "image_exact_similarity", "image_same_product", "image_same_product_margin", "image_same_product_probability",
+        "feedback_liked", "feedback_disliked",
     ),
     "text": (
         "sentence_model", "text_epochs", "text_candidates", "text_fusion", "w_image", "w_text", "w_bm25", "w_attribute",
@@ -200,7 +209,9 @@ _WEIGHTS = {"classifier_weight", "instance_weight", "w_image_category", "w_image
 _POSITIVE = {"image_alpha", "instance_temperature", "learning_rate", "text_temperature"}
 _FRACTIONS = {"query_fraction": (0.0, 1.0, False), "validation_fraction": (0.0, 1.0, True), "bn_momentum": (0.0, 1.0, False),
               "image_exact_similarity": (0.0, 1.0, True), "semantic_threshold": (-1.0, 1.0, True),
-              "text_item_weight": (0.0, 1.0, True), "image_hedge_min": (0.0, 1.0, True)}
+              "text_item_weight": (0.0, 1.0, True), "image_hedge_min": (0.0, 1.0, True),
+              "image_same_product": (-1.0, 1.0, True), "image_same_product_margin": (0.0, 2.0, True),
+              "image_same_product_probability": (0.0, 1.0, True)}
 _CHOICES = {"profile": PROFILES, "store": STORES, "index_type": ("flat", "hnsw", "ivf"),
             "text_fusion": ("weighted", "rrf"), "image_backbone": ("mobilenetv2", "cnn"),
             "text_objective": ("mse", "contrastive"), "image_weights": (None, "imagenet")}
@@ -223,7 +234,7 @@ def check_fields(config: Config) -> list[tuple[str, str]]:
             wrong.append((name, f"must be a number {'> 0' if name in _POSITIVE else '>= 0'}, got {value!r}"))
     for name, (low, high, closed) in _FRACTIONS.items():
         value = getattr(config, name)
-        if value is None and name == "image_hedge_min":
+        if value is None and name in ("image_hedge_min", "image_same_product"):
             continue
         inside = _is_number(value) and (low <= value <= high if closed else low < value < high)
         if not inside:

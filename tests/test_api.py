@@ -56,7 +56,8 @@ def test_text_search_returns_ranked_products_with_their_fields(client, engine) -
     body = response.json()
     results = body["results"]
     assert len(results) == 5 and [r["rank"] for r in results] == [1, 2, 3, 4, 5]
-    assert {"product_id", "category", "gender", "colour", "price", "score", "text_score"} <= set(results[0])
+    assert {"product_id", "category", "gender", "colour", "price", "match", "score", "text_score"} <= set(results[0])
+    assert all(0.0 <= r["match"] <= 1.0 for r in results)
     assert all(r["gender"] in ("Women", "Unisex") for r in results)
     assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
     expected = engine.search_text("ankle boots", k=5, gender="women").product_ids

@@ -79,7 +79,7 @@ def test_open_a_page_by_its_address_type_a_query_see_results_switch_pages_and_sc
         box.fill("black sneakers for men")
         box.press("Enter")
         expect(page.get_by_text("category: Sneaker").first).to_be_visible(timeout=90_000)
-        expect(page.get_by_text("score").first).to_be_visible()
+        expect(page.get_by_text("match").first).to_be_visible()
         page.screenshot(path=str(tmp_path / "text_search.png"), full_page=True)
         page.get_by_role("button", name="More like this").first.click()
         expect(page.get_by_text("More like:").first).to_be_visible(timeout=60_000)

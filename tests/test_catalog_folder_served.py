@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
@@ -18,6 +19,7 @@ from multimodal.catalog.folder import prepare_folder
 from multimodal.catalog.schema import load_catalog_file
 from multimodal.cli import main
 from multimodal.errors import InvalidInputError
+from multimodal.evaluation.folder_eval import reshoot_photo
 from multimodal.io import file_sha256
 from tests.test_catalog_folder import KINDS, _photo, make_shop
 
@@ -89,6 +91,13 @@ def test_a_folder_catalog_builds_searches_filters_and_evaluates(folder_build, tm
     assert len(narrowed) > 0 and set(narrowed.rows["usage"]) == {"Sports"}
     caps = engine.search_image(photo, k=5, facets={"articleType": ["Caps", "Watches"]})
     assert len(caps) > 0 and set(caps.rows["articleType"]) <= {"Caps", "Watches"}
+    assert found.rows["match"].between(0.0, 1.0).all() and "same_product" in found.rows.columns
+
+    # a shopper's new photo of a catalog product (darker, another background, moved, JPEG) finds it
+    rng = np.random.default_rng(5)
+    shots = [(i, reshoot_photo(engine.images[i], rng)) for i in rng.choice(len(engine.catalog), 10, replace=False)]
+    near = [engine.catalog["product_id"].iloc[i] in engine.search_image(shot, k=5).product_ids for i, shot in shots]
+    assert sum(near) >= 5, near  # 7 of 10 when written
 
     # the CLI prints the sheet's own columns (it once asked for Fashion-MNIST's and raised a KeyError)
     capsys.readouterr()

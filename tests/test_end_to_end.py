@@ -114,6 +114,7 @@ def test_text_search_returns_scored_products_best_first(engine) -> None:
     wanted = {"product_id", "category", "gender", "colour", "price", "title", "score", "image_score", "text_score"}
     assert wanted <= set(result.rows.columns)
     assert result.rows["score"].is_monotonic_decreasing
+    assert result.rows["match"].is_monotonic_decreasing and result.rows["match"].between(0.0, 1.0).all()
     assert result.parsed["category"] == "Sneaker"
     assert set(result.rows["gender"]) <= {"Men", "Unisex"}
 
@@ -128,6 +129,9 @@ def test_image_search_accepts_every_input_kind_and_predicts_a_category(engine, t
         assert 0.0 <= result.confidence <= 1.0
     assert all(r.rows["product_id"].tolist() == results[0].rows["product_id"].tolist() for r in results)
     assert results[0].rows["product_id"].iloc[0] == engine.catalog["product_id"].iloc[0], "an indexed item finds itself first"
+    # 1 when the classifier also gives the item's category the highest probability, a little less when it doubts
+    assert results[0].rows["match"].iloc[0] >= 0.9, "its own image reads as a full match"
+    assert results[0].rows["match"].is_monotonic_decreasing and results[0].rows["match"].between(0.0, 1.0).all()
 
 
 @pytest.mark.parametrize(("gender", "allowed"), [("men", {"Men", "Unisex"}), ("women", {"Women", "Unisex"}), ("unisex", {"Unisex"})])

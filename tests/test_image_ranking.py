@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from multimodal.config import Config
-from multimodal.search.image_ranking import category_aware_ranking, pixel_features, refine_vector, visual_similarity
+from multimodal.search.image_ranking import (
+    category_aware_ranking,
+    image_match,
+    pixel_features,
+    refine_vector,
+    visual_similarity,
+)
 
 
 def test_a_sure_classifier_keeps_the_list_in_one_category() -> None:
@@ -82,3 +88,14 @@ def test_a_short_list_gives_hedges_at_most_half_of_the_slots_after_the_first() -
     assert three.rows[0].tolist() == [0, 1, 3], "one hedge (the likelier category) in a list of three"
     five = category_aware_ranking(sims, np.arange(5)[None], probs, labels, weight=0.3, k=5, hedge_min=0.1)
     assert sorted(labels[five.rows[0]].tolist()) == [0, 0, 0, 1, 2]
+
+
+def test_the_score_shown_for_an_image_is_1_for_the_query_itself_and_keeps_the_ranking_order() -> None:
+    config = Config()
+    probabilities = np.array([0.6, 0.3, 0.1])
+    own, other, third = 1.0 + config.w_image_category * 0.6, 0.8 + config.w_image_category * 0.3, 0.1
+    shown = image_match(np.array([own, other, third]), probabilities, config)
+    assert shown[0] == pytest.approx(1.0)
+    assert np.all(np.diff(shown) < 0) and np.all((shown >= 0) & (shown <= 1))
+    batch = image_match(np.array([[own, third], [0.5, 0.4]]), np.array([probabilities, [0.5, 0.5, 0.0]]), config)
+    assert batch.shape == (2, 2) and batch[0, 0] == pytest.approx(1.0)

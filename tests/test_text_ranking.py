@@ -13,6 +13,7 @@ from multimodal.search.text_ranking import (
     dense_text,
     fuse,
     lexical_text,
+    match_scores,
     name_column,
     order_rows,
     relax,
@@ -171,3 +172,23 @@ def test_the_dense_signals_read_the_query_without_what_it_rules_out() -> None:
     assert dense_text(parse_query("jeans not blue")) == "jeans"  # a sentence model reads "not blue" as blue
     assert dense_text(parse_query("black dress")) == "black dress"
     assert dense_text(parse_query("not black")) == "not black"  # nothing else to read
+
+
+def test_the_score_shown_puts_every_full_match_above_every_close_match_on_a_0_to_1_scale() -> None:
+    # "navy wool coat for women under 120": two full matches, then close matches pushed a batch
+    # down by the ranking (raw scores 1.75, 0.0, -2.25, as the issue saw them).
+    total = 3.75
+    scores = np.array([1.75, 0.0, 1.5 - total, 0.2 - total])
+    batches = np.array([0, 0, 1, 1])
+    stated = ["coat", "women", "navy", "wool", "under $120"]
+    matches = [stated, stated, stated[:2] + stated[3:], stated[:2] + stated[3:]]
+    misses = [[], [], ["navy"], ["navy"]]
+    shown = match_scores(scores, batches, matches, misses, total, ceiling=1.75)
+    assert shown[0] == pytest.approx(1.0)
+    assert np.all(np.diff(shown) <= 0) and np.all((shown >= 0) & (shown <= 1))
+    assert shown[1] >= 5 / 6 > shown[2], "a full match, however weak its signals, outranks one that lacks navy"
+
+
+def test_a_query_stating_nothing_scores_by_the_strength_of_its_signals() -> None:
+    shown = match_scores(np.array([1.0, 0.5, 0.0]), np.zeros(3, np.int64), [[], [], []], [[], [], []], 2.0, ceiling=1.0)
+    assert shown.tolist() == pytest.approx([1.0, 0.5, 0.0])

@@ -33,8 +33,8 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 MAX_K = 100
 RESULT_FIELDS = ("rank", "product_id", "category", "gender", "colour", "material", "style", "occasion", "season", "brand",
-                 "price", "sizes", "score", "title")
-SIGNAL_FIELDS = ("image_score", "text_score", "bm25_score", "attribute_score", "similarity", "category_probability")
+                 "price", "sizes", "match", "score", "title")
+SIGNAL_FIELDS = ("image_score", "text_score", "bm25_score", "attribute_score", "similarity", "category_probability", "same_product")
 MATCH_FIELDS = ("matches", "misses", "exact_match")  # text search: the stated constraints each result meets and fails
 KEPT_FIELDS = frozenset((*RESULT_FIELDS, *SIGNAL_FIELDS, *MATCH_FIELDS))
 FACETS_HELP = "narrow the search: column -> the values allowed (any of them, in every column named); never relaxed"

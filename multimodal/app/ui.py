@@ -361,6 +361,10 @@ def card_facts(engine: Any, row: Any) -> str:
     return " · ".join(f for f in facts if f)
 
 
+MATCH_HELP = ("How well the product fits, 0-100% on every page. Text: the share of what you asked that it has, "
+              "and how strongly the signals agree; image: how alike it looks, with how likely its category is.")
+
+
 def product_cards(engine, results: SearchResult, columns: int = 4, why: bool = True, context: str = "results") -> None:
     """Results as a grid of product cards with image, facts, score, why each matched (which stated
     attributes it meets, for text search) and actions ("More like this", like, dislike);
@@ -374,10 +378,9 @@ def product_cards(engine, results: SearchResult, columns: int = 4, why: bool = T
             show_image(engine.images[row.row])
             st.markdown(f"**{card_title(engine, row)}**")
             st.caption(card_facts(engine, row))
-            if getattr(row, "exact_match", True):
-                st.markdown(f"score **{row.score:.3f}**")
-            else:  # its score is pushed below every full match's, so the number says nothing here
-                st.markdown("close match")
+            close = "close match · " if not getattr(row, "exact_match", True) else ""
+            close = "likely this very product · " if getattr(row, "same_product", False) else close
+            st.markdown(f"{close}match **{row.match:.0%}**", help=MATCH_HELP)
             if why and hasattr(row, "image_score"):
                 if (line := matches_caption(getattr(row, "matches", None), getattr(row, "misses", ()))) is not None:
                     st.markdown(f"<small>{line}</small>", unsafe_allow_html=True)

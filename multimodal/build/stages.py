@@ -59,6 +59,7 @@ FOLDER_DEFAULTS: dict[str, Any] = {
     "batch_per_class": 4, "learning_rate": 2e-3, "image_max_seconds": 900.0, "image_backbone_layer": None,
     "w_image_pixels": 0.1,  # the product's colour histogram beside the embedding (colour in the first 5: docs/decisions.md)
     "instance_weight": 0.0,  # one view per image: twice the products seen in the time budget (docs/decisions.md)
+    "image_same_product": 0.7,  # the very product found by its print instead (docs/decisions.md)
 }
 
 

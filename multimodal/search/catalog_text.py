@@ -57,35 +57,20 @@ def rank_catalog_text(query: CatalogQuery, columns: Mapping[str, np.ndarray], ba
     fused = tr.fuse(scores, weights, allowed, method)
     rows = tr.order_rows(fused, allowed, np.zeros(len(allowed)), None, k)
     exact = len(rows)
-    out_scores = fused[rows].astype(np.float32)
+    out_scores, batches = fused[rows].astype(np.float32), np.zeros(len(rows), np.int64)
+    total = sum(weights.values())
     if exact < k:  # close matches: all but the first-relaxed constraints, each batch below the last
-        chosen, taken, kept, batch = list(rows), np.zeros(len(base), bool), {g: m for g, m in groups.items() if g not in dropped}, 0
-        taken[rows] = True
-        extra_scores = list(out_scores)
-        for name in [g for g in order if g in kept]:
-            if len(chosen) >= k:
-                break
-            del kept[name]
-            mask = base & ~taken
-            for m in kept.values():
-                mask &= m
-            if not mask.any():
-                continue
-            batch += 1
-            part = tr.fuse(scores, weights, mask, method)
-            extra = np.flatnonzero(mask)
-            extra = extra[np.argsort(-part[extra], kind="stable")][: k - len(chosen)]
-            chosen.extend(extra.tolist())
-            extra_scores.extend((part[extra] - batch * sum(weights.values())).tolist())
-            taken[extra] = True
-        rows, out_scores = np.asarray(chosen, np.int64), np.asarray(extra_scores, np.float32)
+        rows, out_scores, batches = tr.backfill(rows, out_scores, base, groups, dropped,
+                                                lambda mask: tr.fuse(scores, weights, mask, method), k, total, order)
     matches, misses = _labels(query, groups, rows)
     message = None
     if dropped:
         message = "Nothing meets every stated value; showing items without " + ", ".join(dropped) + "."
     return TextRanking(rows=rows, scores=out_scores, exact=np.arange(len(rows)) < exact,
                        signals={name: np.asarray(v)[rows] for name, v in scores.items()}, matches=matches, misses=misses,
-                       relaxation=Relaxation(dropped, message), n_matching=int(allowed.sum()))
+                       relaxation=Relaxation(dropped, message), n_matching=int(allowed.sum()),
+                       match=tr.match_scores(out_scores, batches, matches, misses, total,
+                                             tr.fused_ceiling(weights, scores, method)))
 
 
 def engine_rank(engine: Any, query: str, k: int, gender: str | None, liked_rows: np.ndarray, disliked_rows: np.ndarray,

@@ -31,11 +31,12 @@ from multimodal.catalog.images import ImageInput, preprocess, preprocess_batch, 
 from multimodal.catalog.roles import Roles
 from multimodal.config import Config
 from multimodal.errors import ArtifactError, UnknownItemError
-from multimodal.search.filters import GENDER_FILTERS, FacetIndex, Facets, gender_filter, gender_filters, gender_mask, normalise_gender
-from multimodal.search.image_ranking import ImageRanking, pixel_features, rank_candidates, refine_vector
+from multimodal.search.filters import GENDER_FILTERS, FacetIndex, Facets, gender_filter, gender_filters
+from multimodal.search.image_ranking import ImageRanking, image_match, pixel_features, rank_candidates, refine_vector
 from multimodal.search.loading import load_folder, load_live
 from multimodal.search.query import ParsedQuery, parse_query
 from multimodal.search.results import SearchResult
+from multimodal.search.same_product import product_prints, same_product_ranking
 from multimodal.search.text_ranking import TextRanking
 from multimodal.store import SearchFilter, VectorStore
 from multimodal.store.base import check_k
@@ -77,6 +78,7 @@ class SearchEngine:
         self._columns: dict[str, np.ndarray] | None = None
         self._item_vectors: np.ndarray | None = None
         self._pixel_features: np.ndarray | None = None
+        self._product_prints: np.ndarray | None = None
         self._positions: dict[str, int] | None = None
         self._attributes: dict[str, np.ndarray] | None = None
         self._lexical: Any = None
@@ -206,10 +208,12 @@ class SearchEngine:
         query = refine_vector(embedding, vectors[liked_rows], vectors[disliked_rows], self.config)
         ranking = self.rank_image(query, probabilities, k, allowed, inputs=np.asarray(model_input)[None], where=where)
         keep = ranking.rows[0] >= 0
-        return self._rows(ranking.rows[0][keep], {
-            "score": ranking.scores[0][keep], "similarity": ranking.similarity[0][keep],
-            "category_probability": ranking.category_probability[0][keep],
-        })
+        rows = self._rows(ranking.rows[0][keep], {
+            "match": image_match(ranking.scores[0][keep], probabilities, self.config), "score": ranking.scores[0][keep],
+            "similarity": ranking.similarity[0][keep], "category_probability": ranking.category_probability[0][keep]})
+        if ranking.same_product is not None:
+            rows["same_product"] = ranking.same_product[0][keep]
+        return rows
 
     def rank_image(self, embeddings: np.ndarray, probabilities: np.ndarray, k: int, allowed: np.ndarray | None = None,
                    inputs: np.ndarray | None = None, where: SearchFilter | None = None) -> ImageRanking:
@@ -226,9 +230,25 @@ class SearchEngine:
         n_candidates = min(len(self.index), max(k, cfg.image_candidates))
         similarities, rows = self.index.search(embeddings, n_candidates, where=where, allowed=allowed)
         pixels = cfg.w_image_pixels and inputs is not None
-        return rank_candidates(similarities, rows, probabilities, self._labels, cfg, k,
-                               query_pixels=pixel_features(inputs) if pixels else None,
-                               item_pixels=self.pixel_features if pixels else None)
+        query_pixels = pixel_features(inputs) if pixels else None
+        ranking = rank_candidates(similarities, rows, probabilities, self._labels, cfg, k,
+                                  query_pixels=query_pixels, item_pixels=self.pixel_features if pixels else None)
+        if cfg.image_same_product is None or inputs is None:
+            return ranking
+        if where is not None and not where.is_empty:  # the very product, too, only where the filters allow
+            passing = where.mask(self._genders, self._categories, self._prices)
+            allowed = passing if allowed is None else allowed & passing
+        return same_product_ranking(ranking, embeddings, probabilities, inputs, allowed, self.item_vectors,
+                                    lambda: self.product_prints, self._labels, cfg, query_pixels,
+                                    self.pixel_features if pixels else None)
+
+    @property
+    def product_prints(self) -> np.ndarray:
+        """The catalog photos' product prints (``product_prints``), computed once: a colour catalog's
+        way to find the very product in a shopper's photo."""
+        if self._product_prints is None:
+            self._product_prints = product_prints(self.images)
+        return self._product_prints
 
     @property
     def pixel_features(self) -> np.ndarray:
@@ -354,8 +374,6 @@ class SearchEngine:
         all), the fused signals order, or the price does for a price intent. Liked and disliked
         products refine the query's image-space vector; disliked products never come back.
         """
-        from multimodal.search.constrained import rank_constrained
-
         if self.mapper is None or self.text_vectors is None:
             raise ArtifactError("text search needs the text artifacts; run `python -m multimodal build`")
         liked_rows, disliked_rows = self._rows_of(liked), self._rows_of(disliked)
@@ -363,26 +381,9 @@ class SearchEngine:
             from multimodal.search.catalog_text import engine_rank
 
             return engine_rank(self, query, k, gender, liked_rows, disliked_rows, fusion, self.facet_rows(facets))
-        parsed = parsed or self.parse(query)
-        base = gender_mask(self._genders, gender, self.gender_filters)  # the sidebar's filter: never relaxed
-        base[disliked_rows] = False  # nor are the shopper's dislikes
-        if (chosen := self.facet_rows(facets)) is not None:
-            base &= chosen  # nor the facets chosen
-        query_gender = None
-        if normalise_gender(gender, self.gender_filters) == "all" and parsed.gender:
-            query_gender = gender_mask(self._genders, parsed.gender, self.gender_filters)
+        from multimodal.search.constrained import engine_rank as fashion_rank
 
-        def signals(dense: str, allowed: np.ndarray, lexical: str) -> dict[str, np.ndarray]:
-            found = self.text_signals(dense, allowed, liked_rows, disliked_rows, lexical)
-            if parsed.hints:
-                found["attribute_score"] = self.hint_scores(parsed)
-            return found
-
-        weights = {"image_score": self.config.w_image, "text_score": self.config.w_text, "bm25_score": self.config.w_bm25,
-                   "attribute_score": self.config.w_attribute}
-        ranking = rank_constrained(parsed, self._attribute_columns(), self._prices, self._genders, base, query_gender,
-                                   signals, weights, fusion or self.config.text_fusion, k)
-        return ranking, parsed
+        return fashion_rank(self, parsed or self.parse(query), k, gender, liked_rows, disliked_rows, fusion, self.facet_rows(facets))
 
     def hint_scores(self, parsed: ParsedQuery) -> np.ndarray:
         """How like each item's attribute values the query's unsure words are (see ``text_ranking.hint_scores``)."""
@@ -422,7 +423,7 @@ class SearchEngine:
         k = check_k(k)
         ranking, parsed = self.rank_text(query, k, gender, liked=liked, disliked=disliked, facets=facets)
         signals = {"attribute_score": np.full(len(ranking.rows), np.nan), **ranking.signals}
-        rows = self._rows(ranking.rows, {"score": ranking.scores, **signals})
+        rows = self._rows(ranking.rows, {"match": ranking.match, "score": ranking.scores, **signals})
         rows["matches"] = ranking.matches
         rows["misses"] = ranking.misses
         rows["exact_match"] = ranking.exact

@@ -81,6 +81,7 @@ class ImageRanking:
     scores: np.ndarray
     similarity: np.ndarray
     category_probability: np.ndarray
+    same_product: np.ndarray | None = None  # True where the row is the very product in the query photo
 
 
 def category_aware_ranking(
@@ -161,6 +162,18 @@ def _hedge(order: np.ndarray, full: np.ndarray, labels: np.ndarray, probs: np.nd
     merged = rest[:keep] + hedges + rest[keep:]
     merged += [int(r) for r in full if not np.isfinite(fused[r])]  # empty slots stay last
     order[:] = merged[: len(order)]
+
+
+def image_match(scores: np.ndarray, probabilities: np.ndarray, config: Config) -> np.ndarray:
+    """The score a shopper reads, 0 to 1 as for text search: the ranking score
+    ``similarity + w_image_category * P`` over the most it can be for this query
+    (``1 + w_image_category * max P``), so the query's own image scores 1. The same order as the
+    ranking score, on the scale every page and the API show. ``scores`` (Q, k) or (k,),
+    ``probabilities`` (Q, classes) or (classes,)."""
+    scores = np.asarray(scores, np.float64)
+    top = np.max(np.atleast_2d(np.asarray(probabilities, np.float64)), axis=1)
+    ceiling = 1.0 + config.w_image_category * (top[:, None] if scores.ndim == 2 else top[0])
+    return np.clip(scores / ceiling, 0.0, 1.0).astype(np.float32)
 
 
 def rank_candidates(similarities: np.ndarray, rows: np.ndarray, probabilities: np.ndarray, labels: np.ndarray,

@@ -41,7 +41,8 @@ class SearchResult(FrameCompat):
     """One search's answer, best first.
 
     Attributes:
-        rows: one row per product: ``rank``, the catalog's columns, ``score`` and the signals that
+        rows: one row per product: ``rank``, the catalog's columns, ``match`` (0-1, the score shown
+            on every page and in the API), ``score`` (the ranking's own order) and the signals that
             made it (text: ``image_score``, ``text_score``, ``bm25_score``, ``attribute_score``,
             ``matches``, ``misses``, ``exact_match``; image: ``similarity``,
             ``category_probability``), and ``row`` (the catalog row).

@@ -60,7 +60,8 @@ class TextRanking:
     ``matches[i]``: the stated constraints row i meets (for its card), ``misses[i]`` those it fails;
     ``relaxation``: what was dropped when nothing met every constraint; ``n_matching``: how many
     items passed the filters;
-    ``exact[i]``: row i meets them (False: a partial match shown after the exact ones).
+    ``exact[i]``: row i meets them (False: a partial match shown after the exact ones);
+    ``match[i]``: the 0-1 score a shopper reads (``match_scores``).
     """
 
     rows: np.ndarray
@@ -71,6 +72,7 @@ class TextRanking:
     relaxation: Relaxation = field(default_factory=Relaxation)
     n_matching: int = 0
     exact: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # meets every kept constraint
+    match: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # 0-1, ``match_scores``
 
 
 def constraint_groups(parsed: ParsedQuery, columns: Mapping[str, np.ndarray], prices: np.ndarray,
@@ -216,20 +218,22 @@ def relax(base: np.ndarray, groups: dict[str, np.ndarray]) -> tuple[np.ndarray, 
 
 
 def backfill(rows: np.ndarray, scores: np.ndarray, base: np.ndarray, groups: dict[str, np.ndarray], dropped: list[str],
-             score: Callable[[np.ndarray], np.ndarray], k: int, total_weight: float) -> tuple[np.ndarray, np.ndarray]:
+             score: Callable[[np.ndarray], np.ndarray], k: int, total_weight: float,
+             order: Sequence[str] = RELAXATION_ORDER) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """When fewer than k items meet every constraint, the next best items after them: those meeting
-    all but the least important constraints (``RELAXATION_ORDER``), each batch by its own fused score.
+    all but the least important constraints (``order``), each batch by its own fused score.
     Shown after the exact matches and marked as partial; never outside ``base`` (the gender filter).
 
-    Returns rows and scores; the score of batch i is its fused score minus ``(i + 1) * total_weight``
-    (the most any fused score can be), so scores fall along the list."""
+    Returns rows, scores and each row's batch (0: the exact matches); the score of batch i is its
+    fused score minus ``i * total_weight`` (the most any fused score can be), so scores fall along the list."""
     chosen = list(rows)
     out_scores = [float(x) for x in scores]
+    batches = [0] * len(chosen)
     batch = 0
     kept = {name: m for name, m in groups.items() if name not in dropped}
     taken = np.zeros(len(base), bool)
     taken[np.asarray(chosen, np.int64)] = True
-    for name in [g for g in RELAXATION_ORDER if g in kept]:
+    for name in [g for g in order if g in kept]:
         if len(chosen) >= k:
             break
         del kept[name]
@@ -245,8 +249,32 @@ def backfill(rows: np.ndarray, scores: np.ndarray, base: np.ndarray, groups: dic
         batch += 1
         chosen.extend(extra.tolist())
         out_scores.extend((fused[extra] - batch * total_weight).tolist())
+        batches.extend([batch] * len(extra))
         taken[extra] = True
-    return np.asarray(chosen, np.int64), np.asarray(out_scores, np.float32)
+    return np.asarray(chosen, np.int64), np.asarray(out_scores, np.float32), np.asarray(batches, np.int64)
+
+
+def fused_ceiling(weights: Mapping[str, float], signals: Mapping[str, np.ndarray], method: str) -> float:
+    """The most a fused score can be with these signals: the sum of their weights (``weighted``),
+    or that sum over ``RRF_K + 1`` (``rrf``, every signal ranking the row first)."""
+    total = sum(float(weights.get(name, 0.0)) for name in signals)
+    return total / (RRF_K + 1) if method == "rrf" else total
+
+
+def match_scores(scores: np.ndarray, batches: np.ndarray, matches: Sequence[Sequence[str]],
+                 misses: Sequence[Sequence[str]], total_weight: float, ceiling: float) -> np.ndarray:
+    """The score a shopper reads, 0 to 1 on every page: ``(constraints met + strength) / (constraints
+    stated + 1)``, where strength is the fused score over the most it can be (0-1). A product meeting
+    everything stated scores at least ``n / (n + 1)``, above any that lacks something; a query that
+    states nothing scores by strength alone. The ranking's own ``score`` mixes scales (its close
+    matches are pushed below every full match), so it is kept for ordering, not for reading."""
+    raw = np.asarray(scores, np.float64) + np.asarray(batches, np.float64) * total_weight
+    strength = np.clip(raw / ceiling if ceiling > 0 else np.zeros_like(raw), 0.0, 1.0)
+    met = np.asarray([len(m) for m in matches], np.float64).reshape(-1)[: len(raw)]
+    stated = met + np.asarray([len(m) for m in misses], np.float64).reshape(-1)[: len(raw)]
+    if len(met) != len(raw):  # no labels (a caller that explains nothing): strength alone
+        met, stated = np.zeros_like(raw), np.zeros_like(raw)
+    return ((met + strength) / (stated + 1.0)).astype(np.float32)
 
 
 def ranks_within(scores: np.ndarray, allowed: np.ndarray) -> np.ndarray:
