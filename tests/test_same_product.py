@@ -7,7 +7,7 @@ import pytest
 
 from multimodal.config import Config
 from multimodal.search.image_ranking import ImageRanking
-from multimodal.search.same_product import place_same_product, product_prints
+from multimodal.search.same_product import carried_prints, place_same_product, product_prints
 
 SIZE = 32
 
@@ -88,3 +88,13 @@ def test_the_very_product_is_never_placed_where_the_filters_leave_it_out() -> No
     allowed[7] = False
     placed = _place(Config(image_same_product=0.5), np.array([[0.6, 0.4]]), allowed=allowed)
     assert 7 not in placed.rows[0]
+
+
+def test_a_refreshed_catalog_keeps_the_prints_of_unchanged_photos_and_computes_the_rest() -> None:
+    rng = np.random.default_rng(1)
+    old = np.stack([_product(rng) for _ in range(4)])
+    new = np.concatenate([old[[2, 0]], np.stack([_product(rng)]), old[3:4] * 0.5])  # 2 kept, 1 added, 1 changed photo
+    old_prints = product_prints(old)
+    carried = carried_prints(["a", "b", "c", "d"], old, old_prints, ["c", "a", "e", "d"], new)
+    assert np.allclose(carried, product_prints(new), atol=1e-5)
+    assert np.array_equal(carried[0], old_prints[2]) and np.array_equal(carried[1], old_prints[0])

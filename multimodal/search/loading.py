@@ -14,6 +14,7 @@ from multimodal.config import Config
 from multimodal.errors import ArtifactError
 from multimodal.io import read_json
 from multimodal.models.text_data import TEXT_VECTORS_FILE
+from multimodal.search.same_product import carried_prints
 from multimodal.store import open_store
 
 CONFIG_FILE = "config.json"
@@ -95,6 +96,9 @@ def load_folder(cls: Any, folder: Path, data_dir: str | Path | None, text: bool,
     engine = cls(catalog, images, index, encoder, config, mapper, text_vectors,
                  sentence_encoder=reuse._sentence if reuse is not None else None, roles=Roles.of(prepared.manifest))
     engine._model_keys = keys
+    if reuse is not None and reuse._product_prints is not None and len(catalog):
+        engine._product_prints = carried_prints(reuse.catalog["product_id"], reuse.images, reuse._product_prints,
+                                                catalog["product_id"], images)
     return engine
 
 

@@ -5,7 +5,7 @@ not tell one product of a kind from the next; the print does (docs/decisions.md)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -60,6 +60,22 @@ def product_prints(images: np.ndarray, threshold: float = 0.08, sides: tuple[int
             v = v.ravel() - v.mean()
             parts.append(v / max(float(np.linalg.norm(v)), 1e-6))
         out[i] = np.concatenate(parts) / np.sqrt(len(sides))
+    return out
+
+
+def carried_prints(old_ids: Sequence[str], old_images: np.ndarray, old_prints: np.ndarray, new_ids: Sequence[str],
+                   new_images: np.ndarray) -> np.ndarray:
+    """The new catalog's prints, taken from the old one's for every product whose photo is the same
+    (an engine refreshed after add-items computes the added photos' prints only)."""
+    where = {str(pid): i for i, pid in enumerate(old_ids)}
+    old_rows = np.array([where.get(str(pid), -1) for pid in new_ids], np.int64)
+    same = old_rows >= 0
+    rows = np.flatnonzero(same)
+    same[rows] = (np.asarray(old_images)[old_rows[rows]] == np.asarray(new_images)[rows]).reshape(len(rows), -1).all(axis=1)
+    out = np.empty((len(new_ids), old_prints.shape[1]), np.float32)
+    out[same] = old_prints[old_rows[same]]
+    if (~same).any():
+        out[~same] = product_prints(np.asarray(new_images)[~same])
     return out
 
 
