@@ -59,3 +59,20 @@ def test_the_scale_benchmark_measures_every_store_and_index_on_the_live_generati
     assert {(r["store"], r["index"]) for r in runs} == {(s, i) for s in ("faiss", "milvus") for i in ("flat", "hnsw", "ivf")}
     exact = [r for r in runs if r["index"] == "flat"]
     assert all(r["none"]["recall_at_10"] >= 0.99 and r["gender"]["recall_at_10"] >= 0.99 for r in exact)
+
+
+@pytest.mark.slow
+def test_the_outside_photos_benchmark_scores_photos_per_category_and_keeps_each_catalogs_run(toy_build, tmp_path) -> None:
+    config, _, _ = toy_build
+    out = tmp_path / "outside_photos.json"
+    out.write_text(json.dumps({"catalogs": {"another-shop": {"catalog": "another-shop", "scored": 1, "per_category": {},
+                                                         "first_result_fits": {"served_ranking": 1.0, "raw_pixels": 0.0,
+                                                                               "classifier": 1.0}}}}))
+    done = _run(str(BENCHMARKS / "outside_photos.py"), "--smoke", "--artifacts-dir", str(config.artifacts_dir), "--out", str(out))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert set(result["catalogs"]) == {"another-shop", "Fashion-MNIST"}
+    run = result["catalogs"]["Fashion-MNIST"]
+    assert run["scored"] == 6 and sum(e["photos"] for e in run["per_category"].values()) == 6
+    assert 0.0 <= run["first_result_fits"]["served_ranking"] <= 1.0
+    assert [r["category"] for r in result["results"] if r["catalog"] == "Fashion-MNIST"][-1] == "all"

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-BENCHMARKS = ("latency", "scale", "load", "gender_filter")
+BENCHMARKS = ("latency", "scale", "load", "gender_filter", "outside_photos")
 
 
 def _cell(value: Any) -> str:
