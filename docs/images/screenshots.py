@@ -56,7 +56,7 @@ def main() -> int:
             box.wait_for(timeout=120_000)
             box.fill(args.query)
             box.press("Enter")
-            expect(page.get_by_text("score").first).to_be_visible(timeout=120_000)
+            expect(page.get_by_text("match").first).to_be_visible(timeout=120_000)
             # the cards' photos arrive after their text: wait until every one is decoded
             page.wait_for_function("() => { const i = [...document.querySelectorAll('[data-testid=stImage] img')];"
                                    " return i.length > 0 && i.every(x => x.complete && x.naturalWidth > 0); }", timeout=120_000)
