@@ -212,7 +212,7 @@ def intent_figure(metrics: dict[str, Any]) -> go.Figure:
 def folder_bars(metrics: dict[str, Any]) -> go.Figure:
     """A folder catalog's image search beside raw pixels: category P@1 and P@10 per ranking."""
     folder = metrics["folder"]
-    names = {**_NAMES, "shipped_ranking": "ours: embedding + category + colour"}
+    names = {**_NAMES, "shipped_ranking": "ours: as served (embedding, category, colour, same product)"}
     rows = [{"ranking": names.get(name, name), "figure": figure, "value": r[key]}
             for name, r in folder["category"].items() for figure, key in (("P@1", "p_at_1"), ("P@10", "p_at_10"))]
     fig = px.bar(pd.DataFrame(rows), x="figure", y="value", color="ranking", barmode="group", text_auto=".3f",
