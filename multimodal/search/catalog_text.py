@@ -77,16 +77,10 @@ def engine_rank(engine: Any, query: str, k: int, gender: str | None, liked_rows:
                 fusion: str | None, allowed: np.ndarray | None = None) -> tuple[TextRanking, CatalogQuery]:
     """``SearchEngine.rank_text`` for a folder catalog: the engine's columns, filters and signals;
     ``allowed`` (the facets chosen) narrows it, never relaxed."""
-    from multimodal.search.filters import gender_mask, normalise_gender
+    from multimodal.search.filters import text_search_rows
 
     parsed = engine.catalog_vocabulary.parse(query)
-    base = gender_mask(engine._genders, gender, engine.gender_filters)
-    base[disliked_rows] = False
-    if allowed is not None:
-        base &= allowed
-    query_gender = None
-    if normalise_gender(gender, engine.gender_filters) == "all" and parsed.gender:
-        query_gender = gender_mask(engine._genders, parsed.gender, engine.gender_filters)
+    base, query_gender = text_search_rows(engine._genders, engine.gender_filters, gender, parsed.gender, disliked_rows, allowed)
 
     def signals(dense: str, allowed: np.ndarray, lexical: str) -> dict[str, np.ndarray]:
         return engine.text_signals(dense, allowed, liked_rows, disliked_rows, lexical)

@@ -11,7 +11,7 @@ import numpy as np
 
 from multimodal.search import explain
 from multimodal.search import text_ranking as tr
-from multimodal.search.filters import gender_mask, normalise_gender
+from multimodal.search.filters import text_search_rows
 from multimodal.search.query import ParsedQuery
 from multimodal.search.text_ranking import Relaxation, TextRanking
 
@@ -59,13 +59,7 @@ def engine_rank(engine: Any, parsed: ParsedQuery, k: int, gender: str | None, li
     """``SearchEngine.rank_text`` for the Fashion-MNIST catalog: the sidebar's gender, the shopper's
     dislikes and the facets chosen (``chosen``) filter and are never relaxed; the gender the query
     states is relaxed like any constraint; unsure words add their likeness as a fourth signal."""
-    base = gender_mask(engine._genders, gender, engine.gender_filters)
-    base[disliked_rows] = False
-    if chosen is not None:
-        base &= chosen
-    query_gender = None
-    if normalise_gender(gender, engine.gender_filters) == "all" and parsed.gender:
-        query_gender = gender_mask(engine._genders, parsed.gender, engine.gender_filters)
+    base, query_gender = text_search_rows(engine._genders, engine.gender_filters, gender, parsed.gender, disliked_rows, chosen)
 
     def signals(dense: str, allowed: np.ndarray, lexical: str) -> dict[str, np.ndarray]:
         found = engine.text_signals(dense, allowed, liked_rows, disliked_rows, lexical)

@@ -59,6 +59,21 @@ def gender_mask(genders: pd.Series | np.ndarray, gender: str | None, filters: Ge
     return np.ones(len(values), bool) if allowed is None else np.isin(values, list(allowed))
 
 
+def text_search_rows(genders: np.ndarray, filters: GenderFilters, gender: str | None, stated_gender: str | None,
+                     disliked_rows: np.ndarray, chosen: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """A text search's rows: ``base``, what the sidebar's gender, the shopper's dislikes and the facets
+    chosen allow (never relaxed), and the rows of the gender the query states when the sidebar says
+    All (None otherwise; relaxed like any constraint)."""
+    base = gender_mask(genders, gender, filters)
+    base[disliked_rows] = False
+    if chosen is not None:
+        base &= chosen
+    query_gender = None
+    if normalise_gender(gender, filters) == "all" and stated_gender:
+        query_gender = gender_mask(genders, stated_gender, filters)
+    return base, query_gender
+
+
 def gender_filter(gender: str | None, filters: GenderFilters = GENDER_FILTERS, **others: Any) -> SearchFilter:
     """The store filter for a gender choice (same semantics as ``gender_mask``) and any other constraints."""
     return SearchFilter(genders=filters[normalise_gender(gender, filters)], **others)

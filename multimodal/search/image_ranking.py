@@ -21,16 +21,21 @@ def pixel_features(images: np.ndarray) -> np.ndarray:
     return flat / np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-6)
 
 
+def photo_backgrounds(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Colour photos (N, S, S, 3) as floats in [0, 1], and each one's background: the median colour of its border."""
+    x = np.asarray(images, np.float32)
+    if x.max(initial=0.0) > 1.0:
+        x = x / 255.0
+    border = np.concatenate([x[:, 0], x[:, -1], x[:, :, 0], x[:, :, -1]], axis=1)
+    return x, np.median(border, axis=1)
+
+
 def colour_features(images: np.ndarray, bins: int = 4) -> np.ndarray:
     """Unit-length RGB histograms (``bins``^3 cells) of each photo's product pixels: those unlike the
     photo's background (its border's median colour). The square root of the shares is taken, so the
     inner product of two photos is the Bhattacharyya coefficient of their colours."""
-    x = np.asarray(images, np.float32)
-    if x.max(initial=0.0) > 1.0:
-        x = x / 255.0
+    x, background = photo_backgrounds(images)
     n = len(x)
-    border = np.concatenate([x[:, 0], x[:, -1], x[:, :, 0], x[:, :, -1]], axis=1)
-    background = np.median(border, axis=1)
     product = np.abs(x - background[:, None, None, :]).max(axis=-1) > 0.1
     cells = np.minimum((x * bins).astype(np.int64), bins - 1)
     index = (cells[..., 0] * bins + cells[..., 1]) * bins + cells[..., 2]

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from multimodal.config import Config
-from multimodal.search.image_ranking import ImageRanking, visual_similarity
+from multimodal.search.image_ranking import ImageRanking, photo_backgrounds, visual_similarity
 
 PRINT_SIDES = (6, 10)
 
@@ -24,12 +24,8 @@ def product_prints(images: np.ndarray, threshold: float = 0.08, sides: tuple[int
     that change little with the background, the framing, the brightness and a tint. (N, S, S, 3) -> (N, D)."""
     from PIL import Image
 
-    x = np.asarray(images, np.float32)
-    if x.max(initial=0.0) > 1.0:
-        x = x / 255.0
+    x, background = photo_backgrounds(images)
     n = len(x)
-    border = np.concatenate([x[:, 0], x[:, -1], x[:, :, 0], x[:, :, -1]], axis=1)
-    background = np.median(border, axis=1)
     level = np.maximum(background.mean(axis=1), 0.2) * threshold
     product = np.abs(x - background[:, None, None, :]).max(axis=-1) > level[:, None, None]
     few = product.sum(axis=(1, 2)) < 20
