@@ -62,7 +62,7 @@ def smoke_photos(engine, folder: Path) -> Path:
 
 def measure(engine, photos: Path, sheet: list[dict[str, object]]) -> dict[str, object]:
     from multimodal.catalog.images import preprocess, preprocess_batch, preprocess_colour
-    from multimodal.metrics import unit_rows
+    from multimodal.search.image_ranking import correlation_vectors
 
     colour = engine.roles.is_folder
     inputs = np.stack([preprocess_colour(photos / str(r["file"]), engine.roles.image_size) if colour
@@ -78,10 +78,7 @@ def measure(engine, photos: Path, sheet: list[dict[str, object]]) -> dict[str, o
     started = time.monotonic()
     served = engine.rank_image(vectors, probabilities, 10, inputs=inputs).rows[:, 0]
     seconds = time.monotonic() - started
-    items = preprocess_batch(engine.images)
-    gallery = unit_rows((items - items.mean(axis=tuple(range(1, items.ndim)), keepdims=True)).reshape(len(items), -1))
-    flat = unit_rows((inputs - inputs.mean(axis=tuple(range(1, inputs.ndim)), keepdims=True)).reshape(len(inputs), -1))
-    pixels = np.argmax(flat @ gallery.T, axis=1)
+    pixels = np.argmax(correlation_vectors(inputs) @ correlation_vectors(preprocess_batch(engine.images)).T, axis=1)
     categories = engine.catalog["category"].to_numpy()
     names = engine.categories
 

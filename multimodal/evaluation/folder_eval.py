@@ -13,8 +13,9 @@ import numpy as np
 from multimodal.catalog.images import preprocess_batch, preprocess_colour
 from multimodal.catalog.prepared import load_prepared
 from multimodal.config import Config
-from multimodal.metrics import mean_reciprocal_rank, precision_at_k, relevance_by_label, top_k_of_scores, unit_rows
+from multimodal.metrics import mean_reciprocal_rank, precision_at_k, relevance_by_label, top_k_of_scores
 from multimodal.search.engine import SearchEngine
+from multimodal.search.image_ranking import correlation_vectors
 
 TOP_KS = (1, 5, 10)
 
@@ -89,10 +90,7 @@ def find_this_product(engine: SearchEngine, n: int, seed: int, k: int = 10) -> d
     vectors, probs = engine.image_encoder.encode(photos)
     served = engine.rank_image(vectors, probs, k, inputs=photos).rows
     nearest = top_k_of_scores(vectors @ engine.item_vectors.T, k)
-    flat = unit_rows((photos - photos.mean(axis=(1, 2, 3), keepdims=True)).reshape(len(photos), -1))
-    items = preprocess_batch(engine.images)
-    gallery = unit_rows((items - items.mean(axis=(1, 2, 3), keepdims=True)).reshape(len(items), -1))
-    pixels = top_k_of_scores(flat @ gallery.T, k)
+    pixels = top_k_of_scores(correlation_vectors(photos) @ correlation_vectors(preprocess_batch(engine.images)).T, k)
 
     def recall(ranked: np.ndarray) -> dict[str, float]:
         hit = ranked == targets[:, None]
@@ -114,10 +112,7 @@ def run_folder_evaluation(config: Config, engine: SearchEngine, k: int = 10) -> 
     q_emb, q_probs = engine.image_encoder.encode(q_x)
     served = engine.rank_image(q_emb, q_probs, k, inputs=q_x).rows
     nearest = top_k_of_scores(q_emb @ engine.item_vectors.T, k)
-    items = preprocess_batch(engine.images)
-    gallery = unit_rows((items - items.mean(axis=(1, 2, 3), keepdims=True)).reshape(len(items), -1))
-    flat = unit_rows((q_x - q_x.mean(axis=(1, 2, 3), keepdims=True)).reshape(len(q_x), -1))
-    pixels = top_k_of_scores(flat @ gallery.T, k)
+    pixels = top_k_of_scores(correlation_vectors(q_x) @ correlation_vectors(preprocess_batch(engine.images)).T, k)
     ranked = {"shipped_ranking": served, "embedding_only": nearest, "raw_pixels": pixels}
     attributes = tuple(c for c in engine.roles.attributes if c in queries.columns and c != engine.roles.category_column)
     self_first = top_k_of_scores(engine.item_vectors @ engine.item_vectors.T, 1)[:, 0] == np.arange(len(engine.catalog))
