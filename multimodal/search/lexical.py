@@ -3,6 +3,10 @@
 FTS5 ships with Python's ``sqlite3``; the table lives in memory, built from the catalog when
 text search first needs it (a fraction of a second for the default catalog, about a second
 for 60,000 items), so it always matches the catalog the engine loaded, added items included.
+
+BM25 of an OR of words is the sum of each word's BM25 (FTS5 adds one term per phrase), and a
+word's scores depend only on the catalog: they are asked of SQLite once per word and kept, so a
+query never seen before costs a few array additions when its words have been seen.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,6 +24,7 @@ from multimodal.errors import ArtifactError
 # Title words weigh most, then keywords, then the longer description.
 COLUMN_WEIGHTS = (2.0, 1.0, 1.5)
 _WORD = re.compile(r"[a-z0-9]+")
+WORDS_KEPT = 50_000  # words whose scores are kept (least recently used first out): a few MB at most
 
 
 def fts5_available() -> bool:
@@ -51,20 +57,35 @@ class LexicalIndex:
         )
         self._db.commit()
         self.size = len(titles)
+        self._words: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
 
     def scores(self, text: str) -> np.ndarray:
         """BM25 of ``text`` (any of its words) for every row, higher = better, 0 = no word in common."""
-        out = np.zeros(self.size, np.float32)
-        words = list(dict.fromkeys(_WORD.findall(text.lower())))
-        if not words:
-            return out
-        match = " OR ".join(f'"{w}"' for w in words)
-        weights = ", ".join(str(w) for w in COLUMN_WEIGHTS)
+        total = np.zeros(self.size, np.float64)
+        for word in dict.fromkeys(_WORD.findall(text.lower())):
+            rows, values = self._word(word)
+            total[rows] += values
+        return total.astype(np.float32)
+
+    def clear_cache(self) -> None:
+        """Forget the words' scores (a benchmark of queries whose words are all new)."""
         with self._lock:
-            rows = self._db.execute(
-                f"SELECT rowid, -bm25(items, {weights}) FROM items WHERE items MATCH ?", (match,)
+            self._words.clear()
+
+    def _word(self, word: str) -> tuple[np.ndarray, np.ndarray]:
+        """The rows holding ``word`` and its BM25 in each (float64, as SQLite computes it)."""
+        with self._lock:
+            kept = self._words.get(word)
+            if kept is not None:
+                self._words.move_to_end(word)
+                return kept
+            weights = ", ".join(str(w) for w in COLUMN_WEIGHTS)
+            found = self._db.execute(
+                f"SELECT rowid, -bm25(items, {weights}) FROM items WHERE items MATCH ?", (f'"{word}"',)
             ).fetchall()
-        if rows:
-            ids, values = zip(*rows)
-            out[np.asarray(ids, np.int64)] = np.asarray(values, np.float32)
-        return out
+            rows = np.fromiter((r for r, _ in found), np.int64, len(found))
+            kept = rows, np.fromiter((v for _, v in found), np.float64, len(found))
+            self._words[word] = kept
+            if len(self._words) > WORDS_KEPT:
+                self._words.popitem(last=False)
+            return kept

@@ -190,6 +190,11 @@ class DictionaryLayer:
         self._cache: dict[tuple[str, frozenset[str]], tuple[str, tuple[str, ...]] | None] = {}
         self._shade_names()  # 0.3 s over WordNet's lemmas: here, not inside the first query that needs it
 
+    def clear_cache(self) -> None:
+        """Forget the words looked up before (a benchmark of queries whose words are all new)."""
+        self._cache.clear()
+        WordNet.sense.cache_clear()
+
     def meaning(self, word: str, fields: Iterable[str]) -> tuple[str, tuple[str, ...]] | None:
         """(field, values) that ``word`` states among ``fields``, or None when the resources are silent."""
         allowed = frozenset(fields) & set(DICTIONARY_FIELDS)

@@ -129,6 +129,11 @@ class AttributeMatcher:
             self.templated[name] = (field_anchors, [np.asarray(encoder.encode([t.format(a.text) for a in field_anchors]), np.float32)
                                                     for t in templates])
 
+    def clear_cache(self) -> None:
+        """Forget the phrases read before (a benchmark of queries whose words are all new)."""
+        self._cache.clear()
+        self._vectors_cache.clear()
+
     def nearest(self, phrases: Sequence[str]) -> list[tuple[Anchor, float]]:
         """The most similar anchor of each phrase and its cosine similarity."""
         todo = [p for p in dict.fromkeys(phrases) if p not in self._cache]

@@ -1,0 +1,98 @@
+"""The text query's fast paths give the same numbers as the slow ones: the sentence model through
+onnxruntime, BM25 summed from each word's scores, the mapping network in numpy."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import sys
+
+import numpy as np
+import pytest
+
+from multimodal.models import onnx_text
+from multimodal.search.lexical import COLUMN_WEIGHTS, LexicalIndex
+
+QUERIES = ["black leather ankle boots for women", "NAVY wool coat under 120 $", "t-shirt", "a",
+           "sandals " * 300, "  leading and trailing spaces  ", "ünïcödé dress", "not red, not blue: green!"]
+
+
+@pytest.fixture(scope="module")
+def sentence():
+    from multimodal.models.text_encoder import SentenceEncoder
+
+    return SentenceEncoder()
+
+
+@pytest.fixture()
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("MULTIMODAL_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("MULTIMODAL_TORCH_TEXT", raising=False)
+    return tmp_path / "cache"
+
+
+def test_queries_through_onnxruntime_give_the_torch_models_vectors(sentence) -> None:
+    assert sentence.warm(), "onnxruntime is in requirements.txt: the fast path should be on"
+    torch_vectors = onnx_text._torch_vectors(sentence.model, QUERIES)
+    for text, expected in zip(QUERIES, torch_vectors):
+        sentence.clear_cache()
+        np.testing.assert_allclose(sentence.encode_query(text), expected, atol=onnx_text.TOLERANCE)
+    np.testing.assert_allclose(sentence.encode(QUERIES), torch_vectors, atol=onnx_text.TOLERANCE)  # padded batch
+
+
+def test_a_damaged_cached_graph_is_exported_again(sentence, private_cache, caplog) -> None:
+    encode = onnx_text.fast_query_encoder(sentence.model, sentence._path)
+    assert encode is not None
+    (graph,) = (private_cache / "onnx").glob("*.onnx")
+    graph.write_bytes(b"not an onnx graph")
+    with caplog.at_level(logging.WARNING):
+        encode = onnx_text.fast_query_encoder(sentence.model, sentence._path)
+    assert encode is not None and "exporting it again" in caplog.text
+    np.testing.assert_allclose(encode(["red dress"]), onnx_text._torch_vectors(sentence.model, ["red dress"]),
+                               atol=onnx_text.TOLERANCE)
+    assert [p.name for p in graph.parent.iterdir()] == [graph.name], "no temporary file is left"
+
+
+def test_a_graph_that_differs_from_the_model_is_not_used(sentence, private_cache, monkeypatch, caplog) -> None:
+    real = onnx_text._session_encoder
+    monkeypatch.setattr(onnx_text, "_session_encoder", lambda *a: (lambda texts: real(*a)(texts)[:, ::-1].copy()))
+    with caplog.at_level(logging.WARNING):
+        assert onnx_text.fast_query_encoder(sentence.model, sentence._path) is None
+    assert "differs from the torch model" in caplog.text
+
+
+def test_without_onnxruntime_queries_go_through_torch(sentence, private_cache, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as if not installed
+    assert onnx_text.fast_query_encoder(sentence.model, sentence._path) is None
+    monkeypatch.setenv("MULTIMODAL_TORCH_TEXT", "1")
+    assert onnx_text.fast_query_encoder(sentence.model, sentence._path) is None
+
+
+def test_the_mapper_maps_one_query_in_numpy_as_keras_does() -> None:
+    from multimodal.models.text_encoder import TextMapper, build_mapper
+
+    mapper = TextMapper(build_mapper(input_dim=16, hidden=8, output_dim=4))
+    x = np.random.default_rng(0).normal(size=(5, 16)).astype(np.float32)
+    expected = np.asarray(mapper.model(x, training=False))
+    np.testing.assert_allclose(np.concatenate([mapper.map(row) for row in x]), expected, atol=1e-6)
+
+
+def test_bm25_summed_per_word_equals_one_fts5_query_of_all_words() -> None:
+    rng = np.random.default_rng(0)
+    vocabulary = ["black", "leather", "boots", "boot", "women", "men", "red", "dress", "summer", "wool", "coat", "navy"]
+    texts = [[" ".join(rng.choice(vocabulary, size=rng.integers(1, 9))) for _ in range(3)] for _ in range(300)]
+    index = LexicalIndex(*zip(*texts))
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE VIRTUAL TABLE items USING fts5(title, description, keywords, tokenize='porter unicode61 remove_diacritics 2')")
+    db.executemany("INSERT INTO items(rowid, title, description, keywords) VALUES (?, ?, ?, ?)",
+                   ((i, *t) for i, t in enumerate(texts)))
+    weights = ", ".join(map(str, COLUMN_WEIGHTS))
+    for query in ["black boots for women", "Boots boot BOOTING", "navy wool coat red dress summer", "nothing here", ""]:
+        expected = np.zeros(len(texts), np.float32)
+        words = list(dict.fromkeys(w for w in query.lower().split()))
+        if words:
+            for row, value in db.execute(f"SELECT rowid, -bm25(items, {weights}) FROM items WHERE items MATCH ?",
+                                         (" OR ".join(f'"{w}"' for w in words),)):
+                expected[row] = value
+        np.testing.assert_array_equal(index.scores(query), expected)
+        np.testing.assert_array_equal(index.scores(query), expected)  # again, from the words kept
