@@ -48,7 +48,7 @@ def _load_engine(artifacts: str, data: str, generation: str | None):
     from multimodal import SearchEngine
 
     engine = SearchEngine.load(artifacts, data)
-    engine.sentence_encoder  # noqa: B018 - load the sentence model now, not on the first query
+    engine.sentence_encoder.warm()  # the sentence model and its fast query path now, not on the first query
     if engine.roles.is_folder and engine.config.image_same_product is not None:
         engine.product_prints  # noqa: B018 - the catalog's prints (seconds) now, not on the first photo searched
     return engine
