@@ -116,8 +116,9 @@ def first_seen(engine, texts: list[str], cold: bool) -> dict[str, float]:  # noq
         engine.search_text(text, k=10)
         times.append((time.perf_counter() - t0) * 1000)
     if not times:
-        return {"median": float("nan"), "p95": float("nan"), "max": float("nan")}
-    return {"median": float(np.median(times)), "p95": float(np.percentile(times, 95)), "max": float(np.max(times))}
+        return {"median": float("nan"), "p95": float("nan"), "mean": float("nan"), "max": float("nan")}
+    return {"median": float(np.median(times)), "p95": float(np.percentile(times, 95)), "mean": float(np.mean(times)),
+            "max": float(np.max(times))}
 
 
 if __name__ == "__main__":
