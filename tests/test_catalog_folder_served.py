@@ -127,6 +127,7 @@ def test_added_photos_take_the_sheets_columns_and_are_found_at_once_without_retr
     from multimodal.build import add_items, build
 
     before = SearchEngine.load(shop_copy.artifacts_dir, shop_copy.data_dir)
+    assert "magenta" not in " ".join(before.search_text("magenta caps", k=1).chips).lower(), "a value no product has yet"
     given = {"id": "SHOP-1", "gender": "women", "articleType": "caps", "baseColour": "Magenta",
              "productDisplayName": "Magenta Festival Cap", "price": "12.50"}
     added = add_items(shop_copy, [_new_photo(0), _new_photo(6)], names=["cap.png", "disc.png"], metadata=[given, {}])
@@ -142,6 +143,9 @@ def test_added_photos_take_the_sheets_columns_and_are_found_at_once_without_retr
     assert "SHOP-1" in engine.search_image(_new_photo(0), k=2).rows["product_id"].tolist()
     assert "SHOP-1" not in engine.search_image(_new_photo(0), k=10, gender="men").rows["product_id"].tolist()
     assert engine.search_text("magenta festival cap", k=3).rows["product_id"].iloc[0] == "SHOP-1"
+    assert before.refresh(), "an engine loaded before the items came switches to them"
+    understood = before.search_text("magenta caps", k=3)
+    assert "magenta" in " ".join(understood.chips).lower() and understood.rows["product_id"].iloc[0] == "SHOP-1"
 
     again = add_items(shop_copy, [_new_photo(0)], metadata=[given])
     assert len(again) == 0 and again.skipped == [("image 1", "SHOP-1")] and again.generation is None

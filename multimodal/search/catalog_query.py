@@ -87,6 +87,7 @@ class CatalogVocabulary:
     """Phrases of the catalog's attribute values, by column; built once per engine."""
 
     def __init__(self, columns: Mapping[str, Sequence[str]], genders: Sequence[str] = ()) -> None:
+        self.columns = dict(columns)  # each column's values, row by row, as the constraints are checked on
         self.phrases: dict[tuple[str, ...], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
         parts: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
         for column, values in columns.items():

@@ -86,7 +86,7 @@ def engine_rank(engine: Any, query: str, k: int, gender: str | None, liked_rows:
         return engine.text_signals(dense, allowed, liked_rows, disliked_rows, lexical)
 
     weights = {"image_score": engine.config.w_image, "text_score": engine.config.w_text, "bm25_score": engine.config.w_bm25}
-    columns = {c: engine.catalog[c].astype(str).to_numpy() for c in engine.roles.attributes if c in engine.catalog}
+    columns = engine.catalog_vocabulary.columns
     ranking = rank_catalog_text(parsed, columns, base, query_gender, signals, weights, fusion or engine.config.text_fusion,
                                 k, engine.roles.category_column)
     return ranking, parsed

@@ -84,6 +84,7 @@ class SearchEngine:
         self._lexical: Any = None
         self._matcher: Any = None
         self._dictionary: Any = None
+        self._vocabulary: Any = None  # a folder catalog's, with its attribute columns as text
         self._facets: FacetIndex | None = None
         self.generation: str | None = None  # the committed generation served (None: a folder without generations)
         self._source: tuple[Path, Any, str | None, str | None] = (Path(config.artifacts_dir), None, None, None)
@@ -311,11 +312,11 @@ class SearchEngine:
 
     @property
     def catalog_vocabulary(self) -> Any:
-        """A folder catalog's query vocabulary: its own attribute values (built once)."""
-        if getattr(self, "_vocabulary", None) is None:
+        """A folder catalog's query vocabulary: its own attribute values, and their columns as text (built once)."""
+        if self._vocabulary is None:
             from multimodal.search.catalog_query import CatalogVocabulary
 
-            columns = {c: self.catalog[c].astype(str).unique() for c in self.roles.attributes if c in self.catalog}
+            columns = {c: self.catalog[c].astype(str).to_numpy() for c in self.roles.attributes if c in self.catalog}
             self._vocabulary = CatalogVocabulary(columns, [str(g) for g in set(self._genders)])
         return self._vocabulary
 
