@@ -30,12 +30,11 @@ run: setup data words wordnet build
 
 # Random order (pytest-randomly); the header says `Using --randomly-seed=N`.
 # Repeat an order: make test PYTEST_ARGS=--randomly-seed=N; keep file order: PYTEST_ARGS="-p no:randomly".
-# Two workers share one toy build, cached by the code's fingerprint in .cache/toy-build/; tests of a
-# module fixture that trains or builds run on one worker (--dist loadgroup, tests/conftest.py).
+# Two workers share one toy build, cached by the code's fingerprint in .cache/toy-build/.
 PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 test: setup-dev data-package words wordnet browser lint
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # The unit tier: no model training, no build (tests marked slow are left out).
 test-fast: setup-dev lint

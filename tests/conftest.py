@@ -110,20 +110,11 @@ def toy_build():
     return toy_config(root), saved["result"], saved["log"]
 
 
-# Module fixtures that train or build (30 s, 15 s): their tests go to one worker (``--dist loadgroup``), which makes them once.
-ONE_WORKER_FIXTURES = ("toy_encoder", "folder_build")
-
-
 def pytest_collection_modifyitems(config, items) -> None:
     """Tests that need the toy build are the slow tier (``-m "not slow"`` leaves them out)."""
     for item in items:
-        names = set(getattr(item, "fixturenames", ()))
-        if SLOW_FIXTURES & names:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
-        for fixture in ONE_WORKER_FIXTURES:
-            if fixture in names:
-                item.add_marker(pytest.mark.xdist_group(fixture))
-                break
 
 
 @pytest.fixture()
