@@ -77,7 +77,11 @@ def test_the_mapper_maps_one_query_in_numpy_as_keras_does() -> None:
     np.testing.assert_allclose(np.concatenate([mapper.map(row) for row in x]), expected, atol=1e-6)
 
 
-def test_bm25_summed_per_word_equals_one_fts5_query_of_all_words() -> None:
+@pytest.mark.parametrize("rows_kept", [4_000_000, 50], ids=["all-kept", "evicting"])
+def test_bm25_summed_per_word_equals_one_fts5_query_of_all_words(rows_kept, monkeypatch) -> None:
+    from multimodal.search import lexical
+
+    monkeypatch.setattr(lexical, "ROWS_KEPT", rows_kept)
     rng = np.random.default_rng(0)
     vocabulary = ["black", "leather", "boots", "boot", "women", "men", "red", "dress", "summer", "wool", "coat", "navy"]
     texts = [[" ".join(rng.choice(vocabulary, size=rng.integers(1, 9))) for _ in range(3)] for _ in range(300)]
@@ -96,3 +100,4 @@ def test_bm25_summed_per_word_equals_one_fts5_query_of_all_words() -> None:
                 expected[row] = value
         np.testing.assert_array_equal(index.scores(query), expected)
         np.testing.assert_array_equal(index.scores(query), expected)  # again, from the words kept
+    assert index._kept <= max(rows_kept, max(len(rows) for rows, _ in index._words.values()))

@@ -122,7 +122,7 @@ def _export(transformer: Any, model: Any, path: Path) -> None:
     log.info("exported the sentence model's transformer to %s", path)
 
 
-def _session_encoder(model: Any, path: Path) -> Callable[[str], np.ndarray]:
+def _session_encoder(model: Any, path: Path) -> Callable[[list[str]], np.ndarray]:
     import onnxruntime as ort
 
     options = ort.SessionOptions()

@@ -24,7 +24,7 @@ from multimodal.errors import ArtifactError
 # Title words weigh most, then keywords, then the longer description.
 COLUMN_WEIGHTS = (2.0, 1.0, 1.5)
 _WORD = re.compile(r"[a-z0-9]+")
-WORDS_KEPT = 50_000  # words whose scores are kept (least recently used first out): a few MB at most
+ROWS_KEPT = 4_000_000  # (row, score) pairs kept over all words, least recently used out first: 64 MB at most
 
 
 def fts5_available() -> bool:
@@ -58,6 +58,7 @@ class LexicalIndex:
         self._db.commit()
         self.size = len(titles)
         self._words: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._kept = 0
 
     def scores(self, text: str) -> np.ndarray:
         """BM25 of ``text`` (any of its words) for every row, higher = better, 0 = no word in common."""
@@ -71,6 +72,7 @@ class LexicalIndex:
         """Forget the words' scores (a benchmark of queries whose words are all new)."""
         with self._lock:
             self._words.clear()
+            self._kept = 0
 
     def _word(self, word: str) -> tuple[np.ndarray, np.ndarray]:
         """The rows holding ``word`` and its BM25 in each (float64, as SQLite computes it)."""
@@ -86,6 +88,7 @@ class LexicalIndex:
             rows = np.fromiter((r for r, _ in found), np.int64, len(found))
             kept = rows, np.fromiter((v for _, v in found), np.float64, len(found))
             self._words[word] = kept
-            if len(self._words) > WORDS_KEPT:
-                self._words.popitem(last=False)
+            self._kept += len(rows)
+            while self._kept > ROWS_KEPT and len(self._words) > 1:
+                self._kept -= len(self._words.popitem(last=False)[1][0])
             return kept
