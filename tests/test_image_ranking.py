@@ -99,17 +99,3 @@ def test_the_score_shown_for_an_image_is_1_for_the_query_itself_and_keeps_the_ra
     assert np.all(np.diff(shown) < 0) and np.all((shown >= 0) & (shown <= 1))
     batch = image_match(np.array([[own, third], [0.5, 0.4]]), np.array([probabilities, [0.5, 0.5, 0.0]]), config)
     assert batch.shape == (2, 2) and batch[0, 0] == pytest.approx(1.0)
-
-
-def test_the_very_product_found_by_its_print_reads_at_least_as_high_as_the_results_after_it() -> None:
-    config = Config()
-    probabilities = np.array([[0.6, 0.4], [0.6, 0.4]])
-    scores = np.array([[0.70, 0.95, 0.90], [0.70, 0.95, 0.90]])  # first: put there by its print, scored low by the embedding
-    same = np.array([[True, False, False], [False, False, False]])
-    shown = image_match(scores, probabilities, config, same)
-    plain = image_match(scores, probabilities, config)
-    assert shown[0, 0] == pytest.approx(plain[0, 1]) and shown[0, 0] >= shown[0, 1:].max()
-    np.testing.assert_array_equal(shown[0, 1:], plain[0, 1:])
-    np.testing.assert_array_equal(shown[1], plain[1]), "no mark, no change"
-    single = image_match(scores[0], probabilities[0], config, same[0])
-    np.testing.assert_allclose(single, shown[0])

@@ -209,11 +209,12 @@ class SearchEngine:
         query = refine_vector(embedding, vectors[liked_rows], vectors[disliked_rows], self.config)
         ranking = self.rank_image(query, probabilities, k, allowed, inputs=np.asarray(model_input)[None], where=where)
         keep = ranking.rows[0] >= 0
-        same = None if ranking.same_product is None else ranking.same_product[0][keep]
         rows = self._rows(ranking.rows[0][keep], {
-            "match": image_match(ranking.scores[0][keep], probabilities, self.config, same), "score": ranking.scores[0][keep],
+            "match": image_match(ranking.scores[0][keep], probabilities, self.config), "score": ranking.scores[0][keep],
             "similarity": ranking.similarity[0][keep], "category_probability": ranking.category_probability[0][keep]})
-        return rows if same is None else rows.assign(same_product=same)
+        if ranking.same_product is not None:
+            rows["same_product"] = ranking.same_product[0][keep]
+        return rows
 
     def rank_image(self, embeddings: np.ndarray, probabilities: np.ndarray, k: int, allowed: np.ndarray | None = None,
                    inputs: np.ndarray | None = None, where: SearchFilter | None = None) -> ImageRanking:

@@ -176,24 +176,16 @@ def _hedge(order: np.ndarray, full: np.ndarray, labels: np.ndarray, probs: np.nd
     order[:] = merged[: len(order)]
 
 
-def image_match(scores: np.ndarray, probabilities: np.ndarray, config: Config,
-                same_product: np.ndarray | None = None) -> np.ndarray:
+def image_match(scores: np.ndarray, probabilities: np.ndarray, config: Config) -> np.ndarray:
     """The score a shopper reads, 0 to 1 as for text search: the ranking score
     ``similarity + w_image_category * P`` over the most it can be for this query
     (``1 + w_image_category * max P``), so the query's own image scores 1. The same order as the
     ranking score, on the scale every page and the API show. ``scores`` (Q, k) or (k,),
-    ``probabilities`` (Q, classes) or (classes,).
-
-    A result marked ``same_product`` (the very product, found by its print and put first) reads at
-    least as high as any result of its query: the embedding alone often scores it below look-alikes
-    (``docs/decisions.md``), and the number must not contradict the order."""
+    ``probabilities`` (Q, classes) or (classes,)."""
     scores = np.asarray(scores, np.float64)
     top = np.max(np.atleast_2d(np.asarray(probabilities, np.float64)), axis=1)
     ceiling = 1.0 + config.w_image_category * (top[:, None] if scores.ndim == 2 else top[0])
-    match = np.clip(scores / ceiling, 0.0, 1.0)
-    if same_product is not None and match.size:
-        match = np.where(same_product, np.maximum(match, match.max(axis=-1, keepdims=True)), match)
-    return match.astype(np.float32)
+    return np.clip(scores / ceiling, 0.0, 1.0).astype(np.float32)
 
 
 def rank_candidates(similarities: np.ndarray, rows: np.ndarray, probabilities: np.ndarray, labels: np.ndarray,
