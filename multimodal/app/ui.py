@@ -381,7 +381,7 @@ def product_cards(engine, results: SearchResult, columns: int = 4, why: bool = T
             st.markdown(f"**{card_title(engine, row)}**")
             st.caption(card_facts(engine, row))
             close = "close match · " if not getattr(row, "exact_match", True) else ""
-            close = "likely this very product · " if getattr(row, "same_product", False) else close
+            close = "same look as your photo · " if getattr(row, "same_product", False) else close
             st.markdown(f"{close}match **{row.match:.0%}**", help=MATCH_HELP)
             if why and hasattr(row, "image_score"):
                 if (line := matches_caption(getattr(row, "matches", None), getattr(row, "misses", ()))) is not None:

@@ -93,7 +93,7 @@ class ImageRanking:
     scores: np.ndarray
     similarity: np.ndarray
     category_probability: np.ndarray
-    same_product: np.ndarray | None = None  # True where the row is the very product in the query photo
+    same_product: np.ndarray | None = None  # True where the row was put first by its product print (same look)
 
 
 def category_aware_ranking(
