@@ -55,7 +55,7 @@ def fashion_dir(tmp_path: Path) -> Path:
     return write_fashion_dir(tmp_path / "fashion")
 
 
-TOY_CACHE = Path(__file__).resolve().parents[1] / ".cache" / "toy-build"
+CACHE = Path(__file__).resolve().parents[1] / ".cache"
 SLOW_FIXTURES = frozenset({"toy_build", "toy_encoder"})  # fixtures that train models
 
 
@@ -68,45 +68,55 @@ def toy_config(root: Path) -> Config:
     )
 
 
-def _code_fingerprint() -> str:
-    """What a toy build depends on: the package's code and data files, and the toy settings."""
+def _code_fingerprint(settings: Config, *sources: Path) -> str:
+    """What a cached build depends on: the package's code and data files, the test files that make
+    its inputs, and its settings."""
     import hashlib
 
     package = Path(__file__).resolve().parents[1] / "multimodal"
-    digest = hashlib.sha256(repr(sorted(toy_config(Path("/")).to_dict().items())).encode())
-    for path in sorted(package.rglob("*")):
+    digest = hashlib.sha256(repr(sorted(settings.to_dict().items())).encode())
+    for path in [*sorted(package.rglob("*")), *sources]:
         if path.is_file() and "__pycache__" not in path.parts:
-            digest.update(str(path.relative_to(package)).encode() + path.read_bytes())
+            digest.update(str(path.relative_to(package.parent)).encode() + path.read_bytes())
     return digest.hexdigest()[:16]
 
 
-@pytest.fixture(scope="session")
-def toy_build():
-    """The whole build at toy size: prepare, train-image, index, train-text, evaluate (a minute or two).
-
-    Built once per version of the code and cached in ``.cache/toy-build/<fingerprint>`` (any change
-    to the package builds anew), under a file lock so that parallel workers (``-n 2``) share one
-    build. Only ever read: tests that write take a private copy (``built``)."""
+def shared_build(name: str, settings: Config, make, *sources: Path):
+    """``make(root)`` run once per version of the code and cached in ``.cache/<name>/<fingerprint>``
+    (any change to the package or to ``sources`` makes it anew), under a file lock so that parallel
+    workers (``-n 2``) share one build; returns ``(root, what make returned)``. Only ever read."""
     import fcntl
     import json
     import shutil
 
-    from multimodal.build import build
-
-    root = TOY_CACHE / _code_fingerprint()
-    TOY_CACHE.mkdir(parents=True, exist_ok=True)
-    with open(TOY_CACHE / "lock", "w") as lock:
+    cache = CACHE / name
+    root = cache / _code_fingerprint(settings, *sources)
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         done = root / "build.json"
         if not done.is_file():
-            for stale in TOY_CACHE.iterdir():
+            for stale in cache.iterdir():
                 if stale.is_dir():
                     shutil.rmtree(stale, ignore_errors=True)
-            write_fashion_dir(root / "fashion")
-            log: list[str] = []
-            result = build(toy_config(root), report=log.append)
-            done.write_text(json.dumps({"result": result, "log": log}, default=str))
-        saved = json.loads(done.read_text())
+            root.mkdir(parents=True)
+            done.write_text(json.dumps(make(root), default=str))
+        return root, json.loads(done.read_text())
+
+
+@pytest.fixture(scope="session")
+def toy_build():
+    """The whole build at toy size: prepare, train-image, index, train-text, evaluate (a minute or two),
+    shared by all workers (``shared_build``). Only ever read: tests that write take a private copy (``built``)."""
+    from multimodal.build import build
+
+    def make(root: Path) -> dict:
+        write_fashion_dir(root / "fashion")
+        log: list[str] = []
+        result = build(toy_config(root), report=log.append)
+        return {"result": result, "log": log}
+
+    root, saved = shared_build("toy-build", toy_config(Path("/")), make)
     return toy_config(root), saved["result"], saved["log"]
 
 

@@ -21,6 +21,7 @@ from multimodal.cli import main
 from multimodal.errors import InvalidInputError
 from multimodal.evaluation.folder_eval import reshoot_photo
 from multimodal.io import file_sha256
+from tests.conftest import shared_build
 from tests.test_catalog_folder import KINDS, _photo, make_shop
 
 pytestmark = pytest.mark.slow
@@ -28,17 +29,25 @@ REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "streamlit_app.py")
 
 
-@pytest.fixture(scope="module")
-def folder_build(tmp_path_factory):
-    """The shop prepared and built once (read-only: tests that write use ``shop_copy``)."""
+def _shop_config(root: Path):
     from multimodal import Config
+
+    return Config(data_dir=root / "data", artifacts_dir=root / "artifacts", image_epochs=2, text_epochs=3,
+                  eval_upload_items=8, eval_latency_repeats=2, image_max_seconds=120)
+
+
+@pytest.fixture(scope="session")
+def folder_build():
+    """The shop prepared and built once for all workers (``shared_build``; read-only: tests that
+    write use ``shop_copy``)."""
     from multimodal.build import build
 
-    root = tmp_path_factory.mktemp("folder_build")
-    prepare_folder(load_catalog_file(make_shop(root / "shop")), root / "data", progress=False)
-    config = Config(data_dir=root / "data", artifacts_dir=root / "artifacts", image_epochs=2, text_epochs=3,
-                    eval_upload_items=8, eval_latency_repeats=2, image_max_seconds=120)
-    return config, build(config, report=lambda _: None)
+    def make(root: Path) -> dict:
+        prepare_folder(load_catalog_file(make_shop(root / "shop")), root / "data", progress=False)
+        return build(_shop_config(root), report=lambda _: None)
+
+    root, result = shared_build("folder-build", _shop_config(Path("/")), make, REPO / "tests" / "test_catalog_folder.py")
+    return _shop_config(root), result
 
 
 @pytest.fixture()

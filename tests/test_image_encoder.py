@@ -120,11 +120,14 @@ def test_imagenet_weights_that_cannot_be_had_give_a_clear_error(monkeypatch) -> 
 
 
 @pytest.fixture(scope="module")
-def toy_encoder():
-    """One epoch on tiny synthetic data: enough to test the mechanics, not the quality."""
-    images, labels = synthetic_fashion(12, seed=5)
-    cfg = Config(image_alpha=0.35, image_epochs=1, batch_classes=10, batch_per_class=4, validation_fraction=0.2)
-    return it.train_image_encoder(images.astype(np.float32) / 255.0, labels, cfg, verbose=0), images
+def toy_encoder(toy_build):
+    """The toy build's encoder, trained one epoch on tiny synthetic data (``train_image_encoder``, as
+    every build trains it): enough to test the mechanics, not the quality. Loaded, not trained again."""
+    from multimodal import generations
+
+    config, _, _ = toy_build
+    images, _ = synthetic_fashion(12, seed=5)
+    return ie.ImageEncoder.load(generations.current(config.artifacts_dir).path), images
 
 
 def test_toy_training_gives_unit_norm_distinct_embeddings_in_inference_mode(toy_encoder) -> None:
