@@ -51,6 +51,26 @@ def config(request, tmp_path):
             store.close()
 
 
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """``_build``'s store for tests that only search it: one per store and index type in the module,
+    in a collection of its own (creating, filling and flushing one on a Milvus server takes ~5 s)."""
+    stores: dict[tuple, tuple[VectorStore, np.ndarray, pd.DataFrame]] = {}
+
+    def get(config: Config, kind: str = "flat") -> tuple[VectorStore, np.ndarray, pd.DataFrame]:
+        key = (config.store, config.store_uri, kind)
+        if key not in stores:
+            vectors, catalog = _vectors(), _catalog()
+            own = config.replace(index_type=kind, artifacts_dir=tmp_path_factory.mktemp("shared"), store_collection=f"shared_{kind}")
+            stores[key] = build_store(own, vectors, catalog["product_id"].tolist(), catalog), vectors, catalog
+        return stores[key]
+
+    yield get
+    for store, _, _ in stores.values():
+        if hasattr(store, "close"):
+            store.close()
+
+
 def _build(config: Config, kind: str = "flat", **manifest) -> tuple[VectorStore, np.ndarray, pd.DataFrame]:
     vectors, catalog = _vectors(), _catalog()
     store = build_store(config.replace(index_type=kind), vectors, catalog["product_id"].tolist(), catalog, **manifest)
@@ -58,8 +78,8 @@ def _build(config: Config, kind: str = "flat", **manifest) -> tuple[VectorStore,
     return store, vectors, catalog
 
 
-def test_unfiltered_search_matches_brute_force(config) -> None:
-    store, vectors, _ = _build(config)
+def test_unfiltered_search_matches_brute_force(config, shared) -> None:
+    store, vectors, _ = shared(config)
     queries = _vectors(4, seed=1)
     scores, rows = store.search(queries, 10)
     np.testing.assert_array_equal(rows, top_k_by_inner_product(queries, vectors, 10))
@@ -77,8 +97,8 @@ def test_unfiltered_search_matches_brute_force(config) -> None:
     ],
     ids=["men", "unisex-only", "women-dress-or-bag", "price-range"],
 )
-def test_filters_are_exact_and_fill_k_inside_the_search(config, where) -> None:
-    store, vectors, catalog = _build(config)
+def test_filters_are_exact_and_fill_k_inside_the_search(config, shared, where) -> None:
+    store, vectors, catalog = shared(config)
     allowed = where.mask(catalog["gender"].to_numpy(), catalog["category"].to_numpy(), catalog["price"].to_numpy())
     k = min(10, int(allowed.sum()))
     queries = _vectors(3, seed=2)
@@ -88,8 +108,8 @@ def test_filters_are_exact_and_fill_k_inside_the_search(config, where) -> None:
 
 
 @pytest.mark.parametrize("keep", [0.05, 0.95], ids=["few-rows", "all-but-few"])
-def test_a_row_mask_combines_with_the_filter_inside_the_search(config, keep) -> None:
-    store, vectors, catalog = _build(config)
+def test_a_row_mask_combines_with_the_filter_inside_the_search(config, shared, keep) -> None:
+    store, vectors, catalog = shared(config)
     mask = np.random.default_rng(5).random(N) < keep
     where = SearchFilter(genders=frozenset({"Women", "Unisex"}))
     allowed = mask & where.mask(catalog["gender"].to_numpy(), catalog["category"].to_numpy(), catalog["price"].to_numpy())
@@ -100,15 +120,15 @@ def test_a_row_mask_combines_with_the_filter_inside_the_search(config, keep) -> 
     np.testing.assert_array_equal(rows[:, :k], expected)
 
 
-def test_a_filter_nothing_passes_returns_no_rows(config) -> None:
-    store, _, _ = _build(config)
+def test_a_filter_nothing_passes_returns_no_rows(config, shared) -> None:
+    store, _, _ = shared(config)
     _, rows = store.search(_vectors(1, seed=3), 5, where=SearchFilter(min_price=1e6))
     assert (rows == -1).all()
 
 
 @pytest.mark.parametrize("kind", ["hnsw", "ivf"])
-def test_approximate_indexes_keep_filters_exact(config, kind) -> None:
-    store, _, catalog = _build(config, kind=kind)
+def test_approximate_indexes_keep_filters_exact(config, shared, kind) -> None:
+    store, _, catalog = shared(config, kind=kind)
     where = SearchFilter(genders=frozenset({"Unisex"}))
     _, rows = store.search(_vectors(5, seed=4), 10, where=where)
     found = rows[rows >= 0]
@@ -157,8 +177,8 @@ def test_save_open_round_trip_checks_the_manifest(config) -> None:
         open_store(config.artifacts_dir, catalog, store=other)
 
 
-def test_query_of_the_wrong_dimension_is_an_artifact_mismatch(config) -> None:
-    store, _, _ = _build(config)
+def test_query_of_the_wrong_dimension_is_an_artifact_mismatch(config, shared) -> None:
+    store, _, _ = shared(config)
     with pytest.raises(ArtifactError, match="dimension"):
         store.search(np.ones((1, 8), np.float32), 3)
 

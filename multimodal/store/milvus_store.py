@@ -232,7 +232,7 @@ class MilvusStore:
         with self._lock:
             start = int(self._keys.max()) + 1 if len(self._keys) else 0
             keys = np.arange(start, start + len(ids), dtype=np.int64)
-            _insert(self._client, self.uri, self.collection, keys, ids, columns, vectors, self.timeout)
+            _insert(self._client, self.uri, self.collection, keys, ids, columns, vectors, self.timeout, seal=False)
             self._set_rows(np.concatenate([self._keys, keys]), self._ids + ids)
             self.manifest["items"] = len(self._ids)
 
@@ -384,7 +384,11 @@ def _create_collection(client: Any, uri: str, collection: str, kind: str, dim: i
 
 
 def _insert(client: Any, uri: str, collection: str, keys: np.ndarray, ids: list[str],
-            columns: dict[str, np.ndarray], vectors: np.ndarray, timeout: float) -> None:
+            columns: dict[str, np.ndarray], vectors: np.ndarray, timeout: float, seal: bool = True) -> None:
+    """Upsert the rows; ``seal`` flushes them into sealed segments, which get the vector index.
+
+    Rows are durable once the upsert returns (Milvus's write-ahead log; Lite writes its file), so
+    a few added items skip the flush, which costs 2.5-3 s on a server (``docs/decisions.md``)."""
     step = rows_per_insert(vectors.shape[1])
     for start in range(0, len(ids), step):
         end = min(start + step, len(ids))
@@ -396,7 +400,7 @@ def _insert(client: Any, uri: str, collection: str, keys: np.ndarray, ids: list[
         with answering(uri, f"insert items {start}-{end}"):
             client.upsert(collection, rows, timeout=timeout)
         log.debug("upserted %d of %d items into %s", end, len(ids), collection)
-    if hasattr(client, "flush"):
+    if seal and hasattr(client, "flush"):
         with answering(uri, "flush the inserted items"):
             client.flush(collection, timeout=timeout)
 
