@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,7 +51,45 @@ def test_a_damaged_cached_graph_is_exported_again(sentence, private_cache, caplo
     assert encode is not None and "exporting it again" in caplog.text
     np.testing.assert_allclose(encode(["red dress"]), onnx_text._torch_vectors(sentence.model, ["red dress"]),
                                atol=onnx_text.TOLERANCE)
-    assert [p.name for p in graph.parent.iterdir()] == [graph.name], "no temporary file is left"
+    assert sorted(p.name for p in graph.parent.iterdir()) == [graph.stem + ".json", graph.name], "no temporary file is left"
+
+
+CHECKED = """
+import json, sys
+from multimodal.models.text_encoder import SentenceEncoder
+encoder = SentenceEncoder()
+print(json.dumps({"vectors": encoder.encode(sys.argv[1:]).tolist(), "query": encoder.encode_query(sys.argv[1]).tolist(),
+                  "torch": "torch" in sys.modules, "dim": encoder.dim}))
+"""
+
+
+def test_a_later_process_takes_the_checked_graph_without_loading_torch(sentence, private_cache) -> None:
+    import json
+    import os
+    import subprocess
+
+    assert onnx_text.fast_query_encoder(sentence.model, sentence._path) is not None  # exports, checks, records
+    env = {**os.environ, "MULTIMODAL_CACHE_DIR": str(private_cache), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    run = subprocess.run([sys.executable, "-c", CHECKED, *QUERIES[:4]], env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    later = json.loads(run.stdout.splitlines()[-1])
+    assert later["torch"] is False and later["dim"] == 384
+    expected = onnx_text._torch_vectors(sentence.model, QUERIES[:4])
+    np.testing.assert_allclose(np.array(later["vectors"]), expected, atol=onnx_text.TOLERANCE)
+    np.testing.assert_allclose(np.array(later["query"]), expected[0], atol=onnx_text.TOLERANCE)
+
+
+def test_a_graph_changed_since_its_check_is_not_taken_without_torch(sentence, private_cache, caplog) -> None:
+    assert onnx_text.fast_query_encoder(sentence.model, sentence._path) is not None
+    assert onnx_text.cached_query_encoder(sentence._path) is not None
+    (graph,) = (private_cache / "onnx").glob("*.onnx")
+    with graph.open("ab") as handle:
+        handle.write(b"\0")
+    with caplog.at_level(logging.WARNING):
+        assert onnx_text.cached_query_encoder(sentence._path) is None
+    assert "is not the one checked" in caplog.text
+    graph.with_suffix(".json").write_text("{not json")
+    assert onnx_text.cached_query_encoder(sentence._path) is None
 
 
 def test_a_graph_that_differs_from_the_model_is_not_used(sentence, private_cache, monkeypatch, caplog) -> None:

@@ -247,7 +247,7 @@ def train_text(config: Config, verbose: int = 1, retrain: bool = True, report: A
         roles = Roles.of(prepared.manifest)
         sentence = SentenceEncoder(config.sentence_model)
         rows, summary = _train_mapper(config, prepared, roles, sentence, verbose)
-        item_vectors = sentence.encode([product_text(r, roles) for r in rows.to_dict("records")], progress=bool(verbose))
+        item_vectors = sentence.encode([product_text(r, roles) for r in rows.to_dict("records")], progress=bool(verbose), exact=True)
         save_npy_atomic(config.artifacts_dir / TEXT_VECTORS_FILE, item_vectors)
     write_json_atomic(config.artifacts_dir / TEXT_SUMMARY, summary)
     return summary
@@ -269,7 +269,7 @@ def _train_mapper(config: Config, prepared: PreparedData, roles: Roles, sentence
     groups_arr = np.asarray(groups)
     unique, position = np.unique(np.asarray(texts, dtype=object), return_inverse=True)  # ~20% repeat
     log.info("encoding %d distinct training texts (%d in all)", len(unique), len(texts))
-    vectors = sentence.encode(unique.tolist(), progress=bool(verbose))[position]
+    vectors = sentence.encode(unique.tolist(), progress=bool(verbose), exact=True)[position]
     labels = rows["label"].to_numpy()[groups_arr]
     mapper = train_mapper(vectors, image_vectors[groups_arr], groups_arr, epochs=config.text_epochs, seed=config.seed,
                           verbose=verbose, objective=config.text_objective, labels=labels,
