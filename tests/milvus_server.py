@@ -100,7 +100,7 @@ class MilvusServerProcess:
         self.server = MilvusServer(config, wait_for_started=False)
         # A Strong read waits for the next time tick: every 50 ms rather than 200 (the tests make
         # hundreds of reads; a read took ~0.2-0.35 s, now ~0.05-0.13). Nothing else differs from a default server.
-        for key, value in {"common.gracefulStopTimeout": 5, "common.session.ttl": 10, "proxy.timeTickInterval": 50}.items():
+        for key, value in {"common.gracefulStopTimeout": 1, "common.session.ttl": 10, "proxy.timeTickInterval": 50}.items():
             config.set(key, value)
         config.configs["proxy_port"] = port
         for i, key in enumerate(_INTERNAL_PORTS):

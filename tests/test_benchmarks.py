@@ -16,6 +16,34 @@ def _run(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout, cwd=BENCHMARKS.parent)
 
 
+def run_here(script: str, *args: str) -> subprocess.CompletedProcess:
+    """``python benchmarks/<script> args`` run in this process, as ``python`` runs a script (``runpy``,
+    ``__name__ == "__main__"``): TensorFlow and the models load once per worker, not per benchmark
+    (~6 s each). What a script changes in the process (environment, FAISS threads) is put back."""
+    import contextlib
+    import io
+    import os
+    import runpy
+
+    import faiss
+
+    path = BENCHMARKS / script
+    environ, threads, argv, search_path = dict(os.environ), faiss.omp_get_max_threads(), sys.argv, sys.path[:]
+    out, err = io.StringIO(), io.StringIO()
+    sys.argv, code = [str(path), *args], 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            runpy.run_path(str(path), run_name="__main__")
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    finally:
+        sys.argv, sys.path[:] = argv, search_path
+        os.environ.clear()
+        os.environ.update(environ)
+        faiss.omp_set_num_threads(threads)
+    return subprocess.CompletedProcess([script, *args], code, out.getvalue(), err.getvalue())
+
+
 def test_the_checksum_benchmark_runs_in_smoke_mode() -> None:
     done = _run(str(BENCHMARKS / "checksum_speed.py"), "--smoke")
     assert done.returncode == 0, done.stderr
@@ -33,7 +61,7 @@ def test_the_preprocessing_memory_benchmark_runs_in_smoke_mode() -> None:
 def test_the_latency_benchmark_runs_on_a_build_and_writes_its_json(toy_build, tmp_path) -> None:
     config, _, _ = toy_build
     out = tmp_path / "latency.json"
-    done = _run(str(BENCHMARKS / "latency.py"), "--smoke", "--artifacts-dir", str(config.artifacts_dir), "--out", str(out))
+    done = run_here("latency.py", "--smoke", "--artifacts-dir", str(config.artifacts_dir), "--out", str(out))
     assert done.returncode == 0, done.stderr
     result = json.loads(out.read_text())
     assert result["repeats"] == 3 and result["image_query_ms"]["median"] > 0 and result["catalog_items"] > 0
@@ -42,7 +70,7 @@ def test_the_latency_benchmark_runs_on_a_build_and_writes_its_json(toy_build, tm
 @pytest.mark.slow
 def test_the_gender_filter_benchmark_finds_no_result_outside_the_rule(toy_build) -> None:
     config, _, _ = toy_build
-    done = _run(str(BENCHMARKS / "gender_filter.py"), "--smoke", "--artifacts-dir", str(config.artifacts_dir))
+    done = run_here("gender_filter.py", "--smoke", "--artifacts-dir", str(config.artifacts_dir))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "0 outside the rule" in done.stdout
 
@@ -52,7 +80,7 @@ def test_the_scale_benchmark_measures_every_store_and_index_on_the_live_generati
     """It reads the encoder of the build's live generation (it once read artifacts/ by hand and broke)."""
     config, _, _ = toy_build
     out = tmp_path / "scale.json"
-    done = _run(str(BENCHMARKS / "scale.py"), "--smoke", "--artifacts-dir", str(config.artifacts_dir), "--out", str(out),
+    done = run_here("scale.py", "--smoke", "--artifacts-dir", str(config.artifacts_dir), "--out", str(out),
                 "--tmp", str(tmp_path))
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     runs = json.loads(out.read_text())["runs"]
@@ -68,7 +96,7 @@ def test_the_outside_photos_benchmark_scores_photos_per_category_and_keeps_each_
     out.write_text(json.dumps({"catalogs": {"another-shop": {"catalog": "another-shop", "scored": 1, "per_category": {},
                                                          "first_result_fits": {"served_ranking": 1.0, "raw_pixels": 0.0,
                                                                                "classifier": 1.0}}}}))
-    done = _run(str(BENCHMARKS / "outside_photos.py"), "--smoke", "--artifacts-dir", str(config.artifacts_dir), "--out", str(out))
+    done = run_here("outside_photos.py", "--smoke", "--artifacts-dir", str(config.artifacts_dir), "--out", str(out))
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     result = json.loads(out.read_text())
     assert set(result["catalogs"]) == {"another-shop", "Fashion-MNIST"}

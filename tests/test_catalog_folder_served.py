@@ -7,8 +7,6 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +20,7 @@ from multimodal.errors import InvalidInputError
 from multimodal.evaluation.folder_eval import reshoot_photo
 from multimodal.io import file_sha256
 from tests.conftest import shared_build
+from tests.test_benchmarks import run_here
 from tests.test_catalog_folder import KINDS, _photo, make_shop
 
 pytestmark = pytest.mark.slow
@@ -125,8 +124,7 @@ def test_a_folder_catalog_builds_searches_filters_and_evaluates(folder_build, tm
 
     # the latency benchmark times this catalog's own shopper queries (it once asked for Fashion-MNIST words)
     out = tmp_path / "latency.json"
-    done = subprocess.run([sys.executable, "benchmarks/latency.py", "--smoke", "--artifacts-dir", str(config.artifacts_dir),
-                           "--out", str(out)], capture_output=True, text=True, timeout=300, cwd=REPO)
+    done = run_here("latency.py", "--smoke", "--artifacts-dir", str(config.artifacts_dir), "--out", str(out))
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(out.read_text())["text_query_ms"]["median"] > 0
 
