@@ -104,10 +104,9 @@ def shared_build(name: str, settings: Config, make, *sources: Path):
         return root, json.loads(done.read_text())
 
 
-@pytest.fixture(scope="session")
-def toy_build():
-    """The whole build at toy size: prepare, train-image, index, train-text, evaluate (a minute or two),
-    shared by all workers (``shared_build``). Only ever read: tests that write take a private copy (``built``)."""
+def build_toy() -> tuple[Config, dict, list[str]]:
+    """The whole build at toy size: prepare, train-image, index, train-text, evaluate (about a minute),
+    made once per version of the code for all workers (``shared_build``)."""
     from multimodal.build import build
 
     def make(root: Path) -> dict:
@@ -120,11 +119,64 @@ def toy_build():
     return toy_config(root), saved["result"], saved["log"]
 
 
+@pytest.fixture(scope="session")
+def toy_build():
+    """``build_toy()``: only ever read; tests that write take a private copy (``built``)."""
+    return build_toy()
+
+
+SHARED_BUILDS = {"toy_build": "tests.conftest:build_toy", "folder_build": "tests.test_catalog_folder_served:build_shop"}
+PREBUILD = """
+import importlib, sys
+for target in sys.argv[1:]:
+    module, name = target.split(":")
+    getattr(importlib.import_module(module), name)()
+"""
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     """Tests that need the toy build are the slow tier (``-m "not slow"`` leaves them out)."""
     for item in items:
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+class SharedBuildsInTheBackground:
+    """While the shared builds are made, the workers run other tests.
+
+    After pytest-randomly's shuffle and the ``-m``/``-k`` selection, the order is grouped, stably:
+    the fast tier, then slow tests that need no shared build, then those that do; and one worker
+    (or the only process) starts a background process that makes the builds the selected tests
+    need (``shared_build``'s lock makes a test that needs one wait for it)."""
+
+    def __init__(self) -> None:
+        self.process = None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config, items) -> None:
+        def needs(item) -> set[str]:
+            return set(SHARED_BUILDS) & set(getattr(item, "fixturenames", ()))
+
+        items.sort(key=lambda item: 0 if item.get_closest_marker("slow") is None else 2 if needs(item) else 1)
+        wanted = sorted(set().union(*(needs(item) for item in items)))
+        worker = getattr(config, "workerinput", {}).get("workerid", "gw0")
+        if wanted and worker == "gw0":
+            import subprocess
+            import sys
+
+            CACHE.mkdir(exist_ok=True)
+            with (CACHE / "prebuild.log").open("wb") as log:
+                self.process = subprocess.Popen([sys.executable, "-c", PREBUILD, *(SHARED_BUILDS[name] for name in wanted)],
+                                                cwd=CACHE.parent, stdout=log, stderr=subprocess.STDOUT)
+
+    def pytest_unconfigure(self, config) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()  # an interrupted run: the unfinished build is made anew next time
+            self.process.wait()
+
+
+def pytest_configure(config) -> None:
+    config.pluginmanager.register(SharedBuildsInTheBackground(), "shared-builds-in-the-background")
 
 
 @pytest.fixture()

@@ -157,6 +157,9 @@ def test_a_product_id_taken_by_another_added_image_is_refused(built) -> None:
 def test_a_loaded_engine_refreshes_to_the_new_generation_keeping_its_models(built) -> None:
     engine = SearchEngine.load(built.artifacts_dir, built.data_dir)
     encoder, mapper, size = engine.image_encoder, engine.mapper, len(engine.catalog)
+    engine.search_text("red bag", k=1)  # reads the query: anchors encoded, WordNet read
+    engine.search_image(engine.images[0], k=1)  # traces the one-image graph
+    understanding = engine.matcher, engine.dictionary, engine.sentence_encoder, engine.image_encoder._single
     assert engine.refresh() is False, "nothing new yet"
     added = add_items(built, [_new_item(12)])
     assert engine.refresh() is True
@@ -167,6 +170,8 @@ def test_a_loaded_engine_refreshes_to_the_new_generation_keeping_its_models(buil
         assert engine.search_image(query, k=5).rows["product_id"].tolist() == fresh.search_image(query, k=5).rows["product_id"].tolist()
     assert engine.search_text("red bag", k=5).rows["product_id"].tolist() == fresh.search_text("red bag", k=5).rows["product_id"].tolist()
     assert engine.image_encoder is encoder and engine.mapper is mapper, "unchanged models are not reloaded"
+    for again in (engine, fresh):  # what reads queries is made once per process, not once per engine
+        assert (again.matcher, again.dictionary, again.sentence_encoder, again.image_encoder._single) == understanding
 
 
 def test_items_added_survive_a_build_that_re_indexes(built, stub_evaluation) -> None:

@@ -35,10 +35,8 @@ def _shop_config(root: Path):
                   eval_upload_items=8, eval_latency_repeats=2, image_max_seconds=120)
 
 
-@pytest.fixture(scope="session")
-def folder_build():
-    """The shop prepared and built once for all workers (``shared_build``; read-only: tests that
-    write use ``shop_copy``)."""
+def build_shop():
+    """The shop prepared and built once for all workers (``shared_build``)."""
     from multimodal.build import build
 
     def make(root: Path) -> dict:
@@ -47,6 +45,12 @@ def folder_build():
 
     root, result = shared_build("folder-build", _shop_config(Path("/")), make, REPO / "tests" / "test_catalog_folder.py")
     return _shop_config(root), result
+
+
+@pytest.fixture(scope="session")
+def folder_build():
+    """``build_shop()``, read-only: tests that write use ``shop_copy``."""
+    return build_shop()
 
 
 @pytest.fixture()

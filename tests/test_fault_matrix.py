@@ -29,21 +29,6 @@ from .faults import Crash, count_write_steps
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def sentence():
-    from multimodal.models.text_encoder import SentenceEncoder
-
-    return SentenceEncoder()
-
-
-@pytest.fixture()
-def shared_sentence(sentence, monkeypatch):
-    """Load the sentence model once for the whole matrix (it is not what is tested here)."""
-    import multimodal.models.text_encoder
-
-    monkeypatch.setattr(multimodal.models.text_encoder, "SentenceEncoder", lambda *a, **k: sentence)
-
-
 def _item(seed: int) -> np.ndarray:
     yy, xx = np.mgrid[0:28, 0:28]
     square = ((np.abs(yy - 14) < 4 + seed % 5) & (np.abs(xx - 14) < 9 - seed % 4)).astype(np.float32) * 220
@@ -117,7 +102,7 @@ def test_every_loader_turns_a_damaged_file_into_an_artifact_error(toy_build, tmp
     assert "File not found" not in str(info.value)
 
 
-def test_build_repairs_damaged_files_and_keeps_added_items(built, shared_sentence, stub_evaluation) -> None:
+def test_build_repairs_damaged_files_and_keeps_added_items(built, stub_evaluation) -> None:
     added = add_items(built, [_item(1)])
     live = generations.resolve(built.artifacts_dir)
     for name in ("image.index", "metrics.json"):
@@ -156,7 +141,7 @@ def _restore(built, pristine) -> None:
 
 
 def test_a_crash_at_every_write_step_of_add_items_leaves_one_generation_and_a_rerun_completes(
-    built, shared_sentence, monkeypatch, tmp_path
+    built, monkeypatch, tmp_path
 ) -> None:
     pristine = tmp_path / "pristine"
     shutil.copytree(built.artifacts_dir, pristine / "artifacts")
@@ -233,7 +218,7 @@ KILLER = textwrap.dedent("""
 
 
 @pytest.mark.parametrize("kill_after", ["images.npy", "MANIFEST.json", "gen-", "CURRENT"])
-def test_kill_9_during_add_items_then_rerun_completes_without_duplicates(built, shared_sentence, tmp_path, kill_after) -> None:
+def test_kill_9_during_add_items_then_rerun_completes_without_duplicates(built, tmp_path, kill_after) -> None:
     """A real SIGKILL right after a write step: after the staged catalog, after the manifest,
     after the rename of the stage, after the switch of CURRENT (committed, not yet cleaned)."""
     image = tmp_path / "item.npy"
@@ -305,7 +290,7 @@ def test_kill_9_during_build_then_rebuild_completes(built, stub_evaluation, kill
 # ---------------------------------------------------------------- readers during a write
 
 
-def test_loading_while_items_are_added_never_fails(built, shared_sentence) -> None:
+def test_loading_while_items_are_added_never_fails(built) -> None:
     errors: list[BaseException] = []
     sizes: list[int] = []
     done = threading.Event()

@@ -234,7 +234,7 @@ def train_text(config: Config, verbose: int = 1, retrain: bool = True, report: A
     from multimodal.build.shipped import TEXT_FILES, TEXT_SUMMARY, install, shipped_text
     from multimodal.io import save_npy_atomic
     from multimodal.models.text_data import TEXT_VECTORS_FILE
-    from multimodal.models.text_encoder import SentenceEncoder
+    from multimodal.models.text_encoder import shared_sentence_encoder
 
     prepared = load_prepared(config.data_dir)
     shipped = None if retrain else shipped_text(config)
@@ -245,7 +245,7 @@ def train_text(config: Config, verbose: int = 1, retrain: bool = True, report: A
         summary: dict[str, Any] = {"source": "shipped", "products": int((prepared.catalog["split"] == "catalog").sum())}
     else:
         roles = Roles.of(prepared.manifest)
-        sentence = SentenceEncoder(config.sentence_model)
+        sentence = shared_sentence_encoder(config.sentence_model)
         rows, summary = _train_mapper(config, prepared, roles, sentence, verbose)
         item_vectors = sentence.encode([product_text(r, roles) for r in rows.to_dict("records")], progress=bool(verbose), exact=True)
         save_npy_atomic(config.artifacts_dir / TEXT_VECTORS_FILE, item_vectors)

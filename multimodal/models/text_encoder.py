@@ -130,6 +130,20 @@ class SentenceEncoder:
         return (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
 
 
+_shared_encoders: dict[str, SentenceEncoder] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_sentence_encoder(name_or_path: str | None = None) -> SentenceEncoder:
+    """One ``SentenceEncoder`` per model in a process: every engine loaded (a refresh after
+    add-items, another catalog) shares its onnxruntime session and its cache of query vectors."""
+    key = resolve_sentence_model(name_or_path)
+    with _shared_lock:
+        if key not in _shared_encoders:
+            _shared_encoders[key] = SentenceEncoder(name_or_path)
+        return _shared_encoders[key]
+
+
 # ---------------------------------------------------------------- mapping network
 
 def build_mapper(input_dim: int = 384, hidden: int = 256, output_dim: int = 64, dropout: float = 0.2):

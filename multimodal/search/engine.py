@@ -137,9 +137,9 @@ class SearchEngine:
     @property
     def sentence_encoder(self) -> Any:
         if self._sentence is None:
-            from multimodal.models.text_encoder import SentenceEncoder
+            from multimodal.models.text_encoder import shared_sentence_encoder
 
-            self._sentence = SentenceEncoder(self.config.sentence_model)
+            self._sentence = shared_sentence_encoder(self.config.sentence_model)
         return self._sentence
 
     # ------------------------------------------------------------ image search
@@ -324,19 +324,18 @@ class SearchEngine:
     def matcher(self) -> Any:
         """The learned layer of query understanding (anchor vectors computed once)."""
         if self._matcher is None:
-            from multimodal.search.query.semantic import AttributeMatcher
+            from multimodal.search.query.semantic import shared_matcher
 
-            describe = self.dictionary.descriptions if self.dictionary is not None else None
-            self._matcher = AttributeMatcher(self.sentence_encoder, self.config.semantic_threshold, describe)
+            self._matcher = shared_matcher(self.sentence_encoder, self.config.semantic_threshold, self.dictionary)
         return self._matcher
 
     @property
     def dictionary(self) -> Any:
         """The dictionary layer of query understanding (WordNet and the colour survey), or None when off."""
         if self._dictionary is None and self.config.text_dictionary:
-            from multimodal.search.query.dictionary import DictionaryLayer
+            from multimodal.search.query.dictionary import shared_dictionary
 
-            self._dictionary = DictionaryLayer()
+            self._dictionary = shared_dictionary()
         return self._dictionary
 
     def parse(self, query: str) -> ParsedQuery:

@@ -178,6 +178,13 @@ def colour_table() -> dict[str, str]:
     return {name: labels[int(np.argmin(np.linalg.norm((points - _lab(h)) * weights, axis=1)))] for name, h in names.items()}
 
 
+@functools.lru_cache(maxsize=1)
+def shared_dictionary() -> DictionaryLayer:
+    """One ``DictionaryLayer`` in a process (reading WordNet's shade names takes ~0.3-0.9 s): every
+    engine loaded shares it and its cache of words looked up."""
+    return DictionaryLayer()
+
+
 class DictionaryLayer:
     """Meanings of unlisted words from WordNet and the colour survey (see the module docstring)."""
 
