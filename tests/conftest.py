@@ -64,7 +64,7 @@ def toy_config(root: Path) -> Config:
         per_class=20, seed=3, data_dir=root / "data", artifacts_dir=root / "artifacts", fashion_mnist_dir=root / "fashion",
         image_alpha=0.35, image_epochs=1, validation_fraction=0.1, text_epochs=4,
         eval_upload_items=10, eval_latency_repeats=2, eval_intents_per_group=4, eval_intents_per_unseen_group=6,
-        eval_ordinary_words=200,
+        eval_ordinary_words=200, eval_product_photos=40,
     )
 
 
@@ -145,19 +145,21 @@ class SharedBuildsInTheBackground:
     """While the shared builds are made, the workers run other tests.
 
     After pytest-randomly's shuffle and the ``-m``/``-k`` selection, the order is grouped, stably:
-    the fast tier, then slow tests that need no shared build, then those that do; and one worker
-    (or the only process) starts a background process that makes the builds the selected tests
-    need (``shared_build``'s lock makes a test that needs one wait for it)."""
+    the fast tier, then slow tests that need no shared build, then those that need the folder
+    build, then the toy build; and one worker (or the only process) starts a background process
+    for each build the selected tests need (``shared_build``'s lock makes a test wait for it)."""
 
     def __init__(self) -> None:
-        self.process = None
+        self.processes: list = []
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config, items) -> None:
         def needs(item) -> set[str]:
             return set(SHARED_BUILDS) & set(getattr(item, "fixturenames", ()))
 
-        items.sort(key=lambda item: 0 if item.get_closest_marker("slow") is None else 2 if needs(item) else 1)
+        order = list(SHARED_BUILDS)[::-1]  # the folder build is the shorter: its tests can start sooner
+        items.sort(key=lambda item: 0 if item.get_closest_marker("slow") is None else
+                   1 + max((1 + order.index(name) for name in needs(item)), default=0))
         wanted = sorted(set().union(*(needs(item) for item in items)))
         worker = getattr(config, "workerinput", {}).get("workerid", "gw0")
         if wanted and worker == "gw0":
@@ -165,14 +167,16 @@ class SharedBuildsInTheBackground:
             import sys
 
             CACHE.mkdir(exist_ok=True)
-            with (CACHE / "prebuild.log").open("wb") as log:
-                self.process = subprocess.Popen([sys.executable, "-c", PREBUILD, *(SHARED_BUILDS[name] for name in wanted)],
-                                                cwd=CACHE.parent, stdout=log, stderr=subprocess.STDOUT)
+            for name in wanted:  # one process each: the workers waiting for them leave the CPU free
+                with (CACHE / f"prebuild-{name}.log").open("wb") as log:
+                    self.processes.append(subprocess.Popen([sys.executable, "-c", PREBUILD, SHARED_BUILDS[name]],
+                                                           cwd=CACHE.parent, stdout=log, stderr=subprocess.STDOUT))
 
     def pytest_unconfigure(self, config) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()  # an interrupted run: the unfinished build is made anew next time
-            self.process.wait()
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()  # an interrupted run: the unfinished build is made anew next time
+                process.wait()
 
 
 def pytest_configure(config) -> None:

@@ -32,7 +32,8 @@ def _shop_config(root: Path):
     from multimodal import Config
 
     return Config(data_dir=root / "data", artifacts_dir=root / "artifacts", image_epochs=2, text_epochs=3,
-                  eval_upload_items=8, eval_latency_repeats=2, image_max_seconds=120)
+                  eval_upload_items=8, eval_product_photos=40, eval_latency_repeats=2,
+                  image_max_seconds=120)
 
 
 def build_shop():
