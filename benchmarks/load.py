@@ -43,7 +43,7 @@ import numpy as np  # noqa: E402
 MAX_CLIENTS = 256
 MAX_SECONDS = 3600.0
 TIMEOUT_S = 30.0  # a request slower than this counts as a timeout: the server should answer or shed long before
-SMOKE = {"clients": [1, 2], "seconds": 2.0, "queries": 6}
+SMOKE = {"clients": [1, 2], "seconds": 1.0, "queries": 6}
 
 
 def data_folder(artifacts_dir: Path, data_dir: Path | None) -> Path:
@@ -243,7 +243,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, default=None, help="default: the live generation's")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers of the API this script starts")
     parser.add_argument("--clients", type=int, nargs="+", default=None, help="default 1 8 32 (smoke: 1 2)")
-    parser.add_argument("--seconds", type=float, default=None, help="per round; default 60 (smoke: 2)")
+    parser.add_argument("--seconds", type=float, default=None, help="per round; default 60 (smoke: 1)")
     parser.add_argument("--queries", type=int, default=None, help="distinct queries in the workload; default 200 (smoke: 6)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--smoke", action="store_true", help="a few seconds with 1-2 clients: checks that it all works")

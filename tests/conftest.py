@@ -162,15 +162,30 @@ class SharedBuildsInTheBackground:
                    1 + max((1 + order.index(name) for name in needs(item)), default=0))
         wanted = sorted(set().union(*(needs(item) for item in items)))
         worker = getattr(config, "workerinput", {}).get("workerid", "gw0")
-        if wanted and worker == "gw0":
-            import subprocess
-            import sys
+        if wanted and worker == "gw0" and not getattr(config, "workerinput", {}).get("prebuilding"):
+            self.start(wanted)
 
-            CACHE.mkdir(exist_ok=True)
-            for name in wanted:  # one process each: the workers waiting for them leave the CPU free
-                with (CACHE / f"prebuild-{name}.log").open("wb") as log:
-                    self.processes.append(subprocess.Popen([sys.executable, "-c", PREBUILD, SHARED_BUILDS[name]],
-                                                           cwd=CACHE.parent, stdout=log, stderr=subprocess.STDOUT))
+    def pytest_configure(self, config) -> None:
+        """The whole suite on workers (``make test``): the controller starts the builds at once, before
+        the workers are up (~10 s sooner); the workers are told so."""
+        whole = not (config.args and config.args != config.getini("testpaths")) and not config.option.keyword \
+            and not config.option.markexpr
+        if whole and getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+            self.start(sorted(SHARED_BUILDS))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node) -> None:  # xdist's hook, on the controller, per worker
+        node.workerinput["prebuilding"] = bool(self.processes)
+
+    def start(self, wanted: list[str]) -> None:
+        import subprocess
+        import sys
+
+        CACHE.mkdir(exist_ok=True)
+        for name in wanted:  # one process each: the workers waiting for them leave the CPU free
+            with (CACHE / f"prebuild-{name}.log").open("wb") as log:
+                self.processes.append(subprocess.Popen([sys.executable, "-c", PREBUILD, SHARED_BUILDS[name]],
+                                                       cwd=CACHE.parent, stdout=log, stderr=subprocess.STDOUT))
 
     def pytest_unconfigure(self, config) -> None:
         for process in self.processes:

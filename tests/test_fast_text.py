@@ -25,8 +25,23 @@ def sentence():
     return SentenceEncoder()
 
 
+@pytest.fixture(scope="module")
+def checked_graph(sentence, tmp_path_factory) -> Path:
+    """The graph exported and checked once for the module (an export takes ~2 s)."""
+    folder = tmp_path_factory.mktemp("checked")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MULTIMODAL_CACHE_DIR", str(folder))
+        patch.delenv("MULTIMODAL_TORCH_TEXT", raising=False)
+        assert onnx_text.fast_query_encoder(sentence.model, sentence._path) is not None
+    return folder / "onnx"
+
+
 @pytest.fixture()
-def private_cache(tmp_path, monkeypatch):
+def private_cache(tmp_path, monkeypatch, checked_graph):
+    """A cache of this test's own, holding a copy of the checked graph and its record."""
+    import shutil
+
+    shutil.copytree(checked_graph, tmp_path / "cache" / "onnx")
     monkeypatch.setenv("MULTIMODAL_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("MULTIMODAL_TORCH_TEXT", raising=False)
     return tmp_path / "cache"
