@@ -10,10 +10,9 @@ Two details matter more than any hyper-parameter here:
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,33 +148,21 @@ def embed(model: keras.Model, images: np.ndarray, batch_size: int = 512) -> np.n
     return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
 
 
-_TRACED_KEPT = 8  # as many as io.load_keras keeps models
-_traced: OrderedDict[tuple[int, int, bool], tuple[Any, Any, Any]] = OrderedDict()
-_traced_lock = threading.Lock()
-
-
+@functools.lru_cache(maxsize=8)  # as many as io.load_keras keeps models; it holds them, so their ids stay theirs
 def _traced_single(model: keras.Model, head: keras.Model, flip: bool, shape: tuple[int, ...]) -> Any:
     """The traced one-image graph of these two models, traced once per process (about a second):
     the models a reloaded engine gets are the same objects (``io.load_keras``), and so is this."""
-    key = (id(model), id(head), flip)
-    with _traced_lock:
-        if key in _traced:
-            _traced.move_to_end(key)
-            return _traced[key][2]
 
-        @tf.function(input_signature=[tf.TensorSpec((1, *shape), tf.float32)])
-        def single(x):
-            if flip:
-                x = tf.concat([x, tf.reverse(x, axis=[2])], axis=0)
-            emb = model(x, training=False)
-            probs = head(emb, training=False)
-            emb = tf.math.l2_normalize(tf.reduce_sum(emb, axis=0, keepdims=True), axis=1)
-            return emb, tf.reduce_mean(probs, axis=0, keepdims=True)
+    @tf.function(input_signature=[tf.TensorSpec((1, *shape), tf.float32)])
+    def single(x):
+        if flip:
+            x = tf.concat([x, tf.reverse(x, axis=[2])], axis=0)
+        emb = model(x, training=False)
+        probs = head(emb, training=False)
+        emb = tf.math.l2_normalize(tf.reduce_sum(emb, axis=0, keepdims=True), axis=1)
+        return emb, tf.reduce_mean(probs, axis=0, keepdims=True)
 
-        _traced[key] = (model, head, single)  # the models are kept with it: their ids stay theirs
-        while len(_traced) > _TRACED_KEPT:
-            _traced.popitem(last=False)
-        return single
+    return single
 
 
 @dataclass

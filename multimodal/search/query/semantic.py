@@ -9,8 +9,8 @@ English words) and reported by the evaluation. Anchor vectors are computed once 
 
 from __future__ import annotations
 
+import functools
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -223,20 +223,9 @@ def _agrees(anchor: Anchor, truth: tuple[str, tuple[str, ...]]) -> bool:
     return anchor.field == field and bool(set(anchor.values) & set(values))
 
 
-_SHARED_KEPT = 8
-_shared: dict[tuple[int, float, int], tuple[Any, Any, AttributeMatcher]] = {}
-_shared_lock = threading.Lock()
-
-
+@functools.lru_cache(maxsize=8)
 def shared_matcher(encoder: Any, threshold: float = DEFAULT_THRESHOLD, dictionary: Any = None) -> AttributeMatcher:
     """One ``AttributeMatcher`` per (encoder, threshold, dictionary) in a process: encoding its anchors
     takes about a second, and every engine loaded (a refresh after add-items, another catalog) reads
     queries alike. ``dictionary`` is a ``DictionaryLayer`` (its descriptions) or None."""
-    key = (id(encoder), float(threshold), id(dictionary))
-    with _shared_lock:
-        if key not in _shared:
-            describe = dictionary.descriptions if dictionary is not None else None
-            _shared[key] = (encoder, dictionary, AttributeMatcher(encoder, threshold, describe))  # ids stay theirs
-            while len(_shared) > _SHARED_KEPT:
-                _shared.pop(next(iter(_shared)))
-        return _shared[key][2]
+    return AttributeMatcher(encoder, threshold, dictionary.descriptions if dictionary is not None else None)
